@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.ts';
+
+/**
+ * The kart CLI: a thin skin over the library. Each command module registers its options and, only when
+ * it runs, imports the library code it needs, so `kart --help` loads nothing but the option tables.
+ */
+const program = new Command('kart')
+  .description('Publish built Linux kernels to OCI registries and pull them back by tag.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const register of COMMANDS) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here with code 0; usage errors (unknown option, missing argument) with 2.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else {
+    throw error;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Every failure kart reports is a KartError: a stable `code` that callers branch on (never the text),
+ * a message that says what went wrong and where, and a hint that says what to do about it.
+ * The CLI turns `exitCode` into the process exit status:
+ *   1 = a check failed (requirements not met, verification failed)
+ *   2 = usage or input error (bad argument, unreadable or malformed file)
+ *   3 = registry or network error
+ */
+export type ExitCode = 1 | 2 | 3;
+
+export interface KartErrorOptions {
+  hint?: string;
+  exitCode?: ExitCode;
+  cause?: unknown;
+  /** Structured facts for --json output (never secrets). */
+  details?: Record<string, unknown>;
+}
+
+export class KartError extends Error {
+  override readonly name = 'KartError';
+  /** Stable, SCREAMING_SNAKE_CASE; part of the public API. */
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly exitCode: ExitCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, options: KartErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? 2;
+    this.details = options.details;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+}
+
+export function isKartError(value: unknown): value is KartError {
+  return value instanceof KartError;
+}

@@ -1,0 +1,150 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { KartError } from '../errors.ts';
+
+/** `algorithm:encoded`, e.g. `sha256:<64 lowercase hex>`. */
+export type Digest = `${string}:${string}`;
+
+// image-spec descriptor.md: algorithm components [a-z0-9]+ joined by [+._-]; encoded [a-zA-Z0-9=_-]+.
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const KNOWN_ENCODINGS: Record<string, RegExp> = {
+  sha256: /^[a-f0-9]{64}$/,
+  sha512: /^[a-f0-9]{128}$/,
+};
+
+export function isDigest(value: string): value is Digest {
+  if (!DIGEST_GRAMMAR.test(value)) return false;
+  const colon = value.indexOf(':');
+  const known = KNOWN_ENCODINGS[value.slice(0, colon)];
+  return known === undefined || known.test(value.slice(colon + 1));
+}
+
+/** Parses a digest string or throws DIGEST_INVALID naming where it came from. */
+export function parseDigest(value: string, where = 'digest'): Digest {
+  if (!isDigest(value)) {
+    throw new KartError('DIGEST_INVALID', `${where}: "${value}" is not a valid digest`, {
+      hint: 'a digest looks like sha256:<64 lowercase hex characters>',
+    });
+  }
+  return value;
+}
+
+export function digestAlgorithm(digest: Digest): string {
+  return digest.slice(0, digest.indexOf(':'));
+}
+export function digestHex(digest: Digest): string {
+  return digest.slice(digest.indexOf(':') + 1);
+}
+
+export function sha256Digest(data: Uint8Array | string): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Creates the hasher for a digest's algorithm; only registered algorithms node can compute. */
+export function createDigester(algorithm = 'sha256'): Hash {
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') {
+    throw new KartError('DIGEST_UNSUPPORTED', `digest algorithm "${algorithm}" is not supported`, {
+      hint: 'kart verifies sha256 and sha512 digests',
+    });
+  }
+  return createHash(algorithm);
+}
+
+/**
+ * A pass-through stream that hashes what flows and counts it. `digest()` is valid after 'end'.
+ * Used wherever bytes move so that they are hashed exactly once, as they stream.
+ */
+export class DigestingStream extends Transform {
+  readonly #hash: Hash;
+  readonly #algorithm: string;
+  bytes = 0;
+  #final: Digest | undefined;
+
+  constructor(algorithm = 'sha256') {
+    super();
+    this.#algorithm = algorithm;
+    this.#hash = createDigester(algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.#final = `${this.#algorithm}:${this.#hash.digest('hex')}`;
+    done();
+  }
+
+  digest(): Digest {
+    if (this.#final === undefined) throw new Error('DigestingStream.digest() called before the stream ended');
+    return this.#final;
+  }
+}
+
+export interface Expected {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * A pass-through stream that fails unless exactly `expected.size` bytes with `expected.digest` flow through.
+ * It errors as soon as the size is exceeded (so a lying server cannot make us read forever) and at the end
+ * when the size is short or the digest differs. Content is passed on as it arrives; whoever persists it
+ * must only commit after this stream ended without error.
+ */
+export class VerifyingStream extends Transform {
+  readonly #hash: Hash;
+  readonly #expected: Expected;
+  readonly #what: string;
+  bytes = 0;
+
+  constructor(expected: Expected, what = expected.digest) {
+    super();
+    this.#expected = expected;
+    this.#what = what;
+    this.#hash = createDigester(digestAlgorithm(expected.digest));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.#expected.size) {
+      done(sizeMismatch(this.#what, this.#expected.size, `more than ${this.#expected.size}`));
+      return;
+    }
+    this.#hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.bytes !== this.#expected.size) {
+      done(sizeMismatch(this.#what, this.#expected.size, String(this.bytes)));
+      return;
+    }
+    const actual = `${digestAlgorithm(this.#expected.digest)}:${this.#hash.digest('hex')}`;
+    if (actual !== this.#expected.digest) {
+      done(
+        new KartError(
+          'DIGEST_MISMATCH',
+          `${this.#what}: content digest is ${actual}, expected ${this.#expected.digest}`,
+          {
+            exitCode: 1,
+            hint: 'the content was corrupted or tampered with in transit or at rest; nothing was kept',
+            details: { expected: this.#expected.digest, actual },
+          },
+        ),
+      );
+      return;
+    }
+    done();
+  }
+}
+
+function sizeMismatch(what: string, expected: number, actual: string): KartError {
+  return new KartError('SIZE_MISMATCH', `${what}: content is ${actual} bytes, expected ${expected}`, {
+    exitCode: 1,
+    hint: 'the content does not match its descriptor; nothing was kept',
+    details: { expected, actual },
+  });
+}

@@ -1,0 +1,54 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from './schema.ts';
+
+/**
+ * The store interfaces, after oras-go's content package: tiny and composed, so that an OCI layout
+ * directory, the pull cache and a remote registry repository are interchangeable ends of one copy.
+ * Blobs and manifests travel through the same methods; an implementation that keeps them apart
+ * (a registry) routes on `desc.mediaType`.
+ */
+export interface Fetcher {
+  /**
+   * Streams exactly the content `desc` names. Implementations verify as bytes flow: the stream
+   * errors with SIZE_MISMATCH or DIGEST_MISMATCH (KartError) instead of ending normally when the
+   * content is not what the descriptor says. A missing blob rejects with code NOT_FOUND.
+   */
+  fetch(desc: Descriptor): Promise<Readable>;
+}
+
+export interface Pusher {
+  /**
+   * Stores `content` under `desc`, verifying size and digest while writing; content that does not
+   * match is never committed (rejects with SIZE_MISMATCH / DIGEST_MISMATCH). Pushing what already
+   * exists is not an error.
+   */
+  push(desc: Descriptor, content: Readable): Promise<void>;
+}
+
+export interface ReadOnlyStorage extends Fetcher {
+  exists(desc: Descriptor): Promise<boolean>;
+}
+
+export interface Storage extends ReadOnlyStorage, Pusher {}
+
+export interface TagResolver {
+  /** A tag or a digest → the descriptor of the manifest or index it names (NOT_FOUND when absent). */
+  resolve(reference: string): Promise<Descriptor>;
+  /** Points `reference` (a tag) at `desc`, which must already be stored. */
+  tag(desc: Descriptor, reference: string): Promise<void>;
+}
+
+export interface TagLister {
+  /** Every tag, in lexical order (registries page; this reads all pages). */
+  tags(): AsyncIterable<string>;
+}
+
+export interface Deleter {
+  delete(desc: Descriptor): Promise<void>;
+}
+
+/** A store that also names things: what copy reads from and writes to. */
+export interface Target extends Storage, TagResolver {
+  /** Human-readable name for messages, e.g. `oci:/tmp/layout` or `registry.example/repo`. */
+  readonly name: string;
+}
