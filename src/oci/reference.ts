@@ -59,10 +59,17 @@ export function parseReference(input: string): Reference {
       `is ${input.length} characters long (at most ${MAX_REFERENCE_LENGTH})`,
     );
   }
-  if (/[\s\u0000-\u001f\u007f]/.test(input))
-    throw invalid(input, 'contains whitespace or control characters');
+  if (hasWhitespaceOrControl(input)) throw invalid(input, 'contains whitespace or control characters');
   if (input.startsWith('oci:')) return parseLayoutReference(input);
   return parseRegistryReference(input);
+}
+
+function hasWhitespaceOrControl(input: string): boolean {
+  for (const ch of input) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code <= 0x20 || code === 0x7f || /\s/.test(ch)) return true;
+  }
+  return false;
 }
 
 function parseLayoutReference(input: string): LayoutReference {

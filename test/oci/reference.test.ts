@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { KartError } from '../../src/errors.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import {
   formatReference,
   isLoopbackRegistry,
@@ -9,7 +10,7 @@ import {
   type Reference,
 } from '../../src/oci/reference.ts';
 
-const D = `sha256:${'a'.repeat(64)}`;
+const D: Digest = `sha256:${'a'.repeat(64)}`;
 
 describe('parseReference: valid references', () => {
   const table: Array<[string, Reference]> = [
