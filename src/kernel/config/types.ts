@@ -39,3 +39,17 @@ export interface KernelConfig {
   entries(): IterableIterator<ConfigEntry>;
   readonly warnings: readonly ConfigWarning[];
 }
+
+/**
+ * One physical line of a `.config` as it was read, so a parsed config serializes back byte for byte.
+ * `eol` is the terminator that followed it: `\n`, `\r\n`, or `` for a last line without one.
+ */
+export interface ConfigLine {
+  text: string;
+  eol: '\n' | '\r\n' | '';
+}
+
+/** A KernelConfig that remembers its lines (every parsed or built config does). */
+export interface KernelConfigWithLines extends KernelConfig {
+  readonly lines: readonly ConfigLine[];
+}
