@@ -1,1 +1,3 @@
-export {};
+export { inspectKernelImage } from './inspect-kernel-image.ts';
+export { BannerScanner, MAX_BANNER_BYTES, type KernelBanner } from './banner-scanner.ts';
+export type { KernelArch, KernelCompression, KernelImageFormat, KernelImageInfo } from './types.ts';
