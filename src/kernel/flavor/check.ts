@@ -1,4 +1,5 @@
 import type { ConfigEntry, KernelConfig } from '../config/types.ts';
+import { displayConfigSource } from './display-path.ts';
 import { describeActual, ruleHolds } from './rule.ts';
 import type { CheckReport, Flavor, FlavorCheckResult, Requirement, RequirementResult } from './types.ts';
 
@@ -8,7 +9,8 @@ import type { CheckReport, Flavor, FlavorCheckResult, Requirement, RequirementRe
  */
 
 function whereActual(config: KernelConfig, entry: ConfigEntry | undefined): string {
-  return entry === undefined ? `not in ${config.source}` : `${config.source}:${entry.line}`;
+  const source = displayConfigSource(config.source);
+  return entry === undefined ? `not in ${source}` : `${source}:${entry.line}`;
 }
 
 function judge(config: KernelConfig, requirement: Requirement): RequirementResult {

@@ -8,3 +8,8 @@ export function displayPath(absolutePath: string, cwd = process.cwd()): string {
   const rel = relative(cwd, absolutePath);
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? absolutePath : rel;
 }
+
+/** A config source as messages show it: stdin (`-`) as <stdin>, anything else as given. */
+export function displayConfigSource(source: string): string {
+  return source === '-' ? '<stdin>' : source;
+}
