@@ -1,1 +1,3 @@
 export {};
+export * from './auth/index.ts';
+export * from './credentials/index.ts';

@@ -1,0 +1,207 @@
+import { request, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import { KartError } from '../../errors.ts';
+import type { Credential } from '../credentials/credential.ts';
+
+/**
+ * One token request to a Bearer realm (the distribution token spec). With an identity token: POST the
+ * OAuth2 form `grant_type=refresh_token`, and fall back to GET with Basic when the server 404s the POST
+ * (not every token server speaks OAuth2). Otherwise GET `realm?service=&scope=…` with Basic
+ * credentials, or anonymously. The answer is size-capped and zod-validated; `access_token` wins over
+ * `token`. Secrets go only into headers and bodies, never into URLs, errors or log lines.
+ */
+export interface TokenRequest {
+  realm: URL;
+  service: string | undefined;
+  scopes: readonly string[];
+  credential: Credential | undefined;
+  /** host[:port] of the registry, for messages. */
+  registry: string;
+  dispatcher?: Dispatcher;
+  clientId?: string;
+  log?: (line: string) => void;
+}
+
+export interface IssuedToken {
+  token: string;
+  /** As the server said, before kart's floor of 60 s. */
+  expiresInSeconds: number | undefined;
+  refreshToken: string | undefined;
+}
+
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+const MAX_REDIRECTS = 5;
+
+const TokenResponseSchema = z.looseObject({
+  token: z.string().optional(),
+  access_token: z.string().optional(),
+  expires_in: z.number().finite().optional(),
+  issued_at: z.string().optional(),
+  refresh_token: z.string().optional(),
+});
+
+function realmForMessages(realm: URL): string {
+  return `${realm.origin}${realm.pathname}`;
+}
+
+function tokenFailed(req: TokenRequest, what: string, cause?: unknown): KartError {
+  return new KartError(
+    'AUTH_TOKEN_FAILED',
+    `registry ${req.registry}: the token service ${realmForMessages(req.realm)} ${what}`,
+    {
+      exitCode: 3,
+      hint: 'check that the registry and its token service are reachable and working; retry later',
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
+}
+
+function basicHeader(user: string, secret: string): string {
+  return `Basic ${Buffer.from(`${user}:${secret}`, 'utf8').toString('base64')}`;
+}
+
+export async function requestToken(req: TokenRequest): Promise<IssuedToken> {
+  const credential = req.credential;
+  if (credential?.identityToken !== undefined) {
+    const posted = await postRefreshGrant(req, credential.identityToken);
+    if (posted !== 'not-found') return posted;
+    req.log?.(`auth: ${realmForMessages(req.realm)} does not take OAuth2 POSTs; falling back to GET`);
+    return getToken(req, basicHeader(credential.username ?? '<token>', credential.identityToken));
+  }
+  const authorization =
+    credential?.password !== undefined
+      ? basicHeader(credential.username ?? '', credential.password)
+      : undefined;
+  return getToken(req, authorization);
+}
+
+async function getToken(req: TokenRequest, authorization: string | undefined): Promise<IssuedToken> {
+  let url = new URL(req.realm);
+  if (req.service !== undefined) url.searchParams.set('service', req.service);
+  for (const scope of req.scopes) url.searchParams.append('scope', scope);
+  const origin = url.origin;
+  req.log?.(
+    `auth: GET token from ${realmForMessages(req.realm)} for ${req.scopes.join(' ') || '(no scope)'} ${authorization ? 'with credentials' : 'anonymously'}`,
+  );
+  for (let hop = 0; ; hop++) {
+    // Authorization goes only to the realm's own origin, never along a redirect to another one.
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (authorization !== undefined && url.origin === origin) headers.authorization = authorization;
+    const answer = await send(req, url, { method: 'GET', headers });
+    if (answer.statusCode >= 300 && answer.statusCode < 400 && answer.headers.location !== undefined) {
+      await answer.body.dump();
+      if (hop >= MAX_REDIRECTS) throw tokenFailed(req, `redirected more than ${MAX_REDIRECTS} times`);
+      const next = new URL(String(answer.headers.location), url);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw tokenFailed(req, 'redirected to a URL that is not http(s)');
+      }
+      if (url.protocol === 'https:' && next.protocol === 'http:') {
+        throw tokenFailed(req, 'redirected from https to plain http');
+      }
+      url = next;
+      continue;
+    }
+    return readTokenAnswer(req, answer, authorization !== undefined, credentialUser(req));
+  }
+}
+
+async function postRefreshGrant(req: TokenRequest, refreshToken: string): Promise<IssuedToken | 'not-found'> {
+  const form = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    client_id: req.clientId ?? 'kart',
+  });
+  if (req.service !== undefined) form.set('service', req.service);
+  if (req.scopes.length > 0) form.set('scope', req.scopes.join(' '));
+  req.log?.(
+    `auth: POST refresh_token grant to ${realmForMessages(req.realm)} for ${req.scopes.join(' ') || '(no scope)'}`,
+  );
+  const answer = await send(req, req.realm, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: form.toString(),
+  });
+  if (answer.statusCode === 404) {
+    await answer.body.dump();
+    return 'not-found';
+  }
+  return readTokenAnswer(req, answer, true, credentialUser(req));
+}
+
+function credentialUser(req: TokenRequest): string | undefined {
+  return req.credential?.identityToken !== undefined ? undefined : req.credential?.username;
+}
+
+async function send(
+  req: TokenRequest,
+  url: URL,
+  options: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+): Promise<Dispatcher.ResponseData> {
+  try {
+    return await request(url, {
+      ...options,
+      ...(req.dispatcher === undefined ? {} : { dispatcher: req.dispatcher }),
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw tokenFailed(req, `could not be reached${code ? ` (${code})` : ''}`, error);
+  }
+}
+
+async function readTokenAnswer(
+  req: TokenRequest,
+  answer: Dispatcher.ResponseData,
+  sentCredentials: boolean,
+  user: string | undefined,
+): Promise<IssuedToken> {
+  if (answer.statusCode === 401 || answer.statusCode === 403) {
+    await answer.body.dump();
+    throw new KartError(
+      'AUTH_DENIED',
+      sentCredentials
+        ? `registry ${req.registry}: the token service ${realmForMessages(req.realm)} refused the credentials${user ? ` of user "${user}"` : ''} (HTTP ${answer.statusCode})`
+        : `registry ${req.registry}: the token service ${realmForMessages(req.realm)} refused anonymous access (HTTP ${answer.statusCode})`,
+      {
+        exitCode: 3,
+        hint: sentCredentials
+          ? `check the user name and password; run \`kart login ${req.registry}\` again`
+          : `log in first: \`kart login ${req.registry} -u USER --password-stdin\``,
+        details: { registry: req.registry, status: answer.statusCode },
+      },
+    );
+  }
+  if (answer.statusCode !== 200) {
+    await answer.body.dump();
+    throw tokenFailed(req, `answered HTTP ${answer.statusCode}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_TOKEN_RESPONSE_BYTES) {
+      answer.body.destroy();
+      throw tokenFailed(req, `answered with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw tokenFailed(req, 'answered with something that is not JSON');
+  }
+  const parsed = TokenResponseSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw tokenFailed(
+      req,
+      `answered with an invalid field "${issue?.path.join('.') ?? ''}": ${issue?.message ?? ''}`,
+    );
+  }
+  const token = parsed.data.access_token || parsed.data.token;
+  if (!token) throw tokenFailed(req, 'answered without a token or access_token');
+  if (/[\r\n]/.test(token)) throw tokenFailed(req, 'answered with a token that cannot be sent in a header');
+  return { token, expiresInSeconds: parsed.data.expires_in, refreshToken: parsed.data.refresh_token };
+}
