@@ -113,10 +113,15 @@ async function loadResolved(
     }
     const parentFlavor = await loadResolved(parentLocated, parent.name, parentFrom, [...chain, located]);
     for (const rule of [...parentFlavor.requirements, ...parentFlavor.recommendations]) {
+      merged.delete(rule.symbol);
       merged.set(rule.symbol, rule);
     }
   }
-  for (const rule of contents.rules) merged.set(rule.symbol, rule);
+  // Deleting first moves a replaced rule to where it now comes from, so reports follow file order.
+  for (const rule of contents.rules) {
+    merged.delete(rule.symbol);
+    merged.set(rule.symbol, rule);
+  }
 
   const rules = [...merged.values()];
   return {
