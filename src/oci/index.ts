@@ -6,3 +6,8 @@ export * from './reference.ts';
 export * from './tar-writer.ts';
 export * from './layout.ts';
 export { withLayoutLock, LOCK_FILE_NAME, type LayoutLockOptions } from './layout-lock.ts';
+export * from './tar-reader.ts';
+export * from './manifest-io.ts';
+export * from './copy.ts';
+export * from './memory-store.ts';
+export * from './platform.ts';

@@ -1,0 +1,152 @@
+import { KartError } from '../errors.ts';
+import { fetchManifest, pushBytes, type FetchedManifest } from './manifest-io.ts';
+import { isManifestMediaType } from './media-types.ts';
+import { isDigest } from './digest.ts';
+import type { Descriptor } from './schema.ts';
+import type { ReadOnlyStorage, Storage, Target } from './store.ts';
+
+/**
+ * The one graph copy (after oras-go's Copy): moves a manifest or index and everything below it from
+ * any store to any other, skipping what the destination already has, children before parents, with
+ * bounded concurrency. Push, pull and copy are all this function with different ends, so it knows
+ * nothing about layouts or registries: only the Target interfaces.
+ */
+export interface CopyHooks {
+  /** Before a node's content is transferred. */
+  onCopyStart?(desc: Descriptor): void | Promise<void>;
+  /** After a node is stored at the destination. */
+  onCopyDone?(desc: Descriptor): void | Promise<void>;
+  /** A node (and so everything below it) the destination already has. */
+  onCopySkipped?(desc: Descriptor): void | Promise<void>;
+}
+
+export interface CopyGraphOptions extends CopyHooks {
+  /** How many store operations run at once. Default 4. */
+  concurrency?: number;
+}
+
+export const DEFAULT_COPY_CONCURRENCY = 4;
+
+export async function copyGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  options: CopyGraphOptions = {},
+): Promise<void> {
+  const concurrency = options.concurrency ?? DEFAULT_COPY_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new KartError(
+      'COPY_CONCURRENCY_INVALID',
+      `copy concurrency ${concurrency} is not a whole number above 0`,
+      {
+        hint: 'pass a concurrency of 1 or more',
+      },
+    );
+  }
+  const limit = new Limiter(concurrency);
+  const visits = new Map<string, Promise<void>>();
+  let failure: { error: unknown } | undefined;
+
+  const visit = (desc: Descriptor): Promise<void> => {
+    let pending = visits.get(desc.digest);
+    if (!pending) {
+      // A blob shared by two manifests is copied once; both parents wait on the same promise.
+      pending = copyNode(desc);
+      pending.catch((error: unknown) => {
+        failure ??= { error };
+      });
+      visits.set(desc.digest, pending);
+    }
+    return pending;
+  };
+
+  const copyNode = async (desc: Descriptor): Promise<void> => {
+    if (failure) return;
+    if (await limit.run(() => dst.exists(desc))) {
+      // A store that holds a node holds its whole subgraph (registries guarantee it; copy keeps it).
+      await options.onCopySkipped?.(desc);
+      return;
+    }
+    if (isManifestMediaType(desc.mediaType)) {
+      const fetched = await limit.run(() => fetchManifest(src, desc));
+      await Promise.all(successorsOf(fetched).map(visit));
+      if (failure) return;
+      await limit.run(async () => {
+        await options.onCopyStart?.(desc);
+        await pushBytes(dst, desc, fetched.bytes);
+        await options.onCopyDone?.(desc);
+      });
+      return;
+    }
+    await limit.run(async () => {
+      if (failure) return;
+      await options.onCopyStart?.(desc);
+      const content = await src.fetch(desc);
+      await dst.push(desc, content);
+      await options.onCopyDone?.(desc);
+    });
+  };
+
+  try {
+    await visit(root);
+  } finally {
+    // Never return while transfers still run: a caller that saw the error must not see writes after it.
+    while (true) {
+      const before = visits.size;
+      await Promise.allSettled([...visits.values()]);
+      if (visits.size === before) break;
+    }
+  }
+  if (failure) throw failure.error;
+}
+
+/** The children of a manifest (config, then layers) or of an index (its manifests). */
+export function successorsOf(fetched: FetchedManifest): Descriptor[] {
+  if (fetched.kind === 'index') return fetched.index.manifests;
+  return [fetched.manifest.config, ...fetched.manifest.layers];
+}
+
+export type CopyOptions = CopyGraphOptions;
+
+/**
+ * Copies what `srcRef` (a tag or digest) names in `src` to `dst`, then tags it `dstRef` there. The tag
+ * is written last, only after everything below it is stored, so a failure leaves dst's tags as they
+ * were. `dstRef` defaults to `srcRef` when that is a tag; a digest `dstRef` means "do not tag".
+ * Returns the root descriptor.
+ */
+export async function copy(
+  src: Target,
+  srcRef: string,
+  dst: Target,
+  dstRef: string | undefined = undefined,
+  options: CopyOptions = {},
+): Promise<Descriptor> {
+  const root = await src.resolve(srcRef);
+  await copyGraph(src, dst, root, options);
+  const tag = dstRef ?? srcRef;
+  if (!isDigest(tag)) await dst.tag(root, tag);
+  return root;
+}
+
+/** A counting semaphore: at most `size` operations in flight; waiters are served first come, first served. */
+class Limiter {
+  readonly #size: number;
+  #active = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  async run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.#size) await new Promise<void>((wake) => this.#waiting.push(wake));
+    else this.#active++;
+    try {
+      return await operation();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    }
+  }
+}
