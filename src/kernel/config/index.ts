@@ -16,3 +16,12 @@ export type { AllowList } from './allow-list.ts';
 export { verifyFragments } from './verify-fragments.ts';
 export type { FragmentVerification, LostValue } from './verify-fragments.ts';
 export { sameConfigValue } from './same-value.ts';
+export {
+  renderDiffText,
+  renderSplitText,
+  renderMergeText,
+  renderVerifyText,
+  renderWarningsText,
+} from './render-text.ts';
+export { diffToJson, splitToJson, mergeToJson, verifyToJson } from './render-json.ts';
+export { writeSplitFiles } from './split-files.ts';
