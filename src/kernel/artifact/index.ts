@@ -1,1 +1,7 @@
-export {};
+export {
+  formatKernelMetadata,
+  parseKernelMetadata,
+  MAX_METADATA_BYTES,
+  type KernelMetadata,
+  type ParsedKernelMetadata,
+} from './metadata.ts';
