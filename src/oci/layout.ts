@@ -7,7 +7,14 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { writeFileAtomic, syncDirectory } from './atomic-file.ts';
-import { VerifyingStream, digestAlgorithm, digestHex, isDigest, type Digest } from './digest.ts';
+import {
+  DigestingStream,
+  VerifyingStream,
+  digestAlgorithm,
+  digestHex,
+  isDigest,
+  type Digest,
+} from './digest.ts';
 import { withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
 import { MAX_MANIFEST_BYTES, MediaType, isManifestMediaType } from './media-types.ts';
 import { ImageIndexSchema, parseJson, type Descriptor, type ImageIndex } from './schema.ts';
@@ -215,6 +222,36 @@ export class OciLayout implements Target, TagLister, Deleter {
       throw unwritableOrInvalid(final, error as NodeJS.ErrnoException, 'cannot store the blob');
     }
     await syncDirectory(join(this.root, 'blobs', digestAlgorithm(desc.digest)));
+  }
+
+  /**
+   * Stores content whose digest is not known in advance (a tar layer being generated): hashes it while
+   * writing the temp file, then renames it to its digest name. Returns its descriptor.
+   */
+  async ingest(content: Readable, mediaType: string): Promise<Descriptor> {
+    const ingest = join(this.root, INGEST_DIR);
+    const temp = join(ingest, `ingest.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const hasher = new DigestingStream();
+    try {
+      await mkdir(ingest, { recursive: true });
+      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    } catch (error) {
+      content.destroy();
+      throw unwritableOrInvalid(this.root, error as NodeJS.ErrnoException, 'cannot write blobs');
+    }
+    let desc: Descriptor;
+    try {
+      await pipeline(content, hasher, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
+      desc = { mediaType, digest: hasher.digest(), size: hasher.bytes };
+      // Same digest already stored: same bytes; the rename would replace it with an identical file.
+      await rename(temp, this.blobPath(desc.digest));
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      if (error instanceof KartError) throw error;
+      throw unwritableOrInvalid(ingest, error as NodeJS.ErrnoException, 'cannot store the content');
+    }
+    await syncDirectory(join(this.root, 'blobs', 'sha256'));
+    return desc;
   }
 
   async resolve(reference: string): Promise<Descriptor> {
