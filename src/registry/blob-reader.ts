@@ -1,0 +1,102 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KartError } from '../errors.ts';
+import { VerifyingStream, type Digest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/schema.ts';
+import {
+  failure,
+  header,
+  type RegistryHttpClient,
+  type RegistryRequest,
+  type RegistryResponse,
+} from './http-client.ts';
+
+/**
+ * Streams a blob GET, verified as it flows (size and digest), and resumes after a cut connection with
+ * `Range: bytes=<received>-` instead of starting over. The returned stream errors with
+ * SIZE_MISMATCH / DIGEST_MISMATCH when the content is wrong, so nothing unverified is ever "complete".
+ */
+export interface BlobReadOptions {
+  /** how many times a cut transfer is resumed before giving up */
+  maxResumes?: number;
+}
+
+export async function readBlob(
+  client: RegistryHttpClient,
+  request: RegistryRequest,
+  desc: Descriptor,
+  options: BlobReadOptions = {},
+): Promise<Readable> {
+  const first = await client.request(request);
+  if (first.status !== 200) throw await failure(first, request.what);
+  const length = header(first.headers, 'content-length');
+  if (length !== undefined && Number(length) !== desc.size) {
+    first.body.destroy();
+    throw new KartError(
+      'SIZE_MISMATCH',
+      `${request.what}: the registry announces ${length} bytes, the descriptor says ${desc.size}`,
+      {
+        exitCode: 1,
+        hint: 'the registry holds different content under this digest; nothing was kept',
+      },
+    );
+  }
+  const maxResumes = options.maxResumes ?? 5;
+  const verifier = new VerifyingStream(
+    { digest: desc.digest as Digest, size: desc.size },
+    request.what as Digest,
+  );
+
+  async function* bytes(): AsyncGenerator<Buffer> {
+    let response: RegistryResponse = first;
+    let received = 0;
+    let resumes = 0;
+    for (;;) {
+      let cut: unknown;
+      try {
+        for await (const chunk of response.body) {
+          received += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+      } catch (error) {
+        cut = error;
+      } finally {
+        response.body.destroy();
+      }
+      // Done, or more than promised (the verifier reports that): nothing to resume.
+      if (received >= desc.size) return;
+      if (resumes++ >= maxResumes) {
+        throw new KartError(
+          'TRANSFER_INTERRUPTED',
+          `${request.what}: the transfer broke off at byte ${received} of ${desc.size}`,
+          {
+            exitCode: 3,
+            hint: 'the connection keeps dropping; retry later',
+            cause: cut,
+          },
+        );
+      }
+      response = await client.request({
+        ...request,
+        headers: { ...request.headers, range: `bytes=${received}-${desc.size - 1}` },
+      });
+      const range = header(response.headers, 'content-range');
+      if (response.status !== 206 || !range?.startsWith(`bytes ${received}-`)) {
+        response.body.destroy();
+        throw new KartError(
+          'TRANSFER_INTERRUPTED',
+          `${request.what}: the transfer broke off at byte ${received} and the registry cannot resume it (HTTP ${response.status})`,
+          {
+            exitCode: 3,
+            hint: 'retry; the registry does not support Range requests',
+            cause: cut,
+          },
+        );
+      }
+    }
+  }
+
+  // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
+  pipeline(Readable.from(bytes(), { objectMode: false }), verifier).catch(() => {});
+  return verifier;
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { KartError } from '../errors.ts';
+import { digestAlgorithm, isDigest, type Digest } from '../oci/digest.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/media-types.ts';
+import { header, type RegistryResponse } from './http-client.ts';
+
+/**
+ * Reads a manifest answer whole (manifests are small JSON; anything over 4 MiB is refused before or
+ * while reading) and checks it: the body's own hash is what counts. Docker-Content-Digest, when sent,
+ * must equal that hash; it is never taken on its own word.
+ */
+export interface ManifestBody {
+  bytes: Buffer;
+  digest: Digest;
+  mediaType: string;
+}
+
+export async function readManifestBody(
+  response: RegistryResponse,
+  what: string,
+  expected?: { digest?: Digest; size?: number },
+): Promise<ManifestBody> {
+  const announced = header(response.headers, 'content-length');
+  if (announced !== undefined && Number(announced) > MAX_MANIFEST_BYTES) {
+    response.body.destroy();
+    throw tooLarge(what, Number(announced));
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) {
+      response.body.destroy();
+      throw tooLarge(what, size);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const bytes = Buffer.concat(chunks);
+  const algorithm = expected?.digest ? digestAlgorithm(expected.digest) : 'sha256';
+  const digest: Digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  if (expected?.digest && digest !== expected.digest) {
+    throw mismatch(what, expected.digest, digest, 'the requested digest');
+  }
+  if (expected?.size !== undefined && bytes.length !== expected.size) {
+    throw new KartError(
+      'SIZE_MISMATCH',
+      `${what}: manifest is ${bytes.length} bytes, expected ${expected.size}`,
+      {
+        exitCode: 1,
+        hint: 'the registry returned different content than the descriptor names; nothing was kept',
+      },
+    );
+  }
+  const claimed = header(response.headers, 'docker-content-digest');
+  if (claimed !== undefined && isDigest(claimed)) {
+    const actual =
+      digestAlgorithm(claimed) === algorithm
+        ? digest
+        : (`${digestAlgorithm(claimed)}:${createHash(digestAlgorithm(claimed)).update(bytes).digest('hex')}` as Digest);
+    if (actual !== claimed) throw mismatch(what, claimed, actual, 'Docker-Content-Digest');
+  } else if (claimed !== undefined) {
+    throw mismatch(what, claimed, digest, 'Docker-Content-Digest');
+  }
+  const contentType = (header(response.headers, 'content-type') ?? '').split(';')[0]!.trim();
+  return { bytes, digest, mediaType: mediaTypeOf(bytes) ?? contentType };
+}
+
+/** The manifest's own mediaType field, which wins over a registry's Content-Type. */
+function mediaTypeOf(bytes: Buffer): string | undefined {
+  try {
+    const value = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+    return typeof value === 'string' && value.length > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tooLarge(what: string, size: number): KartError {
+  return new KartError(
+    'MANIFEST_TOO_LARGE',
+    `${what}: manifest is ${size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+    {
+      exitCode: 1,
+      hint: 'kart refuses manifests over 4 MiB; this is not a kernel artifact kart can use',
+    },
+  );
+}
+
+function mismatch(what: string, expected: string, actual: string, source: string): KartError {
+  return new KartError(
+    'DIGEST_MISMATCH',
+    `${what}: manifest digest is ${actual}, but ${source} says ${expected}`,
+    {
+      exitCode: 1,
+      hint: 'the registry returned content that does not match its digest; nothing was kept',
+      details: { expected, actual },
+    },
+  );
+}

@@ -1,0 +1,449 @@
+import { Readable } from 'node:stream';
+import { KartError } from '../errors.ts';
+import { isDigest, parseDigest, sha256Digest, type Digest } from '../oci/digest.ts';
+import {
+  isManifestMediaType,
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+} from '../oci/media-types.ts';
+import type { Descriptor, ImageIndex } from '../oci/schema.ts';
+import type { Deleter, TagLister, Target } from '../oci/store.ts';
+import { readBlob } from './blob-reader.ts';
+import { DEFAULT_UPLOAD_OPTIONS, uploadBlob, type UploadOptions } from './blob-upload.ts';
+import { registryBaseUrl } from './endpoint.ts';
+import { discard, failure, header, readBoundedText, type RegistryHttpClient } from './http-client.ts';
+import { readManifestBody } from './manifest-reader.ts';
+import { nextPage } from './tag-list.ts';
+import { listTags, type TagListOptions } from './tag-list.ts';
+import {
+  emptyReferrersIndex,
+  parseReferrersIndex,
+  referrerDescriptor,
+  referrersTag,
+  withoutReferrer,
+  withReferrer,
+} from './referrers.ts';
+
+/**
+ * A Store over one registry repository (`host/name`): the same Target the layout store is, so the one
+ * graph copy pushes, pulls and copies between any two ends. Blobs and manifests are routed on the
+ * descriptor's media type; every byte read is verified against its descriptor.
+ */
+export interface RepositoryOptions {
+  client: RegistryHttpClient;
+  /** `host[:port]` as written in the reference (docker.io already mapped by the parser) */
+  host: string;
+  repository: string;
+  plainHttp?: boolean;
+  upload?: Partial<UploadOptions>;
+  /** Another repository on the same registry holding the same blobs: pushes mount from it. */
+  mountFrom?: string;
+  tagList?: TagListOptions;
+}
+
+/** Called for each blob push: mounted (no bytes sent) or uploaded. Used by progress and tests. */
+export type PushObserver = (desc: Descriptor, how: 'mounted' | 'uploaded') => void;
+
+export class RepositoryStore implements Target, TagLister, Deleter {
+  readonly name: string;
+  readonly host: string;
+  readonly repository: string;
+  readonly client: RegistryHttpClient;
+  readonly repositoryUrl: URL;
+  readonly #upload: UploadOptions;
+  readonly #tagList: TagListOptions;
+  #mountFrom: string | undefined;
+  onPush: PushObserver | undefined;
+  /** Manifests this store pushed or fetched lately, so `tag()` need not download them again. */
+  readonly #manifests = new Map<Digest, Buffer>();
+  /** Serialises updates of referrers fallback indexes within this process. */
+  #referrersUpdate: Promise<unknown> = Promise.resolve();
+
+  constructor(options: RepositoryOptions) {
+    this.client = options.client;
+    this.host = options.host;
+    this.repository = options.repository;
+    this.name = `${options.host}/${options.repository}`;
+    this.repositoryUrl = new URL(
+      `v2/${options.repository}/`,
+      registryBaseUrl(options.host, { plainHttp: options.plainHttp }),
+    );
+    this.#upload = { ...DEFAULT_UPLOAD_OPTIONS, ...options.upload };
+    this.#tagList = options.tagList ?? {};
+    this.#mountFrom = options.mountFrom;
+  }
+
+  /** Pushes of blobs this store lacks try a cross-repository mount from `repository` first. */
+  mountFrom(repository: string | undefined): void {
+    this.#mountFrom = repository;
+  }
+
+  #pull(): string[] {
+    return [`repository:${this.repository}:pull`];
+  }
+  #pushScopes(): string[] {
+    return [`repository:${this.repository}:pull,push`];
+  }
+  #url(kind: 'blobs' | 'manifests', reference: string): URL {
+    return new URL(`${kind}/${reference}`, this.repositoryUrl);
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
+    const answer = await this.client.request({
+      method: 'HEAD',
+      url: this.#url(kind, desc.digest),
+      scopes: this.#pull(),
+      headers: kind === 'manifests' ? { accept: MANIFEST_MEDIA_TYPES.join(', ') } : {},
+      what: `${kind === 'blobs' ? 'blob' : 'manifest'} ${desc.digest} in ${this.name}`,
+    });
+    await discard(answer.body);
+    if (answer.status === 200) return true;
+    if (answer.status === 404) return false;
+    throw await failure(answer, `${kind} ${desc.digest} in ${this.name}`);
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    if (isManifestMediaType(desc.mediaType)) {
+      return Readable.from([await this.fetchManifestBytes(desc)]);
+    }
+    return readBlob(
+      this.client,
+      {
+        method: 'GET',
+        url: this.#url('blobs', desc.digest),
+        scopes: this.#pull(),
+        what: `blob ${desc.digest} in ${this.name}`,
+      },
+      desc,
+    );
+  }
+
+  /** The verified bytes of a manifest named by its descriptor. */
+  async fetchManifestBytes(desc: Descriptor): Promise<Buffer> {
+    const cached = this.#manifests.get(desc.digest);
+    if (cached && cached.length === desc.size) return cached;
+    const what = `manifest ${this.name}@${desc.digest}`;
+    const answer = await this.client.request({
+      method: 'GET',
+      url: this.#url('manifests', desc.digest),
+      scopes: this.#pull(),
+      headers: { accept: acceptFor(desc.mediaType) },
+      what,
+    });
+    if (answer.status !== 200) throw await failure(answer, what);
+    const body = await readManifestBody(answer, what, { digest: desc.digest, size: desc.size });
+    this.#remember(desc.digest, body.bytes);
+    return body.bytes;
+  }
+
+  /**
+   * Fetches a manifest by tag or digest in one GET: its bytes and the descriptor computed from them
+   * (the digest is the body's hash; Docker-Content-Digest must agree).
+   */
+  async fetchManifest(reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const what = `manifest ${this.#display(reference)}`;
+    const answer = await this.client.request({
+      method: 'GET',
+      url: this.#url('manifests', reference),
+      scopes: this.#pull(),
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
+      what,
+    });
+    if (answer.status !== 200) throw await failure(answer, what);
+    const expected = isDigest(reference) ? { digest: reference } : undefined;
+    const body = await readManifestBody(answer, what, expected);
+    this.#remember(body.digest, body.bytes);
+    return {
+      descriptor: { mediaType: body.mediaType, digest: body.digest, size: body.bytes.length },
+      bytes: body.bytes,
+    };
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const what = `manifest ${this.#display(reference)}`;
+    const answer = await this.client.request({
+      method: 'HEAD',
+      url: this.#url('manifests', reference),
+      scopes: this.#pull(),
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
+      what,
+    });
+    await discard(answer.body);
+    // HEAD answers carry no error document: a GET gets the registry's own words for the failure.
+    if (answer.status !== 200) return (await this.fetchManifest(reference)).descriptor;
+    const claimed = header(answer.headers, 'docker-content-digest');
+    const length = header(answer.headers, 'content-length');
+    const contentType = header(answer.headers, 'content-type')?.split(';')[0]?.trim();
+    // HEAD is enough when it says everything (it does not count against Docker Hub's pull limit);
+    // what it claims is checked when the manifest is fetched by that digest.
+    if (
+      claimed &&
+      isDigest(claimed) &&
+      length &&
+      /^\d+$/.test(length) &&
+      contentType &&
+      isManifestMediaType(contentType)
+    ) {
+      if (isDigest(reference) && claimed !== reference) {
+        throw new KartError('DIGEST_MISMATCH', `${what}: the registry answers for ${claimed}`, {
+          exitCode: 1,
+        });
+      }
+      return { mediaType: contentType, digest: claimed, size: Number(length) };
+    }
+    return (await this.fetchManifest(reference)).descriptor;
+  }
+
+  async push(desc: Descriptor, content: Readable): Promise<void> {
+    if (isManifestMediaType(desc.mediaType)) {
+      await this.#pushManifest(
+        desc,
+        await readVerifiedManifest(desc, content, `manifest ${desc.digest} for ${this.name}`),
+        desc.digest,
+      );
+      return;
+    }
+    const target = {
+      client: this.client,
+      repositoryUrl: this.repositoryUrl,
+      repository: this.repository,
+      name: this.name,
+    };
+    const result = await uploadBlob(target, desc, content, this.#upload, this.#mountFrom);
+    this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    const bytes = await this.fetchManifestBytes(desc);
+    await this.#pushManifest(desc, bytes, reference);
+  }
+
+  /** Pushes manifest bytes under a tag or digest; keeps the referrers fallback when it has a subject. */
+  async pushManifest(bytes: Buffer, mediaType: string, reference?: string): Promise<Descriptor> {
+    const desc: Descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
+    await this.#pushManifest(desc, bytes, reference ?? desc.digest);
+    return desc;
+  }
+
+  async #pushManifest(desc: Descriptor, bytes: Buffer, reference: string): Promise<void> {
+    const what = `manifest ${this.#display(reference)}`;
+    const answer = await this.client.request({
+      method: 'PUT',
+      url: this.#url('manifests', reference),
+      scopes: this.#pushScopes(),
+      headers: { 'content-type': desc.mediaType },
+      body: bytes,
+      what,
+    });
+    if (answer.status !== 201) throw await failure(answer, what);
+    await discard(answer.body);
+    const claimed = header(answer.headers, 'docker-content-digest');
+    if (claimed !== undefined && claimed !== desc.digest) {
+      throw new KartError(
+        'DIGEST_MISMATCH',
+        `${what}: the registry stored it as ${claimed}, kart sent ${desc.digest}`,
+        {
+          exitCode: 1,
+          hint: 'the registry rewrote the manifest; it does not store manifests byte for byte',
+        },
+      );
+    }
+    this.#remember(desc.digest, bytes);
+    const subject = subjectOf(bytes);
+    if (subject && header(answer.headers, 'oci-subject') === undefined) {
+      await this.#updateReferrersFallback(subject, (index) =>
+        withReferrer(index, referrerDescriptor(desc, bytes)),
+      );
+    }
+  }
+
+  /**
+   * Every tag, sorted: the spec promises lexical order, but registries (distribution 2.8 among them)
+   * do not keep it across pages, so all pages are read (tag names are small) and sorted here.
+   */
+  async *tags(): AsyncIterable<string> {
+    const all: string[] = [];
+    for await (const tag of listTags(
+      this.client,
+      this.repositoryUrl,
+      this.repository,
+      this.name,
+      this.#tagList,
+    )) {
+      all.push(tag);
+    }
+    yield* [...new Set(all)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async delete(desc: Descriptor): Promise<void> {
+    const manifest = isManifestMediaType(desc.mediaType);
+    const subject = manifest
+      ? subjectOf(await this.fetchManifestBytes(desc).catch(() => Buffer.alloc(0)))
+      : undefined;
+    const what = `${manifest ? 'manifest' : 'blob'} ${this.name}@${desc.digest}`;
+    const answer = await this.client.request({
+      method: 'DELETE',
+      url: this.#url(manifest ? 'manifests' : 'blobs', desc.digest),
+      scopes: [`repository:${this.repository}:delete`],
+      what,
+    });
+    if (answer.status !== 202 && answer.status !== 200 && answer.status !== 204)
+      throw await failure(answer, what);
+    await discard(answer.body);
+    this.#manifests.delete(desc.digest);
+    if (subject && !(await this.#hasReferrersApi(subject))) {
+      await this.#updateReferrersFallback(subject, (index) => withoutReferrer(index, desc.digest));
+    }
+  }
+
+  /**
+   * The manifests that name `subject` as their subject, optionally only those of one artifactType:
+   * from the referrers API, or from the `<alg>-<hex>` fallback tag when the registry has no API.
+   */
+  async referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]> {
+    const what = `referrers of ${this.name}@${subject.digest}`;
+    let url: URL | undefined = new URL(`referrers/${subject.digest}`, this.repositoryUrl);
+    if (artifactType) url.searchParams.set('artifactType', artifactType);
+    const found: Descriptor[] = [];
+    let filtered = false;
+    for (let page = 0; url; page++) {
+      if (page >= 100)
+        throw new KartError('REFERRERS_TOO_LONG', `${what}: more than 100 pages`, { exitCode: 3 });
+      const answer = await this.client.request({ method: 'GET', url, scopes: this.#pull(), what });
+      if (answer.status === 404 && page === 0) {
+        await discard(answer.body);
+        return filterType(await this.#fallbackReferrers(subject.digest), artifactType);
+      }
+      if (answer.status !== 200) throw await failure(answer, what);
+      filtered ||= (header(answer.headers, 'oci-filters-applied') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .includes('artifactType');
+      const link = header(answer.headers, 'link');
+      found.push(
+        ...parseReferrersIndex(await readBoundedText(answer.body, MAX_MANIFEST_BYTES, what), what).manifests,
+      );
+      url = nextPage(link, answer.url, what);
+    }
+    return filtered ? found : filterType(found, artifactType);
+  }
+
+  async #hasReferrersApi(subject: Digest): Promise<boolean> {
+    const answer = await this.client.request({
+      method: 'GET',
+      url: new URL(`referrers/${subject}`, this.repositoryUrl),
+      scopes: this.#pull(),
+      what: `referrers of ${this.name}@${subject}`,
+    });
+    await discard(answer.body);
+    return answer.status === 200;
+  }
+
+  async #fallbackIndex(subject: Digest): Promise<ImageIndex> {
+    const tag = referrersTag(subject);
+    const what = `referrers tag ${this.name}:${tag}`;
+    const answer = await this.client.request({
+      method: 'GET',
+      url: this.#url('manifests', tag),
+      scopes: this.#pull(),
+      headers: { accept: MediaType.OciIndex },
+      what,
+    });
+    if (answer.status === 404) {
+      await discard(answer.body);
+      return emptyReferrersIndex();
+    }
+    if (answer.status !== 200) throw await failure(answer, what);
+    const body = await readManifestBody(answer, what);
+    return parseReferrersIndex(body.bytes, what);
+  }
+
+  async #fallbackReferrers(subject: Digest): Promise<Descriptor[]> {
+    return (await this.#fallbackIndex(subject)).manifests;
+  }
+
+  #updateReferrersFallback(subject: Digest, change: (index: ImageIndex) => ImageIndex): Promise<void> {
+    const run = this.#referrersUpdate.then(async () => {
+      const index = change(await this.#fallbackIndex(subject));
+      const bytes = Buffer.from(JSON.stringify({ ...index, mediaType: MediaType.OciIndex }));
+      await this.#pushManifest(
+        { mediaType: MediaType.OciIndex, digest: sha256Digest(bytes), size: bytes.length },
+        bytes,
+        referrersTag(subject),
+      );
+    });
+    this.#referrersUpdate = run.catch(() => {});
+    return run;
+  }
+
+  #remember(digest: Digest, bytes: Buffer): void {
+    if (this.#manifests.size > 256) this.#manifests.clear();
+    this.#manifests.set(digest, bytes);
+  }
+
+  #display(reference: string): string {
+    return isDigest(reference) ? `${this.name}@${reference}` : `${this.name}:${reference}`;
+  }
+}
+
+function acceptFor(mediaType: string): string {
+  return [mediaType, ...MANIFEST_MEDIA_TYPES.filter((m) => m !== mediaType)].join(', ');
+}
+
+function filterType(descs: Descriptor[], artifactType: string | undefined): Descriptor[] {
+  return artifactType ? descs.filter((d) => d.artifactType === artifactType) : descs;
+}
+
+function subjectOf(bytes: Buffer): Digest | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    const digest = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    return typeof digest === 'string' ? parseDigest(digest, 'subject') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
+async function readVerifiedManifest(desc: Descriptor, content: Readable, what: string): Promise<Buffer> {
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    content.destroy();
+    throw new KartError(
+      'MANIFEST_TOO_LARGE',
+      `${what}: ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+      { exitCode: 1 },
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of content) {
+    size += (chunk as Buffer).length;
+    if (size > desc.size) break;
+    chunks.push(chunk as Buffer);
+  }
+  content.destroy();
+  const bytes = Buffer.concat(chunks);
+  if (size !== desc.size) {
+    throw new KartError(
+      'SIZE_MISMATCH',
+      `${what}: content is ${size > desc.size ? `more than ${desc.size}` : size} bytes, expected ${desc.size}`,
+      {
+        exitCode: 1,
+        hint: 'the content does not match its descriptor; nothing was pushed',
+      },
+    );
+  }
+  const algorithm = desc.digest.slice(0, desc.digest.indexOf(':'));
+  const { createHash } = await import('node:crypto');
+  const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  if (actual !== desc.digest) {
+    throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+      details: { expected: desc.digest, actual },
+    });
+  }
+  return bytes;
+}

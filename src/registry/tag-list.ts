@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { KartError } from '../errors.ts';
+import { parseJson } from '../oci/schema.ts';
+import { failure, header, readBoundedText, type RegistryHttpClient } from './http-client.ts';
+import { displayUrl } from './registry-errors.ts';
+
+/**
+ * Lists a repository's tags, following `Link: <…>; rel="next"` pages (RFC 8288) rather than
+ * guessing from page sizes. Next-page links must stay on the registry's origin, and the number of
+ * pages is capped, so a hostile registry can neither redirect us elsewhere nor keep us paging forever.
+ */
+const TagListSchema = z.looseObject({
+  name: z.string().optional(),
+  tags: z.array(z.string()).nullable().optional(),
+});
+
+export interface TagListOptions {
+  pageSize?: number;
+  maxPages?: number;
+}
+
+export async function* listTags(
+  client: RegistryHttpClient,
+  repositoryUrl: URL,
+  repository: string,
+  name: string,
+  options: TagListOptions = {},
+): AsyncGenerator<string> {
+  const maxPages = options.maxPages ?? 1000;
+  let url: URL | undefined = new URL('tags/list', repositoryUrl);
+  if (options.pageSize) url.searchParams.set('n', String(options.pageSize));
+  const what = `tags of ${name}`;
+  for (let page = 0; url; page++) {
+    if (page >= maxPages) {
+      throw new KartError('TAG_LIST_TOO_LONG', `${what}: more than ${maxPages} pages of tags`, {
+        exitCode: 3,
+        hint: 'the registry keeps returning next pages; this looks like a registry fault',
+      });
+    }
+    const answer = await client.request({
+      method: 'GET',
+      url,
+      scopes: [`repository:${repository}:pull`],
+      what,
+    });
+    if (answer.status !== 200) throw await failure(answer, what);
+    const link = header(answer.headers, 'link');
+    const list = parseJson(TagListSchema, await readBoundedText(answer.body, 4 * 1024 * 1024, what), what);
+    for (const tag of list.tags ?? []) yield tag;
+    url = nextPage(link, answer.url, what);
+  }
+}
+
+/** The rel="next" target of a Link header, resolved and required to stay on `current`'s origin. */
+export function nextPage(link: string | undefined, current: URL, what: string): URL | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
+    if (!match || !/rel="?next"?/i.test(match[2]!)) continue;
+    const next = new URL(match[1]!, current);
+    if (next.origin !== current.origin) {
+      throw new KartError(
+        'PAGE_LINK_INVALID',
+        `${what}: the next-page link points to another origin (${displayUrl(next)})`,
+        {
+          exitCode: 3,
+          hint: 'kart only follows pagination links on the registry it asked',
+        },
+      );
+    }
+    return next;
+  }
+  return undefined;
+}

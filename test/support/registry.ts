@@ -1,0 +1,161 @@
+/**
+ * A real OCI registry for tests: Debian's docker-registry (CNCF distribution 2.8) started on 127.0.0.1
+ * and a free port, with its storage in a temp dir and deletes enabled. It has no referrers API, so
+ * pushes with a subject exercise the referrers tag fallback.
+ *
+ *   const registry = await startRegistry();                      // no auth
+ *   const registry = await startRegistry({ countRequests: true }); // registry.requestLog sees every request
+ *   ... `${registry.host}/repo:tag` ...
+ *   await registry.stop();
+ *
+ * Auth variants: the `auth` switch below selects the registry's `auth:` config block. The credential
+ * side (htpasswd file, silly/token realms and the token endpoint) belongs to the auth room, which fills
+ * in `authConfig()`; options stay extensible through `AuthOptions`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCountingProxy, type LoggedRequest } from './counting-proxy.ts';
+
+export const REGISTRY_BINARY = '/usr/bin/docker-registry';
+
+export type RegistryAuth = 'none' | 'htpasswd' | 'silly' | 'token';
+
+export interface AuthOptions {
+  /** htpasswd: path to an htpasswd file (bcrypt). */
+  htpasswdPath?: string;
+  /** silly / token: the token endpoint and service name the registry challenges with. */
+  realm?: string;
+  service?: string;
+  /** token: issuer and the PEM certificate bundle whose key signs the tokens. */
+  issuer?: string;
+  rootCertBundle?: string;
+}
+
+export interface StartRegistryOptions {
+  /** ===== auth switch (shared with the auth room) ===== */
+  auth?: RegistryAuth;
+  authOptions?: AuthOptions;
+  /** Put a counting proxy in front; `host`/`url` then point at the proxy and `requestLog` fills. */
+  countRequests?: boolean;
+  /** How long to wait for `GET /v2/` to answer (ms). */
+  startDeadlineMs?: number;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT`, what a reference starts with */
+  host: string;
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  storageDir: string;
+  /** Present when started with countRequests. */
+  requestLog?: LoggedRequest[];
+  stop(): Promise<void>;
+}
+
+function authConfig(auth: RegistryAuth, o: AuthOptions): string {
+  switch (auth) {
+    case 'none':
+      return '';
+    case 'htpasswd':
+      return `auth:\n  htpasswd:\n    realm: kart-test\n    path: ${need(o.htpasswdPath, 'htpasswdPath')}\n`;
+    case 'silly':
+      return `auth:\n  silly:\n    realm: ${need(o.realm, 'realm')}\n    service: ${need(o.service, 'service')}\n`;
+    case 'token':
+      return (
+        `auth:\n  token:\n    realm: ${need(o.realm, 'realm')}\n    service: ${need(o.service, 'service')}\n` +
+        `    issuer: ${need(o.issuer, 'issuer')}\n    rootcertbundle: ${need(o.rootCertBundle, 'rootCertBundle')}\n`
+      );
+  }
+}
+
+function need(value: string | undefined, name: string): string {
+  if (value === undefined) throw new Error(`startRegistry: this auth mode needs authOptions.${name}`);
+  return value;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitUntilServing(url: string, child: ChildProcess, deadlineMs: number, log: () => string) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}):\n${log()}`);
+    try {
+      const answer = await fetch(`${url}/v2/`);
+      if (answer.status === 200 || answer.status === 401) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`docker-registry did not answer ${url}/v2/ in ${deadlineMs} ms:\n${log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export async function startRegistry(options: StartRegistryOptions = {}): Promise<TestRegistry> {
+  if (!existsSync(REGISTRY_BINARY)) {
+    throw new Error(
+      `test setup: ${REGISTRY_BINARY} is missing; install the Debian package: apt-get install -y docker-registry`,
+    );
+  }
+  const root = mkdtempSync(join(tmpdir(), 'kart-registry-'));
+  const storageDir = join(root, 'storage');
+  const port = await freePort();
+  const configPath = join(root, 'config.yml');
+  writeFileSync(
+    configPath,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${storageDir}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      authConfig(options.auth ?? 'none', options.authOptions ?? {}),
+    ].join('\n'),
+  );
+  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const direct = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilServing(direct, child, options.startDeadlineMs ?? 20_000, () => stderr);
+  } catch (error) {
+    child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+  const proxy = options.countRequests ? await startCountingProxy({ hostname: '127.0.0.1', port }) : undefined;
+  const host = proxy?.host ?? `127.0.0.1:${port}`;
+  return {
+    host,
+    url: `http://${host}`,
+    storageDir,
+    ...(proxy ? { requestLog: proxy.requestLog } : {}),
+    async stop() {
+      await proxy?.stop();
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
