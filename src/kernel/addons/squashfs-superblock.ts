@@ -51,7 +51,10 @@ export async function inspectSquashfs(path: string): Promise<SquashfsInfo> {
     let superblock: Buffer;
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+      if (!stat.isFile())
+        throw Object.assign(new Error('not a regular file'), {
+          code: stat.isDirectory() ? 'EISDIR' : 'ENOTREG',
+        });
       fileSize = stat.size;
       superblock = Buffer.alloc(Math.min(SUPERBLOCK_BYTES, fileSize));
       await handle.read(superblock, 0, superblock.length, 0);
