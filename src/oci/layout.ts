@@ -51,7 +51,7 @@ export async function openLayout(dir: string, options: OpenLayoutOptions = {}): 
     (info) => info.isDirectory(),
     (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
-      if (error.code === 'ENOTDIR') return false;
+      if (error.code === 'ENOTDIR') return undefined; // a parent is a file: cannot exist, cannot be created
       throw unwritableOrInvalid(root, error, 'cannot read');
     },
   );
