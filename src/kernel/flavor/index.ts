@@ -9,7 +9,7 @@ export type {
   FlavorCheckResult,
   CheckReport,
 } from './types.ts';
-export { loadFlavor, listFlavors, SHIPPED_FLAVORS_DIR } from './load.ts';
+export { loadFlavor, listFlavors, SHIPPED_FLAVORS_DIR, MAX_FLAVOR_BYTES } from './load.ts';
 export { parseFlavorFile, type FlavorFileContents } from './flavor-file.ts';
 export { parseRule, ruleHolds, describeActual } from './rule.ts';
 export { checkConfig } from './check.ts';

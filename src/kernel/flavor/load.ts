@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KartError } from '../../errors.ts';
@@ -15,6 +15,25 @@ import type { Flavor, FlavorSummary, Requirement } from './types.ts';
 export const SHIPPED_FLAVORS_DIR = fileURLToPath(new URL('../../../flavors/', import.meta.url));
 
 const FLAVOR_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+
+/** Flavor files are a few KB; reading stops past this, so `--flavor /dev/zero` fails instead of filling memory. */
+export const MAX_FLAVOR_BYTES = 1024 * 1024;
+
+async function readBounded(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(MAX_FLAVOR_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return length > MAX_FLAVOR_BYTES ? undefined : buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
 
 /** A name is looked up in flavors/; anything with a slash or an .ini ending is a path. */
 function isPath(nameOrPath: string): boolean {
@@ -62,8 +81,9 @@ async function readFlavorText(
   requested: string,
   from: { file: string; line: number } | undefined,
 ): Promise<string> {
+  let text: string | undefined;
   try {
-    return await readFile(located.absolute, 'utf8');
+    text = await readBounded(located.absolute);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const where = from ? `${displayPath(from.file)}:${from.line}: ` : '';
@@ -81,6 +101,15 @@ async function readFlavorText(
       { hint: 'pass a readable flavor file', exitCode: 2, cause: error },
     );
   }
+  if (text === undefined) {
+    const where = from ? `${displayPath(from.file)}:${from.line}: ` : '';
+    throw new KartError(
+      'FLAVOR_TOO_LARGE',
+      `${where}flavor file ${located.absolute} is larger than ${MAX_FLAVOR_BYTES} bytes; it is not a flavor file`,
+      { hint: 'pass a flavor INI file (a few KB of keys and CONFIG_X = <rule> lines)', exitCode: 2 },
+    );
+  }
+  return text;
 }
 
 async function loadResolved(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KartError } from '../../../src/errors.ts';
-import { listFlavors, loadFlavor } from '../../../src/kernel/flavor/index.ts';
+import { listFlavors, loadFlavor, MAX_FLAVOR_BYTES } from '../../../src/kernel/flavor/index.ts';
 import type { Flavor } from '../../../src/kernel/flavor/index.ts';
 
 // krata's doc/admin-guide/custom-kernels.md, "Minimum requirements for a zone-wide/system-wide kernel",
@@ -252,6 +252,17 @@ describe('user flavors and extends', () => {
     expect(unreadable.message).toBe(
       `cannot read flavor file ${dir}: EISDIR: illegal operation on a directory, read`,
     );
+  });
+
+  it('a file larger than MAX_FLAVOR_BYTES is refused without reading it all', async () => {
+    const big = write('big.ini', `# ${'x'.repeat(MAX_FLAVOR_BYTES)}\n`);
+    const error = await loadError(big);
+    expect([error.code, error.message]).toEqual([
+      'FLAVOR_TOO_LARGE',
+      `flavor file ${big} is larger than 1048576 bytes; it is not a flavor file`,
+    ]);
+    const zero = await loadError('/dev/zero');
+    expect(zero.code).toBe('FLAVOR_TOO_LARGE');
   });
 
   it('a syntax error in an extended file names that file and line', async () => {
