@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { KartError } from '../../../src/errors.ts';
 import { expandCatalogue, parseCatalogue, readCatalogueFile } from '../../../src/kernel/catalogue/index.ts';
 import { CACHE_ROOT, debianKernelPaths } from '../../support/debian-kernels.ts';
@@ -333,5 +334,53 @@ describe('readCatalogueFile', () => {
       '7.3.0-rc3 zone aarch64 /r/build/linux-7.3.0-rc3/zone-aarch64 []',
       '6.12.59 kvm-guest x86_64 /r/build/linux-6.12.59/kvm-guest-x86_64 [6.12.59-kvm-guest-test] no-alias',
     ]);
+  });
+});
+
+describe('catalogue fuzz (fast-check)', () => {
+  it('any text either parses and expands, or raises CATALOGUE_INVALID', () => {
+    const piece = fc.oneof(
+      fc.constantFrom(
+        '[6.1.10]',
+        '[defaults]',
+        '[7.3.0-rc3]',
+        '[x]',
+        '[',
+        ']',
+        '\n',
+        '\r\n',
+        '=',
+        ',',
+        ' ',
+        '#',
+        ';',
+      ),
+      fc.constantFrom(
+        'flavors',
+        'arches',
+        'build',
+        'tags',
+        'aliases',
+        'zone',
+        'x86_64',
+        'arm64',
+        'no',
+        '{version}',
+        '{arch}',
+        '{',
+      ),
+      fc.string({ maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), (pieces) => {
+        try {
+          const jobs = expandCatalogue(parseCatalogue(pieces.join(''), 'fuzz.ini'));
+          expect(jobs.length).toBeGreaterThan(0);
+        } catch (error) {
+          expect(error instanceof KartError && error.code === 'CATALOGUE_INVALID').toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

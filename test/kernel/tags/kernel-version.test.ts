@@ -167,3 +167,26 @@ describe('versionFromRelease', () => {
     },
   );
 });
+
+describe('parseKernelVersion fuzz (fast-check)', () => {
+  it('never throws, and what parses keeps its text and compares equal to itself', () => {
+    const piece = fc.oneof(
+      fc.constantFrom('6', '.', '10', '-', 'rc', '3', 'nvidia', '0', '_'),
+      fc.string({ maxLength: 4 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const text = pieces.join('');
+        const parsed = parseKernelVersion(text);
+        if (parsed !== undefined) {
+          expect(parsed.text).toBe(text);
+          expect(compareKernelVersions(parsed, parsed)).toBe(0);
+          expect(parsed.numbers.every((n) => Number.isSafeInteger(n) && n >= 0)).toBe(true);
+        }
+        const version = versionFromRelease(text);
+        if (version !== undefined) expect(text.startsWith(version)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
