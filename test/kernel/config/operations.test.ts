@@ -20,7 +20,8 @@ import {
   diffToJson,
 } from '../../../src/kernel/config/index.ts';
 
-const cfg = (source: string, ...lines: string[]) => parseKernelConfig(lines.map((l) => `${l}\n`).join(''), source);
+const cfg = (source: string, ...lines: string[]) =>
+  parseKernelConfig(lines.map((l) => `${l}\n`).join(''), source);
 
 let dir: string;
 beforeAll(() => {
@@ -29,8 +30,22 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('diffKernelConfigs', () => {
-  const before = cfg('a', 'CONFIG_GONE=y', 'CONFIG_SAME=m', 'CONFIG_N=n', 'CONFIG_HEX=0x10', '# CONFIG_C is not set');
-  const after = cfg('b', 'CONFIG_C=y', 'CONFIG_SAME=m', '# CONFIG_N is not set', 'CONFIG_HEX=16', 'CONFIG_NEW="x"');
+  const before = cfg(
+    'a',
+    'CONFIG_GONE=y',
+    'CONFIG_SAME=m',
+    'CONFIG_N=n',
+    'CONFIG_HEX=0x10',
+    '# CONFIG_C is not set',
+  );
+  const after = cfg(
+    'b',
+    'CONFIG_C=y',
+    'CONFIG_SAME=m',
+    '# CONFIG_N is not set',
+    'CONFIG_HEX=16',
+    'CONFIG_NEW="x"',
+  );
 
   it('lists removed, added and changed symbols, sorted, comparing values as written', () => {
     const diff = diffKernelConfigs(before, after);
@@ -65,8 +80,20 @@ describe('diffKernelConfigs', () => {
 });
 
 describe('splitKernelConfigs', () => {
-  const x86 = cfg('config-x86_64', 'CONFIG_X86=y', 'CONFIG_PCI=y', '# CONFIG_ARM64 is not set', 'CONFIG_HZ=250');
-  const arm = cfg('config-aarch64', 'CONFIG_ARM64=y', 'CONFIG_PCI=y', 'CONFIG_HZ=250', '# CONFIG_X86 is not set');
+  const x86 = cfg(
+    'config-x86_64',
+    'CONFIG_X86=y',
+    'CONFIG_PCI=y',
+    '# CONFIG_ARM64 is not set',
+    'CONFIG_HZ=250',
+  );
+  const arm = cfg(
+    'config-aarch64',
+    'CONFIG_ARM64=y',
+    'CONFIG_PCI=y',
+    'CONFIG_HZ=250',
+    '# CONFIG_X86 is not set',
+  );
 
   it('separates the common pairs from each config’s own, sorted by symbol', () => {
     const split = splitKernelConfigs([x86, arm]);
@@ -89,9 +116,15 @@ describe('splitKernelConfigs', () => {
   it('writes split-common and split-<name> files', async () => {
     const out = join(dir, 'split-out');
     const written = await writeSplitFiles(splitKernelConfigs([x86, arm]), out);
-    expect(written).toEqual([join(out, 'split-common'), join(out, 'split-config-x86_64'), join(out, 'split-config-aarch64')]);
+    expect(written).toEqual([
+      join(out, 'split-common'),
+      join(out, 'split-config-x86_64'),
+      join(out, 'split-config-aarch64'),
+    ]);
     expect(readFileSync(join(out, 'split-common'), 'utf8')).toBe('CONFIG_HZ=250\nCONFIG_PCI=y\n');
-    expect(readFileSync(join(out, 'split-config-aarch64'), 'utf8')).toBe('CONFIG_ARM64=y\n# CONFIG_X86 is not set\n');
+    expect(readFileSync(join(out, 'split-config-aarch64'), 'utf8')).toBe(
+      'CONFIG_ARM64=y\n# CONFIG_X86 is not set\n',
+    );
   });
 
   it('CONFIG_SPLIT_NAME_CLASH when two inputs share a base name; nothing is written', async () => {
@@ -145,11 +178,11 @@ describe('mergeKernelConfigs', () => {
       },
     ]);
     // `n` restates `is not set`, 16 restates 0x10: same meaning, so not overrides.
-    expect(merge.redundant.map((r) => `${r.name} ${r.already.source}:${r.already.line} ${r.by.source}:${r.by.line}`)).toEqual([
-      'CONFIG_C base:3 f1.conf:2',
-      'CONFIG_D base:4 f2.conf:2',
-      'CONFIG_A base:1 f2.conf:3',
-    ]);
+    expect(
+      merge.redundant.map(
+        (r) => `${r.name} ${r.already.source}:${r.already.line} ${r.by.source}:${r.by.line}`,
+      ),
+    ).toEqual(['CONFIG_C base:3 f1.conf:2', 'CONFIG_D base:4 f2.conf:2', 'CONFIG_A base:1 f2.conf:3']);
     expect(renderMergeText(merge, 2)).toBe(
       [
         'CONFIG_B: m (base:2) overridden by y (f1.conf:1)',
@@ -169,7 +202,14 @@ describe('mergeKernelConfigs', () => {
 });
 
 describe('verifyFragments', () => {
-  const final = cfg('final', 'CONFIG_A=y', '# CONFIG_B is not set', 'CONFIG_C=m', 'CONFIG_N=n', 'CONFIG_H=0x20');
+  const final = cfg(
+    'final',
+    'CONFIG_A=y',
+    '# CONFIG_B is not set',
+    'CONFIG_C=m',
+    'CONFIG_N=n',
+    'CONFIG_H=0x20',
+  );
   const frag = cfg(
     'frag.conf',
     'CONFIG_A=y', //      survives
@@ -202,7 +242,10 @@ describe('verifyFragments', () => {
   });
 
   it('excuses exactly the allow-listed names, and reports unused entries', () => {
-    const allow = parseAllowList('# renamed upstream\n\nCONFIG_C   # m is fine\nCONFIG_GON\nCONFIG_B\n', 'allow.txt');
+    const allow = parseAllowList(
+      '# renamed upstream\n\nCONFIG_C   # m is fine\nCONFIG_GON\nCONFIG_B\n',
+      'allow.txt',
+    );
     const result = verifyFragments(final, [frag], allow);
     expect(result.lost.map((l) => l.name)).toEqual(['CONFIG_GONE']);
     expect(result.allowed.map((l) => l.name)).toEqual(['CONFIG_B', 'CONFIG_C']);
@@ -234,9 +277,18 @@ describe('verifyFragments', () => {
 
 describe('parseAllowList errors (CONFIG_ALLOWLIST_INVALID, exit 2)', () => {
   const cases: Array<[string, string]> = [
-    ['CONFIG_MTRR.*\n', 'allow.txt:1: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "CONFIG_MTRR.*"'],
-    ['\nX86_SGX\n', 'allow.txt:2: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "X86_SGX"'],
-    ['CONFIG_A CONFIG_B\n', 'allow.txt:1: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "CONFIG_A CONFIG_B"'],
+    [
+      'CONFIG_MTRR.*\n',
+      'allow.txt:1: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "CONFIG_MTRR.*"',
+    ],
+    [
+      '\nX86_SGX\n',
+      'allow.txt:2: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "X86_SGX"',
+    ],
+    [
+      'CONFIG_A CONFIG_B\n',
+      'allow.txt:1: expected one exact symbol name such as CONFIG_X86_SGX (a # comment may follow), but found "CONFIG_A CONFIG_B"',
+    ],
   ];
   for (const [text, message] of cases) {
     it(`refuses ${JSON.stringify(text)}`, () => {
@@ -252,5 +304,4 @@ describe('parseAllowList errors (CONFIG_ALLOWLIST_INVALID, exit 2)', () => {
       expect((error as KartError).message).toBe(message);
     });
   }
-
 });

@@ -57,15 +57,23 @@ describe('parseKernelConfig: values', () => {
   it('unescapes backslash escapes in strings, and serializes the line unchanged', () => {
     const text = 'CONFIG_CMDLINE="console=\\"ttyS0\\" path=C:\\\\x \\q"\n';
     const config = parseKernelConfig(text, 'test.config');
-    expect(config.get('CONFIG_CMDLINE')?.value).toEqual({ kind: 'string', value: 'console="ttyS0" path=C:\\x q' });
-    expect(formatConfigValue(config.get('CONFIG_CMDLINE')!.value)).toBe('"console=\\"ttyS0\\" path=C:\\\\x q"');
+    expect(config.get('CONFIG_CMDLINE')?.value).toEqual({
+      kind: 'string',
+      value: 'console="ttyS0" path=C:\\x q',
+    });
+    expect(formatConfigValue(config.get('CONFIG_CMDLINE')!.value)).toBe(
+      '"console=\\"ttyS0\\" path=C:\\\\x q"',
+    );
     expect(serializeKernelConfig(config)).toBe(text);
   });
 
   it('skips comments and blank lines but keeps their line numbers and bytes', () => {
-    const text = '#\n# Automatically generated file; DO NOT EDIT.\n\n   \n# CONFIG_X is a comment\nCONFIG_X=y\n';
+    const text =
+      '#\n# Automatically generated file; DO NOT EDIT.\n\n   \n# CONFIG_X is a comment\nCONFIG_X=y\n';
     const config = parseKernelConfig(text, 'test.config');
-    expect([...config.entries()]).toEqual([{ name: 'CONFIG_X', value: { kind: 'tristate', value: 'y' }, line: 6 }]);
+    expect([...config.entries()]).toEqual([
+      { name: 'CONFIG_X', value: { kind: 'tristate', value: 'y' }, line: 6 },
+    ]);
     expect(serializeKernelConfig(config)).toBe(text);
   });
 
@@ -74,7 +82,11 @@ describe('parseKernelConfig: values', () => {
     const config = parseKernelConfig(text, 'test.config');
     expect(config.get('CONFIG_A')?.value).toEqual({ kind: 'tristate', value: 'y' });
     expect(config.get('CONFIG_B')).toEqual({ name: 'CONFIG_B', value: { kind: 'unset' }, line: 2 });
-    expect(config.get('CONFIG_C')).toEqual({ name: 'CONFIG_C', value: { kind: 'string', value: 'x' }, line: 4 });
+    expect(config.get('CONFIG_C')).toEqual({
+      name: 'CONFIG_C',
+      value: { kind: 'string', value: 'x' },
+      line: 4,
+    });
     expect(serializeKernelConfig(config)).toBe(text);
   });
 

@@ -140,7 +140,11 @@ describe('real Debian configs', () => {
       // Facts a reader can confirm with grep on the same file.
       expect(config.get('CONFIG_XEN_VIRTIO')?.value).toEqual({ kind: 'unset' });
       const xenLine = original.split('\n').indexOf('CONFIG_XEN=y') + 1;
-      expect(config.get('CONFIG_XEN')).toEqual({ name: 'CONFIG_XEN', value: { kind: 'tristate', value: 'y' }, line: xenLine });
+      expect(config.get('CONFIG_XEN')).toEqual({
+        name: 'CONFIG_XEN',
+        value: { kind: 'tristate', value: 'y' },
+        line: xenLine,
+      });
       const entries = original.split('\n').filter((l) => /^CONFIG_|^# CONFIG_\w+ is not set/.test(l));
       expect([...config.entries()].length).toBe(entries.length);
     });
