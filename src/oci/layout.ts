@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { KartError } from '../errors.ts';
@@ -185,11 +185,28 @@ export class OciLayout implements Target, TagLister, Deleter {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw this.#blobNotFound(desc);
       throw unwritableOrInvalid(path, error as NodeJS.ErrnoException, 'cannot read the blob');
     }
-    const verify = new VerifyingStream(desc, `${this.name} blob ${desc.digest}`);
-    const source = handle.createReadStream();
-    source.on('error', (error) => verify.destroy(error));
-    verify.on('close', () => source.destroy());
-    return source.pipe(verify);
+    // Lazy: bytes start flowing (and so verification errors can only be raised) once someone reads;
+    // a small blob verified eagerly would fail with no listener attached yet.
+    const file = handle;
+    let started = false;
+    const what = `${this.name} blob ${desc.digest}` as const;
+    const verified = Readable.from(
+      (async function* () {
+        started = true;
+        const source = file.createReadStream();
+        const verify = new VerifyingStream(desc, what);
+        source.on('error', (error) => verify.destroy(error));
+        try {
+          yield* source.pipe(verify);
+        } finally {
+          source.destroy();
+        }
+      })(),
+    );
+    verified.on('close', () => {
+      if (!started) void file.close().catch(() => undefined);
+    });
+    return verified;
   }
 
   async push(desc: Descriptor, content: Readable): Promise<void> {
