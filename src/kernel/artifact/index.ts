@@ -5,3 +5,28 @@ export {
   type KernelMetadata,
   type ParsedKernelMetadata,
 } from './metadata.ts';
+export {
+  discoverBuildInputs,
+  type BuildInputOptions,
+  type BuildInputs,
+  type BuildInputChoice,
+  type BuildInputRole,
+  type AddonsInput,
+} from './build-inputs.ts';
+export { readConfigPayload, gzipConfig, type ConfigPayload } from './config-payload.ts';
+export {
+  measureLayer,
+  pushLayer,
+  TITLE_ANNOTATION,
+  type ArtifactFile,
+  type MeasuredLayer,
+  type LayerCompressionOption,
+} from './kernel-layers.ts';
+export {
+  ociArchOf,
+  kernelArchOf,
+  parseArchOption,
+  hostOciArch,
+  type OciKernelArch,
+} from './kernel-platform.ts';
+export { packKernel, type PackKernelOptions, type PackKernelResult, type PackedFile } from './pack-kernel.ts';

@@ -1,0 +1,321 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KartError } from '../../errors.ts';
+import {
+  ImageIndexSchema,
+  ImageConfigSchema,
+  MediaType,
+  isImageManifestMediaType,
+  isIndexMediaType,
+  parseJson,
+  type Descriptor,
+  type Target,
+} from '../../oci/index.ts';
+import { descriptorOf, fetchBytes, fetchManifest, pushBytes } from '../../oci/manifest-io.ts';
+import { buildAddonsFromModules, inspectSquashfs } from '../addons/index.ts';
+import { readKernelConfig } from '../config/index.ts';
+import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
+import { inspectKernelImage, type KernelImageInfo } from '../image/index.ts';
+import { assertValidTag, versionFromRelease } from '../tags/index.ts';
+import { discoverBuildInputs, type BuildInputChoice, type BuildInputOptions } from './build-inputs.ts';
+import { readConfigPayload } from './config-payload.ts';
+import {
+  measureLayer,
+  pushLayer,
+  type ArtifactFile,
+  type LayerCompressionOption,
+  type MeasuredLayer,
+} from './kernel-layers.ts';
+import { ociArchOf, parseArchOption, type OciKernelArch } from './kernel-platform.ts';
+import { formatKernelMetadata, type KernelMetadata } from './metadata.ts';
+
+/**
+ * `kart pack` as a library function: a kernel build → the format-v1 artifact in any Target (an OCI
+ * layout by default), tagged. Everything that can be refused is checked before the first byte is
+ * written (inputs, architecture, flavor requirements, addons size, tags), so a refused pack leaves the
+ * target's tags exactly as they were. Blobs are content-addressed: what a failed push left is
+ * unreferenced and harmless.
+ */
+export interface PackKernelOptions extends BuildInputOptions {
+  /** flavor name (shipped) or flavor file path: KERNEL_FLAVOR, the checks and the addons limit */
+  flavor: string;
+  /** skip the flavor's requirements (the addons limit still applies) */
+  noCheck?: boolean;
+  /** KERNEL_VERSION; default the numeric X.Y.Z prefix of the image's release */
+  version?: string;
+  /** default: sniffed from the image; given and different from the image: refused */
+  arch?: string;
+  /** extra manifest annotations (k=v); they override kart's own except dev.edera.kernel.* */
+  annotations?: Record<string, string>;
+  /** the tags to point at the index (first is the output tag); all go into KERNEL_TAGS */
+  tags: string[];
+  compress?: LayerCompressionOption;
+  /** SOURCE_DATE_EPOCH: tar mtimes, `created`; default 0 mtimes and no `created` */
+  sourceDateEpoch?: number;
+  /** org.opencontainers.image.source / revision, when known */
+  sourceUrl?: string;
+  revision?: string;
+  /** called with each decision about inputs, and when mksquashfs runs */
+  onProgress?: (message: string) => void;
+}
+
+export interface PackedFile {
+  path: string;
+  size: number;
+  layer: Descriptor;
+}
+
+export interface PackKernelResult {
+  target: string;
+  platform: { os: 'linux'; architecture: OciKernelArch };
+  manifest: Descriptor;
+  config: Descriptor;
+  indexes: { tag: string; index: Descriptor; platforms: string[] }[];
+  files: PackedFile[];
+  metadata: KernelMetadata;
+  image: KernelImageInfo;
+  choices: BuildInputChoice[];
+  check?: CheckReport;
+  annotations: Record<string, string>;
+}
+
+const FORMAT_ANNOTATION = 'dev.edera.kernel.format';
+const VERSION_ANNOTATION = 'dev.edera.kernel.version';
+const FLAVOR_ANNOTATION = 'dev.edera.kernel.flavor';
+
+export async function packKernel(options: PackKernelOptions, target: Target): Promise<PackKernelResult> {
+  if (options.tags.length === 0) {
+    throw new KartError('PACK_TAG_MISSING', 'no tag to pack under', {
+      hint: 'give the output as oci:DIR:TAG or add --tag',
+    });
+  }
+  const tags = [...new Set(options.tags)];
+  for (const tag of tags) assertValidTag(tag, 'tag');
+  const mtime = options.sourceDateEpoch ?? 0;
+  if (!Number.isSafeInteger(mtime) || mtime < 0) {
+    throw new KartError(
+      'SOURCE_DATE_EPOCH_INVALID',
+      `SOURCE_DATE_EPOCH "${options.sourceDateEpoch}" is not a Unix time in seconds`,
+      {
+        hint: 'set SOURCE_DATE_EPOCH to whole seconds, e.g. $(git log -1 --format=%ct)',
+      },
+    );
+  }
+  const compression = options.compress ?? 'none';
+
+  const inputs = await discoverBuildInputs(options);
+  const flavor = await loadFlavor(options.flavor);
+  const image = await inspectKernelImage(inputs.kernel);
+  const sniffed = ociArchOf(image.arch);
+  if (options.arch !== undefined && parseArchOption(options.arch) !== sniffed) {
+    throw new KartError(
+      'ARCH_MISMATCH',
+      `--arch ${options.arch} was given, but ${inputs.kernel} is an ${image.arch} kernel (linux/${sniffed})`,
+      { hint: 'drop --arch (kart reads it from the image) or pass the kernel built for that architecture' },
+    );
+  }
+  const version = options.version ?? versionFromRelease(image.release);
+  if (version === undefined) {
+    throw new KartError(
+      'VERSION_UNKNOWN',
+      `cannot tell the kernel version from its release "${image.release}"`,
+      {
+        hint: 'pass --version X.Y.Z',
+      },
+    );
+  }
+
+  let check: CheckReport | undefined;
+  if (!options.noCheck) {
+    check = checkConfig(await readKernelConfig(inputs.config), [flavor]);
+    if (!check.ok) {
+      const failures = check.flavors.flatMap((result) => result.failures.map((failure) => failure.message));
+      throw new KartError(
+        'REQUIREMENTS_UNMET',
+        `${inputs.config} does not meet flavor ${flavor.name} (${failures.length} requirement${failures.length === 1 ? '' : 's'} failed):\n  ${failures.join('\n  ')}`,
+        { exitCode: 1, hint: 'fix the config, or pack with --no-check', details: { failures } },
+      );
+    }
+  }
+  const config = await readConfigPayload(inputs.config);
+
+  const work = await mkdtemp(join(tmpdir(), 'kart-pack-'));
+  try {
+    let addonsPath: string | undefined;
+    if (inputs.addons?.kind === 'squashfs') {
+      addonsPath = inputs.addons.path;
+      await inspectSquashfs(addonsPath);
+    } else if (inputs.addons?.kind === 'modules') {
+      options.onProgress?.(`packing modules ${inputs.addons.path} with mksquashfs`);
+      const built = await buildAddonsFromModules(inputs.addons.path, join(work, 'addons.squashfs'), {
+        sourceDateEpoch: mtime,
+      });
+      addonsPath = built.path;
+    }
+    const addonsSize = addonsPath === undefined ? undefined : (await stat(addonsPath)).size;
+    if (
+      addonsSize !== undefined &&
+      flavor.addonsMaxBytes !== undefined &&
+      addonsSize > flavor.addonsMaxBytes
+    ) {
+      throw new KartError(
+        'ADDONS_TOO_LARGE',
+        `addons.squashfs is ${addonsSize} bytes, more than flavor ${flavor.name} allows (${flavor.addonsMaxBytes})`,
+        {
+          exitCode: 1,
+          hint: 'strip the modules (INSTALL_MOD_STRIP=1) or leave some out',
+          details: { size: addonsSize, limit: flavor.addonsMaxBytes },
+        },
+      );
+    }
+
+    const metadata: KernelMetadata = {
+      arch: image.arch,
+      version,
+      unameRelease: image.release,
+      flavor: flavor.name,
+      configDigest: config.digest,
+      tags,
+    };
+    const metadataBytes = Buffer.from(formatKernelMetadata(metadata), 'utf8');
+    const kernelSize = (await stat(inputs.kernel)).size;
+    const files: ArtifactFile[] = [
+      { path: 'kernel/image', size: kernelSize, source: inputs.kernel },
+      { path: 'kernel/config.gz', size: config.gzipped.length, source: config.gzipped },
+      ...(addonsPath === undefined || addonsSize === undefined
+        ? []
+        : [{ path: 'kernel/addons.squashfs', size: addonsSize, source: addonsPath }]),
+      { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
+    ];
+
+    const layers: MeasuredLayer[] = [];
+    for (const file of files) layers.push(await measureLayer(file, compression, mtime));
+
+    const created =
+      options.sourceDateEpoch === undefined
+        ? undefined
+        : new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+    const imageConfig = {
+      architecture: sniffed,
+      ...(created === undefined ? {} : { created }),
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.diffId) },
+    };
+    const configBytes = Buffer.from(JSON.stringify(imageConfig), 'utf8');
+    const configDesc = descriptorOf(configBytes, MediaType.OciConfig);
+
+    const annotations: Record<string, string> = {
+      'org.opencontainers.image.version': version,
+      ...(created === undefined ? {} : { 'org.opencontainers.image.created': created }),
+      ...(options.sourceUrl === undefined ? {} : { 'org.opencontainers.image.source': options.sourceUrl }),
+      ...(options.revision === undefined ? {} : { 'org.opencontainers.image.revision': options.revision }),
+      ...(options.annotations ?? {}),
+      [FORMAT_ANNOTATION]: '1',
+      [VERSION_ANNOTATION]: version.replaceAll('+', '-'),
+      [FLAVOR_ANNOTATION]: flavor.name,
+    };
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: configDesc,
+      layers: layers.map((layer) => layer.descriptor),
+      annotations: sortedKeys(annotations),
+    };
+    const manifestBytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+    const platform = { architecture: sniffed, os: 'linux' as const };
+    const manifestDesc = descriptorOf(manifestBytes, MediaType.OciManifest);
+
+    // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
+    const merged: { tag: string; bytes: Buffer; platforms: string[] }[] = [];
+    for (const tag of tags) {
+      const entries = await existingPlatformEntries(target, tag);
+      const entry: Descriptor = { ...manifestDesc, platform };
+      const at = entries.findIndex((e) => samePlatform(e, platform));
+      if (at === -1) entries.push(entry);
+      else entries[at] = entry;
+      const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: entries };
+      merged.push({
+        tag,
+        bytes: Buffer.from(JSON.stringify(index), 'utf8'),
+        platforms: entries.map((e) => `${e.platform?.os ?? '?'}/${e.platform?.architecture ?? '?'}`),
+      });
+    }
+
+    // Writes: leaves first, then the manifest, then each tag's index, then the tags.
+    for (const layer of layers) await pushLayer(target, layer, compression, mtime);
+    await pushBytes(target, configDesc, configBytes);
+    await pushBytes(target, manifestDesc, manifestBytes);
+    const indexes: PackKernelResult['indexes'] = [];
+    for (const { tag, bytes, platforms } of merged) {
+      const indexDesc = descriptorOf(bytes, MediaType.OciIndex);
+      await pushBytes(target, indexDesc, bytes);
+      await target.tag(indexDesc, tag);
+      indexes.push({ tag, index: indexDesc, platforms });
+    }
+    return {
+      target: target.name,
+      platform,
+      manifest: manifestDesc,
+      config: configDesc,
+      indexes,
+      files: layers.map((layer) => ({
+        path: layer.file.path,
+        size: layer.file.size,
+        layer: layer.descriptor,
+      })),
+      metadata,
+      image,
+      choices: inputs.choices,
+      ...(check === undefined ? {} : { check }),
+      annotations: manifest.annotations,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The platform entries a tag's index has now (none when the tag is new). */
+async function existingPlatformEntries(target: Target, tag: string): Promise<Descriptor[]> {
+  let root: Descriptor;
+  try {
+    root = await target.resolve(tag);
+  } catch (error) {
+    if (error instanceof KartError && error.code === 'NOT_FOUND') return [];
+    throw error;
+  }
+  if (isIndexMediaType(root.mediaType)) {
+    const index = parseJson(ImageIndexSchema, await fetchBytes(target, root), `${target.name}:${tag} index`);
+    return [...index.manifests];
+  }
+  if (isImageManifestMediaType(root.mediaType)) {
+    // A bare manifest under the tag: keep it as its platform's entry of the new index.
+    const fetched = await fetchManifest(target, root);
+    if (fetched.kind !== 'manifest') return [];
+    const config = parseJson(
+      ImageConfigSchema,
+      await fetchBytes(target, fetched.manifest.config),
+      `${target.name}:${tag} config`,
+    );
+    return [{ ...root, platform: { architecture: config.architecture, os: config.os } }];
+  }
+  throw new KartError(
+    'TAG_NOT_AN_IMAGE',
+    `${target.name}:${tag} names a ${root.mediaType}, not an image index`,
+    {
+      hint: 'pack under another tag',
+    },
+  );
+}
+
+function samePlatform(entry: Descriptor, platform: { architecture: string; os: string }): boolean {
+  return (
+    entry.platform?.os === platform.os &&
+    entry.platform.architecture === platform.architecture &&
+    entry.platform.variant === undefined
+  );
+}
+
+function sortedKeys(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

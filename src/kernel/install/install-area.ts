@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { KartError } from '../../errors.ts';
+import { syncDirectory } from '../../oci/atomic-file.ts';
+
+/**
+ * Where an installed kernel lives, and the atomic swap. DEST is a symlink to a complete version
+ * directory beside it:
+ *
+ *     DEST -> .<name>.kart/<manifest-hex>/{kernel,config,addons.squashfs,metadata,kart.json}
+ *
+ * A new kernel is staged in `.<name>.kart/.staging-<random>/`, fsynced, renamed to its version name,
+ * then a fresh symlink `.<name>.kart/.link-<random>` is renamed over DEST: rename(2) replaces DEST in one
+ * step, so a reader (or a SIGKILL at any instant) sees the old complete kernel or the new complete one.
+ * Only after the swap is the old version removed; leftovers of a killed run (staging, links, versions
+ * no longer named by DEST) are removed by the next install.
+ */
+export interface InstallArea {
+  /** absolute DEST */
+  dest: string;
+  /** absolute `.<name>.kart` directory beside DEST */
+  dir: string;
+  /** the version DEST points at now, if kart installed one */
+  current: string | undefined;
+}
+
+const STAGING_PREFIX = '.staging-';
+const LINK_PREFIX = '.link-';
+
+export function installAreaDir(dest: string): string {
+  const absolute = resolve(dest);
+  return join(dirname(absolute), `.${basename(absolute)}.kart`);
+}
+
+/** Looks at DEST; refuses anything kart did not make, except a missing or empty directory. */
+export async function openInstallArea(dest: string): Promise<InstallArea> {
+  const absolute = resolve(dest);
+  const dir = installAreaDir(absolute);
+  const info = await lstat(absolute).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw destError(absolute, `cannot be read (${error.code ?? error.message})`);
+  });
+  let current: string | undefined;
+  if (info?.isSymbolicLink()) {
+    current = versionNamed(await readlink(absolute), basename(absolute));
+    if (current === undefined) {
+      throw destError(absolute, 'is a symlink that kart did not make', 'remove it, or choose another --dest');
+    }
+  } else if (info?.isDirectory()) {
+    const entries = await readdir(absolute);
+    if (entries.length > 0) {
+      throw destError(
+        absolute,
+        'is a directory kart did not make, and it is not empty',
+        'kart installs into a directory it manages (a symlink to a versioned sibling); move the files away or choose another --dest',
+      );
+    }
+  } else if (info !== undefined) {
+    throw destError(absolute, 'exists and is not a directory', 'remove it, or choose another --dest');
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw destError(
+      dir,
+      `cannot be created (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      'check that the parent of --dest is writable',
+    );
+  }
+  return { dest: absolute, dir, current };
+}
+
+/** Removes what a killed run left behind: staging, temp links, versions DEST no longer names. */
+export async function removeLeftovers(area: InstallArea): Promise<void> {
+  for (const name of await readdir(area.dir)) {
+    if (name === area.current) continue;
+    if (name.startsWith(STAGING_PREFIX) || name.startsWith(LINK_PREFIX) || isVersionName(name)) {
+      await rm(join(area.dir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+export async function createStaging(area: InstallArea): Promise<string> {
+  const staging = join(area.dir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
+  await mkdir(staging);
+  return staging;
+}
+
+/**
+ * Makes the staged directory the new version and points DEST at it atomically; removes the old version.
+ * Returns the version name.
+ */
+export async function swapIn(area: InstallArea, staging: string, manifestHex: string): Promise<string> {
+  await syncDirectory(staging);
+  // Reinstalling the version DEST already names must not touch that directory before the swap.
+  const version =
+    manifestHex === area.current ? `${manifestHex}.${randomBytes(4).toString('hex')}` : manifestHex;
+  await rm(join(area.dir, version), { recursive: true, force: true });
+  await rename(staging, join(area.dir, version));
+  await syncDirectory(area.dir);
+
+  const link = join(area.dir, `${LINK_PREFIX}${randomBytes(6).toString('hex')}`);
+  await symlink(`${basename(area.dir)}/${version}`, link);
+  // An empty plain directory (checked in openInstallArea) cannot be renamed over; it held nothing.
+  const before = await lstat(area.dest).catch(() => undefined);
+  if (before?.isDirectory()) await rmdir(area.dest);
+  await rename(link, area.dest);
+  await syncDirectory(dirname(area.dest));
+
+  if (area.current !== undefined && area.current !== version) {
+    await rm(join(area.dir, area.current), { recursive: true, force: true });
+  }
+  return version;
+}
+
+/** `.<name>.kart/<version>` → version; anything else → undefined. */
+function versionNamed(target: string, destName: string): string | undefined {
+  const prefix = `.${destName}.kart/`;
+  if (!target.startsWith(prefix)) return undefined;
+  const version = target.slice(prefix.length).replace(/\/$/, '');
+  return isVersionName(version) ? version : undefined;
+}
+
+function isVersionName(name: string): boolean {
+  return /^[a-f0-9]{64}(\.[a-f0-9]{8})?$/.test(name);
+}
+
+function destError(path: string, what: string, hint = 'check --dest'): KartError {
+  return new KartError('DEST_UNUSABLE', `destination ${path} ${what}`, { hint, details: { dest: path } });
+}

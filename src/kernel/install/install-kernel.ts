@@ -1,0 +1,370 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, pipeline as pipelineCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { KartError } from '../../errors.ts';
+import {
+  DigestingStream,
+  ImageConfigSchema,
+  ImageManifestSchema,
+  VerifyingStream,
+  digestHex,
+  isImageManifestMediaType,
+  parseJson,
+  type Descriptor,
+  type Digest,
+  type Fetcher,
+} from '../../oci/index.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { readTar } from '../../oci/tar-reader.ts';
+import { parseKernelMetadata, type ParsedKernelMetadata } from '../artifact/metadata.ts';
+import { kernelArchOf, parseArchOption, type OciKernelArch } from '../artifact/kernel-platform.ts';
+import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
+import { readKernelConfig } from '../config/index.ts';
+import { inspectKernelImage } from '../image/index.ts';
+import { createStaging, openInstallArea, removeLeftovers, swapIn } from './install-area.ts';
+import { kernelImageInvalid } from './install-errors.ts';
+import { decompressorFor, layerCompression } from './layer-decompression.ts';
+import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
+import { readVerifiedDocument } from './manifest-bytes.ts';
+
+/**
+ * The install core shared by `kart unpack` and `kart pull -k`: given a store, a platform manifest and
+ * DEST, it fetches and verifies every blob, applies the layers in order into a staging directory beside
+ * DEST, takes only the kernel's files, checks them against each other (metadata, config digest, image
+ * architecture, optionally a flavor), and swaps the result in atomically (see install-area.ts).
+ * Any failure leaves DEST exactly as it was.
+ */
+export interface InstallKernelOptions {
+  source: Fetcher;
+  /** the platform manifest (not an index: pick the platform first, e.g. with selectKernelManifest) */
+  manifest: Descriptor;
+  dest: string;
+  /** recorded in kart.json, e.g. `oci:/layout:6.1` or `ghcr.io/edera-dev/zone-kernel:6.12` */
+  reference?: string;
+  /** the platform the caller asked for; the image's config must agree */
+  arch?: OciKernelArch;
+  /** a flavor (name or file) the config must pass */
+  flavor?: string;
+  /** for kart.json; defaults to now */
+  now?: Date;
+}
+
+export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
+
+export interface InstalledFile {
+  name: InstalledFileName;
+  size: number;
+  digest: Digest;
+}
+
+export interface InstallResult {
+  dest: string;
+  /** the version directory DEST now points at */
+  version: string;
+  manifestDigest: Digest;
+  platform: { os: string; architecture: string };
+  /** kart/linux-kernel-oci (`kernel/…`) or LinuxKit (`kernel`, `kernel-dev.tar`, `kernel.tar` at the root) */
+  format: 'kernel-oci' | 'linuxkit';
+  files: InstalledFile[];
+  metadata?: ParsedKernelMetadata;
+  flavorCheck?: CheckReport;
+}
+
+const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squashfs', 'kernel/metadata'];
+const LINUXKIT_PATHS = ['kernel', 'kernel-dev.tar', 'kernel.tar'];
+const WANTED = new Set([...KERNEL_OCI_PATHS, ...LINUXKIT_PATHS]);
+
+export async function installKernel(options: InstallKernelOptions): Promise<InstallResult> {
+  const { source, manifest: manifestDesc } = options;
+  const where = `manifest ${manifestDesc.digest}`;
+  if (!isImageManifestMediaType(manifestDesc.mediaType)) {
+    throw kernelImageInvalid(
+      `${where} is a ${manifestDesc.mediaType}, not an image manifest`,
+      'pick a platform manifest from the index first',
+    );
+  }
+  const manifest = parseJson(
+    ImageManifestSchema,
+    await readVerifiedDocument(source, manifestDesc, 'manifest'),
+    where,
+  );
+  const config = parseJson(
+    ImageConfigSchema,
+    await readVerifiedDocument(source, manifest.config, 'image config'),
+    `image config ${manifest.config.digest}`,
+  );
+  const platform = { os: config.os, architecture: config.architecture };
+  if (config.os !== 'linux' || (config.architecture !== 'amd64' && config.architecture !== 'arm64')) {
+    throw kernelImageInvalid(
+      `${where} is for ${config.os}/${config.architecture}, not linux/amd64 or linux/arm64`,
+      'kart installs Linux kernels for amd64 and arm64',
+    );
+  }
+  const arch = parseArchOption(config.architecture);
+  if (options.arch !== undefined && options.arch !== arch) {
+    throw kernelImageInvalid(
+      `${where} is for linux/${arch}, but linux/${options.arch} was asked for`,
+      'choose the platform with --arch',
+    );
+  }
+
+  const area = await openInstallArea(options.dest);
+  return withLayoutLock(area.dir, async () => {
+    // Re-read under the lock: another install may have swapped DEST meanwhile.
+    const locked = await openInstallArea(options.dest);
+    await removeLeftovers(locked);
+    const staging = await createStaging(locked);
+    try {
+      const tree = new LayerTree(staging, (path) => WANTED.has(path));
+      for (const layer of manifest.layers) await applyLayer(source, layer, tree);
+      const staged = await assemble(tree, staging, where);
+      const metadata = await verifyStaged(staging, staged, arch, where);
+      const flavorCheck =
+        options.flavor === undefined ? undefined : await checkFlavor(staging, staged, options.flavor);
+      const record = {
+        reference: options.reference ?? null,
+        manifestDigest: manifestDesc.digest,
+        platform,
+        format: staged.format,
+        installedAt: (options.now ?? new Date()).toISOString(),
+        files: staged.files,
+      };
+      await writeDurable(join(staging, 'kart.json'), `${JSON.stringify(record, null, 2)}\n`);
+      const version = await swapIn(locked, staging, digestHex(manifestDesc.digest));
+      return {
+        dest: locked.dest,
+        version,
+        manifestDigest: manifestDesc.digest,
+        platform,
+        format: staged.format,
+        files: staged.files,
+        ...(metadata === undefined ? {} : { metadata }),
+        ...(flavorCheck === undefined ? {} : { flavorCheck }),
+      };
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+  });
+}
+
+/** Streams one layer: fetch → verify digest and size → decompress → tar entries → the tree. */
+async function applyLayer(source: Fetcher, layer: Descriptor, tree: LayerTree): Promise<void> {
+  const name = layer.digest;
+  const compression = layerCompression(layer.mediaType, name);
+  const fetched = await source.fetch(layer);
+  const verifier = new VerifyingStream({ digest: layer.digest, size: layer.size }, `layer ${layer.digest}`);
+  const decompressor = decompressorFor(compression);
+  let failure: Error | undefined;
+  const onDone = (error: Error | null): void => {
+    if (error) failure = error;
+  };
+  const bytes =
+    decompressor === undefined
+      ? pipelineCallback(fetched, verifier, onDone)
+      : pipelineCallback(fetched, verifier, decompressor, onDone);
+  // The tar reader stops at the end-of-archive marker and destroys its input; the layer must still be
+  // read to its last byte so that its digest is checked. So the reader gets a view it may destroy.
+  const iterator = (bytes as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const view = Readable.from(
+    (async function* () {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })(),
+  );
+  try {
+    await tree.applyLayer(entriesOf(view), {
+      layerName: name,
+      ...(compression === 'none' ? { maxEntrySize: layer.size } : {}),
+    });
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+    }
+  } catch (error) {
+    bytes.destroy();
+    // A digest or size mismatch explains a broken tar better than the tar error does.
+    throw failure instanceof KartError ? failure : error;
+  }
+  if (failure) throw failure;
+}
+
+async function* entriesOf(stream: Readable): AsyncGenerator<LayerEntry> {
+  for await (const entry of readTar(stream)) {
+    yield {
+      path: entry.path,
+      type: ENTRY_TYPES[entry.type],
+      size: entry.size,
+      linkname: entry.linkname,
+      body: entry.body,
+    };
+  }
+}
+
+const ENTRY_TYPES = {
+  file: 'file',
+  dir: 'directory',
+  symlink: 'symlink',
+  hardlink: 'hardlink',
+  char: 'char-device',
+  block: 'block-device',
+  fifo: 'fifo',
+  other: 'other',
+} as const satisfies Record<string, LayerEntry['type']>;
+
+interface StagedKernel {
+  format: InstallResult['format'];
+  files: InstalledFile[];
+}
+
+/** Moves the kept files to their installed names inside staging; the config is stored uncompressed. */
+async function assemble(tree: LayerTree, staging: string, where: string): Promise<StagedKernel> {
+  const files: InstalledFile[] = [];
+  const place = async (file: StagedFile, name: InstalledFileName): Promise<void> => {
+    await rename(file.staged, join(staging, name));
+    files.push({ name, size: file.size, digest: file.digest });
+  };
+  const image = tree.file('kernel/image');
+  if (image !== undefined) {
+    await place(image, 'kernel');
+    const configGz = tree.file('kernel/config.gz');
+    if (configGz !== undefined) {
+      files.push(await gunzipInto(configGz.staged, join(staging, 'config'), 'kernel/config.gz'));
+      await rm(configGz.staged);
+    }
+    const addons = tree.file('kernel/addons.squashfs');
+    if (addons !== undefined) await place(addons, 'addons.squashfs');
+    const metadata = tree.file('kernel/metadata');
+    if (metadata !== undefined) await place(metadata, 'metadata');
+    return { format: 'kernel-oci', files };
+  }
+  const linuxkit = tree.file('kernel');
+  if (linuxkit !== undefined) {
+    await place(linuxkit, 'kernel');
+    const dev = tree.file('kernel-dev.tar');
+    if (dev !== undefined) {
+      const config = await extractLinuxKitConfig(dev.staged, join(staging, 'config'));
+      if (config !== undefined) files.push(config);
+      await rm(dev.staged);
+    }
+    const modules = tree.file('kernel.tar');
+    if (modules !== undefined) await place(modules, 'kernel.tar');
+    return { format: 'linuxkit', files };
+  }
+  throw kernelImageInvalid(
+    `${where} holds no kernel: neither kernel/image nor a LinuxKit kernel at the root`,
+    'this is not a kernel image',
+  );
+}
+
+async function gunzipInto(from: string, to: string, what: string): Promise<InstalledFile> {
+  const digesting = new DigestingStream();
+  try {
+    await pipeline(
+      createReadStream(from),
+      createGunzip(),
+      digesting,
+      createWriteStream(to, { flags: 'wx', flush: true }),
+    );
+  } catch (error) {
+    throw kernelImageInvalid(
+      `${what} does not decompress: ${(error as Error).message}`,
+      'the image is damaged',
+    );
+  }
+  return { name: 'config', size: digesting.bytes, digest: digesting.digest() };
+}
+
+/** LinuxKit keeps the .config only in kernel-dev.tar, at usr/src/linux-headers-<kver>/.config. */
+async function extractLinuxKitConfig(tarPath: string, to: string): Promise<InstalledFile | undefined> {
+  for await (const entry of readTar(createReadStream(tarPath))) {
+    const path = entry.path.replace(/^(\.\/)+/, '');
+    if (entry.type !== 'file' || !/^usr\/src\/[^/]+\/\.config$/.test(path)) continue;
+    const digesting = new DigestingStream();
+    await pipeline(entry.body, digesting, createWriteStream(to, { flags: 'wx', flush: true }));
+    return { name: 'config', size: digesting.bytes, digest: digesting.digest() };
+  }
+  return undefined;
+}
+
+/** The files must agree with each other and with the platform before they may be installed. */
+async function verifyStaged(
+  staging: string,
+  staged: StagedKernel,
+  arch: OciKernelArch,
+  where: string,
+): Promise<ParsedKernelMetadata | undefined> {
+  const kernelArch = kernelArchOf(arch);
+  const image = await inspectKernelImage(join(staging, 'kernel')).catch((error: unknown) => {
+    throw kernelImageInvalid(
+      `${where}: the kernel image is not one kart can read: ${(error as Error).message}`,
+      'the image does not hold a kernel for this platform',
+    );
+  });
+  if (image.arch !== kernelArch) {
+    throw kernelImageInvalid(
+      `${where} is for linux/${arch}, but its kernel image is ${image.arch}`,
+      'the image is mislabelled',
+      { expected: kernelArch, actual: image.arch },
+    );
+  }
+  const hasMetadata = staged.files.some((file) => file.name === 'metadata');
+  if (!hasMetadata) return undefined;
+  const metadata = parseKernelMetadata(await readFile(join(staging, 'metadata')), `${where} kernel/metadata`);
+  if (metadata.arch !== kernelArch) {
+    throw kernelImageInvalid(
+      `${where}: kernel/metadata says KERNEL_ARCH=${metadata.arch}, but the platform is linux/${arch}`,
+      'the image is mislabelled',
+      { expected: kernelArch, actual: metadata.arch },
+    );
+  }
+  const config = staged.files.find((file) => file.name === 'config');
+  if (config !== undefined && config.digest !== metadata.configDigest) {
+    throw kernelImageInvalid(
+      `${where}: kernel/metadata says KERNEL_CONFIG=${metadata.configDigest}, but the config's sha256 is ${config.digest}`,
+      'the config does not belong to this kernel',
+      { expected: metadata.configDigest, actual: config.digest },
+    );
+  }
+  return metadata;
+}
+
+async function checkFlavor(staging: string, staged: StagedKernel, flavorName: string): Promise<CheckReport> {
+  if (!staged.files.some((file) => file.name === 'config')) {
+    throw kernelImageInvalid(
+      'the image holds no kernel config, so it cannot be checked against a flavor',
+      'pull without --flavor',
+    );
+  }
+  const flavor = await loadFlavor(flavorName);
+  const report = checkConfig(await readKernelConfig(join(staging, 'config')), [flavor]);
+  if (!report.ok) {
+    const failures = report.flavors.flatMap((result) => result.failures.map((failure) => failure.message));
+    throw new KartError(
+      'REQUIREMENTS_UNMET',
+      `the kernel's config does not meet flavor ${flavor.name}: ${failures.join('; ')}`,
+      {
+        exitCode: 1,
+        hint: 'nothing was installed; pull a kernel built for this flavor',
+        details: { failures },
+      },
+    );
+  }
+  return report;
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { flag: 'wx' });
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,293 @@
+import { createWriteStream } from 'node:fs';
+import { link, unlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestingStream, type Digest } from '../../oci/index.ts';
+import { entryRefused } from './install-errors.ts';
+
+/**
+ * The union of an image's layers, applied in order as an overlay filesystem would (whiteouts `.wh.X`
+ * and opaque `.wh..wh..opq` included), but kept as a map of paths: nothing but the few wanted files is
+ * ever written, and those only as numbered files inside the staging directory. So no entry, however
+ * crafted, can make kart create a symlink, a device, or write outside staging. Entries that a kernel
+ * image never holds for a good reason (absolute paths, `..`, links leading outside, device nodes,
+ * oversized or duplicated entries) refuse the whole image.
+ */
+export type LayerEntryType =
+  'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'other';
+
+/** One tar entry as the install core needs it; `body` streams a file's bytes (drained when not kept). */
+export interface LayerEntry {
+  path: string;
+  type: LayerEntryType;
+  size: number;
+  linkname: string;
+  body?: Readable;
+}
+
+export interface StagedFile {
+  /** where its bytes are, inside the staging directory */
+  staged: string;
+  size: number;
+  digest: Digest;
+}
+
+type Node =
+  | { kind: 'directory'; layer: number }
+  | { kind: 'file'; layer: number; file?: StagedFile }
+  | { kind: 'symlink'; layer: number; target: string };
+
+export interface ApplyLayerOptions {
+  /** names the layer in messages (its digest) */
+  layerName: string;
+  /** uncompressed layers: no entry may claim more bytes than the whole layer holds */
+  maxEntrySize?: number;
+}
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+
+export class LayerTree {
+  readonly #nodes = new Map<string, Node>();
+  readonly #stagingDir: string;
+  readonly #wanted: (path: string) => boolean;
+  #layer = -1;
+  #counter = 0;
+
+  constructor(stagingDir: string, wanted: (path: string) => boolean) {
+    this.#stagingDir = stagingDir;
+    this.#wanted = wanted;
+  }
+
+  /** The file at `path` after every layer so far, when it is a kept regular file. */
+  file(path: string): StagedFile | undefined {
+    const node = this.#nodes.get(path);
+    return node?.kind === 'file' ? node.file : undefined;
+  }
+
+  async applyLayer(entries: AsyncIterable<LayerEntry>, options: ApplyLayerOptions): Promise<void> {
+    this.#layer += 1;
+    const seen = new Set<string>();
+    for await (const entry of entries) {
+      try {
+        await this.#apply(entry, seen, options);
+      } finally {
+        // Whatever happened, the body must not hold up the reader: drain what was not consumed.
+        if (entry.body !== undefined && !entry.body.readableEnded) entry.body.resume();
+      }
+    }
+  }
+
+  async #apply(entry: LayerEntry, seen: Set<string>, options: ApplyLayerOptions): Promise<void> {
+    const layer = options.layerName;
+    const path = normalizeEntryPath(entry.path, layer);
+    if (path === '') return; // the root itself (`./`): nothing to apply
+    if (seen.has(path)) throw entryRefused(layer, entry.path, 'the path appears twice in this layer');
+    seen.add(path);
+    this.#refuseThroughSymlink(path, entry.path, layer);
+
+    const name = posix.basename(path);
+    const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+    if (name === OPAQUE_MARKER) {
+      await this.#removeLower(parent);
+      return;
+    }
+    if (name.startsWith(WHITEOUT_PREFIX)) {
+      await this.#remove(join2(parent, name.slice(WHITEOUT_PREFIX.length)));
+      return;
+    }
+
+    switch (entry.type) {
+      case 'char-device':
+      case 'block-device':
+        throw entryRefused(layer, entry.path, 'it is a device node');
+      case 'fifo':
+        throw entryRefused(layer, entry.path, 'it is a FIFO');
+      case 'other':
+        throw entryRefused(layer, entry.path, 'its tar entry type is not a file, directory or link');
+      case 'directory':
+        if (this.#nodes.get(path)?.kind !== 'directory') {
+          await this.#remove(path);
+          this.#makeParents(path);
+          this.#nodes.set(path, { kind: 'directory', layer: this.#layer });
+        }
+        return;
+      case 'symlink': {
+        if (entry.linkname.startsWith('/')) {
+          throw entryRefused(
+            layer,
+            entry.path,
+            `it is a symlink to the absolute path ${entry.linkname}, which leads outside the image`,
+          );
+        }
+        const target = resolveInside(join2(parent, entry.linkname));
+        if (target === undefined) {
+          throw entryRefused(
+            layer,
+            entry.path,
+            `it is a symlink to ${entry.linkname}, which leads outside the image`,
+          );
+        }
+        await this.#replace(path, { kind: 'symlink', layer: this.#layer, target });
+        return;
+      }
+      case 'hardlink': {
+        const target = entry.linkname.startsWith('/')
+          ? undefined
+          : resolveInside(entry.linkname.replace(/^(\.\/)+/, ''));
+        if (target === undefined) {
+          throw entryRefused(
+            layer,
+            entry.path,
+            `it is a hardlink to ${entry.linkname}, which is outside the image`,
+          );
+        }
+        const source = this.#nodes.get(target);
+        if (source?.kind !== 'file') {
+          throw entryRefused(
+            layer,
+            entry.path,
+            `it is a hardlink to ${entry.linkname}, which is not a file in the image`,
+          );
+        }
+        let file: StagedFile | undefined;
+        if (this.#wanted(path) && source.file !== undefined) {
+          const staged = this.#nextStagedPath();
+          await link(source.file.staged, staged);
+          file = { staged, size: source.file.size, digest: source.file.digest };
+        }
+        await this.#replace(path, {
+          kind: 'file',
+          layer: this.#layer,
+          ...(file === undefined ? {} : { file }),
+        });
+        return;
+      }
+      case 'file': {
+        if (options.maxEntrySize !== undefined && entry.size > options.maxEntrySize) {
+          throw entryRefused(
+            layer,
+            entry.path,
+            `it claims ${entry.size} bytes, more than its whole layer holds (${options.maxEntrySize})`,
+          );
+        }
+        let file: StagedFile | undefined;
+        if (this.#wanted(path)) {
+          const staged = this.#nextStagedPath();
+          file = { staged, size: entry.size, digest: await writeBody(entry, staged) };
+        }
+        await this.#replace(path, {
+          kind: 'file',
+          layer: this.#layer,
+          ...(file === undefined ? {} : { file }),
+        });
+        return;
+      }
+    }
+  }
+
+  /** An entry whose parent is a symlink would, on a real filesystem, be written wherever that leads. */
+  #refuseThroughSymlink(path: string, raw: string, layer: string): void {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      if (this.#nodes.get(ancestor)?.kind === 'symlink') {
+        throw entryRefused(
+          layer,
+          raw,
+          `its parent ${ancestor} is a symlink, so the entry would be written through it`,
+        );
+      }
+    }
+  }
+
+  async #replace(path: string, node: Node): Promise<void> {
+    await this.#remove(path);
+    await this.#makeParentsReplacingFiles(path);
+    this.#nodes.set(path, node);
+  }
+
+  #makeParents(path: string): void {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      if (!this.#nodes.has(ancestor)) this.#nodes.set(ancestor, { kind: 'directory', layer: this.#layer });
+    }
+  }
+
+  async #makeParentsReplacingFiles(path: string): Promise<void> {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      const node = this.#nodes.get(ancestor);
+      if (node?.kind === 'file') await this.#remove(ancestor);
+    }
+    this.#makeParents(path);
+  }
+
+  /** Deletes `path` and everything under it. */
+  async #remove(path: string): Promise<void> {
+    for (const [key, node] of [...this.#nodes]) {
+      if (key === path || key.startsWith(`${path}/`)) {
+        this.#nodes.delete(key);
+        if (node.kind === 'file' && node.file !== undefined)
+          await unlink(node.file.staged).catch(() => undefined);
+      }
+    }
+  }
+
+  /** An opaque directory hides what lower layers put under it; this layer's own entries stay. */
+  async #removeLower(dir: string): Promise<void> {
+    for (const [key, node] of [...this.#nodes]) {
+      const under = dir === '' ? true : key.startsWith(`${dir}/`);
+      if (under && node.layer < this.#layer) {
+        this.#nodes.delete(key);
+        if (node.kind === 'file' && node.file !== undefined)
+          await unlink(node.file.staged).catch(() => undefined);
+      }
+    }
+  }
+
+  #nextStagedPath(): string {
+    this.#counter += 1;
+    return join(this.#stagingDir, `.entry-${this.#counter}`);
+  }
+}
+
+/** Strips `./` and a trailing `/`; refuses absolute paths, `..`, NUL. */
+function normalizeEntryPath(raw: string, layer: string): string {
+  if (raw.includes('\0')) throw entryRefused(layer, raw, 'its path holds a NUL byte');
+  if (raw.startsWith('/')) throw entryRefused(layer, raw, 'its path is absolute');
+  const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..'))
+    throw entryRefused(layer, raw, 'its path holds "..", which leads outside the image');
+  return parts.join('/');
+}
+
+/** Resolves `.` and `..` of an image-relative path; undefined when it climbs above the image root. */
+function resolveInside(path: string): string | undefined {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+    } else {
+      out.push(part);
+    }
+  }
+  return out.join('/');
+}
+
+function join2(parent: string, name: string): string {
+  return parent === '' ? name : `${parent}/${name}`;
+}
+
+/** Writes a kept file's bytes durably (fsync before close) and returns their digest. */
+async function writeBody(entry: LayerEntry, staged: string): Promise<Digest> {
+  const digesting = new DigestingStream();
+  const out = createWriteStream(staged, { flags: 'wx', mode: 0o644, flush: true });
+  await pipeline(entry.body ?? Readable.from([]), digesting, out);
+  return digesting.digest();
+}

@@ -1,0 +1,26 @@
+import type { Descriptor, Fetcher } from '../../oci/index.ts';
+import { KartError } from '../../errors.ts';
+import { MAX_MANIFEST_BYTES, VerifyingStream } from '../../oci/index.ts';
+
+/**
+ * Reads a small document (manifest, index, image config) whole, verified against its descriptor.
+ * The store verifies too; verifying here as well means the install core never trusts a store.
+ */
+export async function readVerifiedDocument(source: Fetcher, desc: Descriptor, what: string): Promise<Buffer> {
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    throw new KartError(
+      'MANIFEST_TOO_LARGE',
+      `${what} ${desc.digest} is ${desc.size} bytes, larger than any real one`,
+      {
+        exitCode: 1,
+        hint: `manifests and image configs are at most ${MAX_MANIFEST_BYTES} bytes`,
+      },
+    );
+  }
+  const stream = (await source.fetch(desc)).pipe(
+    new VerifyingStream({ digest: desc.digest, size: desc.size }, `${what} ${desc.digest}`),
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
