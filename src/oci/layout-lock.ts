@@ -98,7 +98,9 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
   }
   const ownerGone = owner.host === hostname() && typeof owner.pid === 'number' && !processAlive(owner.pid);
   if (!ownerGone && Date.now() - modified < staleMs) return false;
-  // Move it aside rather than unlink: of two processes racing to take over, only one rename succeeds.
+  // Move it aside rather than unlink: of two processes racing over one stale lock, one rename wins.
+  // (A narrow window remains where a slow racer moves aside a lock just re-created by the winner;
+  // only when the owner had crashed, and it costs at worst one lost update, never a corrupt file.)
   try {
     const aside = tempSiblingPath(lockPath);
     await rename(lockPath, aside);
