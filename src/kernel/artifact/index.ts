@@ -30,3 +30,9 @@ export {
   type OciKernelArch,
 } from './kernel-platform.ts';
 export { packKernel, type PackKernelOptions, type PackKernelResult, type PackedFile } from './pack-kernel.ts';
+export {
+  inspectKernelArtifact,
+  type InspectedArtifact,
+  type InspectedPlatform,
+  type InspectedFile,
+} from './inspect-artifact.ts';
