@@ -85,18 +85,8 @@ export class RegistryHttpClient {
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
     this.#onRetry = options.onRetry;
-    if (options.dispatcher) {
-      this.#dispatcher = options.dispatcher;
-      this.#ownsDispatcher = false;
-    } else {
-      const tls = {
-        rejectUnauthorized: options.insecure !== true,
-        ...(options.caFile ? { ca: readCaFile(options.caFile) } : {}),
-      };
-      // EnvHttpProxyAgent reads HTTP_PROXY/HTTPS_PROXY/NO_PROXY; without them it is a plain Agent.
-      this.#dispatcher = new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTls: tls });
-      this.#ownsDispatcher = true;
-    }
+    this.#dispatcher = options.dispatcher ?? createDispatcher(options);
+    this.#ownsDispatcher = options.dispatcher === undefined;
   }
 
   get authorizer(): Authorizer {
@@ -196,6 +186,18 @@ export class RegistryHttpClient {
     this.#onRetry?.({ url: displayUrl(url), attempt: attempt + 1, delayMs, reason });
     await sleep(delayMs);
   }
+}
+
+/**
+ * The connection pool for a registry's requests (and its token endpoint's): EnvHttpProxyAgent reads
+ * HTTP_PROXY/HTTPS_PROXY/NO_PROXY and is a plain keep-alive Agent without them.
+ */
+export function createDispatcher(options: Pick<HttpClientOptions, 'insecure' | 'caFile'> = {}): Dispatcher {
+  const tls = {
+    rejectUnauthorized: options.insecure !== true,
+    ...(options.caFile ? { ca: readCaFile(options.caFile) } : {}),
+  };
+  return new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTls: tls });
 }
 
 function isRedirect(status: number): boolean {

@@ -1,9 +1,11 @@
-import { KartError } from '../errors.ts';
+import type { Dispatcher } from 'undici';
 import { parseReference, type Reference } from '../oci/reference.ts';
 import type { Target } from '../oci/store.ts';
-import { anonymous, type Authorizer } from './authorizer.ts';
+import type { Authorizer } from './authorizer.ts';
+import { createAuthorizer } from './auth/index.ts';
+import { createCredentialStore } from './credentials/index.ts';
 import type { UploadOptions } from './blob-upload.ts';
-import { RegistryHttpClient, type HttpClientOptions } from './http-client.ts';
+import { createDispatcher, RegistryHttpClient, type HttpClientOptions } from './http-client.ts';
 import { RepositoryStore } from './repository.ts';
 
 /**
@@ -42,10 +44,20 @@ export async function openReference(ref: string, options: OpenTargetOptions = {}
     const target = await openLayout(reference.dir, { create: options.create === true });
     return { target, reference, tagOrDigest, close: async () => {} };
   }
-  const owned = options.client === undefined;
-  const client =
-    options.client ??
-    new RegistryHttpClient({ ...options, authorizer: options.authorizer ?? (await defaultAuthorizer()) });
+  let client = options.client;
+  let close = async () => {};
+  if (client === undefined) {
+    // One pool for the registry and its token endpoint: same proxy and TLS settings for both.
+    const dispatcher = options.dispatcher ?? createDispatcher(options);
+    client = new RegistryHttpClient({
+      ...options,
+      dispatcher,
+      authorizer: options.authorizer ?? defaultAuthorizer(dispatcher),
+    });
+    close = async () => {
+      if (options.dispatcher === undefined) await dispatcher.close();
+    };
+  }
   const target = new RepositoryStore({
     client,
     host: reference.registry,
@@ -53,25 +65,10 @@ export async function openReference(ref: string, options: OpenTargetOptions = {}
     plainHttp: options.plainHttp,
     upload: options.upload,
   });
-  return { target, reference, tagOrDigest, close: () => (owned ? client.close() : Promise.resolve()) };
+  return { target, reference, tagOrDigest, close };
 }
 
-/**
- * The auth room's authorizer reading docker/podman credential files, loaded lazily; anonymous when
- * that room's entry point is not there.
- */
-export async function defaultAuthorizer(): Promise<Authorizer> {
-  const authEntry = './auth/index.ts';
-  const credentialsEntry = './credentials/index.ts';
-  try {
-    const auth = (await import(authEntry)) as { createAuthorizer?: (o: object) => Authorizer };
-    const credentials = (await import(credentialsEntry)) as { createCredentialStore?: () => unknown };
-    if (typeof auth.createAuthorizer !== 'function') return anonymous;
-    return auth.createAuthorizer(
-      credentials.createCredentialStore ? { credentials: credentials.createCredentialStore() } : {},
-    );
-  } catch (error) {
-    if (error instanceof KartError) throw error;
-    return anonymous;
-  }
+/** The auth room's authorizer over docker/podman credential files (DOCKER_CONFIG, REGISTRY_AUTH_FILE). */
+export function defaultAuthorizer(dispatcher?: Dispatcher): Authorizer {
+  return createAuthorizer({ credentials: createCredentialStore(), ...(dispatcher ? { dispatcher } : {}) });
 }

@@ -1,0 +1,146 @@
+import { KartError } from '../errors.ts';
+import { copy, copyGraph, type CopyHooks } from '../oci/copy.ts';
+import { fetchManifest } from '../oci/manifest-io.ts';
+import { isManifestMediaType } from '../oci/media-types.ts';
+import type { Descriptor } from '../oci/schema.ts';
+import type { Target } from '../oci/store.ts';
+import { openReference, type OpenTargetOptions } from './open-target.ts';
+import { RepositoryStore } from './repository.ts';
+
+/**
+ * `kart copy/push/pull` as one library call: opens both ends (layout or registry), copies the graph
+ * the source reference names (every platform of an index), tags it at the destination, and with
+ * `referrers` carries along the artifacts attached to each manifest. Between two repositories of the
+ * same registry, blobs are mounted instead of uploaded.
+ */
+export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks {
+  concurrency?: number;
+  /** Also copy the referrers (signatures, SBOMs, …) of every manifest copied. */
+  referrers?: boolean;
+}
+
+export interface CopyReport {
+  source: string;
+  destination: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** the tag written at the destination, if any */
+  tag: string | undefined;
+  /** blobs and manifests sent, found already there, mounted */
+  copied: number;
+  skipped: number;
+  mounted: number;
+  /** bytes sent (mounted and skipped content excluded) */
+  bytes: number;
+  referrers: string[];
+}
+
+export async function copyReference(
+  source: string,
+  destination: string,
+  options: CopyReferenceOptions = {},
+): Promise<CopyReport> {
+  const src = await openReference(source, options);
+  try {
+    const dst = await openReference(destination, { ...options, create: true });
+    try {
+      if (src.tagOrDigest === undefined) {
+        throw new KartError('REFERENCE_INCOMPLETE', `source "${source}" names no tag or digest`, {
+          hint: 'add :TAG or @DIGEST to the source reference',
+        });
+      }
+      const report: CopyReport = {
+        source,
+        destination,
+        digest: '',
+        mediaType: '',
+        size: 0,
+        tag: undefined,
+        copied: 0,
+        skipped: 0,
+        mounted: 0,
+        bytes: 0,
+        referrers: [],
+      };
+      if (
+        src.target instanceof RepositoryStore &&
+        dst.target instanceof RepositoryStore &&
+        src.target.host === dst.target.host
+      ) {
+        dst.target.mountFrom(src.target.repository);
+        dst.target.onPush = (_desc, how) => {
+          if (how === 'mounted') report.mounted++;
+        };
+      }
+      const hooks: CopyHooks = {
+        onCopyStart: (desc) => options.onCopyStart?.(desc),
+        onCopyDone: (desc) => {
+          report.copied++;
+          report.bytes += desc.size;
+          return options.onCopyDone?.(desc);
+        },
+        onCopySkipped: (desc) => {
+          report.skipped++;
+          return options.onCopySkipped?.(desc);
+        },
+      };
+      const dstRef = dst.tagOrDigest ?? src.reference.tag ?? src.tagOrDigest;
+      const root = await copy(src.target, src.tagOrDigest, dst.target, dstRef, {
+        ...hooks,
+        concurrency: options.concurrency,
+      });
+      if (options.referrers) {
+        report.referrers = await copyReferrers(src.target, dst.target, root, {
+          ...hooks,
+          concurrency: options.concurrency,
+        });
+      }
+      report.copied -= report.mounted;
+      report.digest = root.digest;
+      report.mediaType = root.mediaType;
+      report.size = root.size;
+      report.tag = dstRef === root.digest ? undefined : dstRef;
+      return report;
+    } finally {
+      await dst.close();
+    }
+  } finally {
+    await src.close();
+  }
+}
+
+/** Copies the referrers of `root` and of every manifest under it (and theirs, in turn). */
+async function copyReferrers(
+  src: Target,
+  dst: Target,
+  root: Descriptor,
+  hooks: CopyHooks & { concurrency?: number },
+): Promise<string[]> {
+  if (!(src instanceof RepositoryStore)) {
+    throw new KartError(
+      'REFERRERS_UNSUPPORTED',
+      `--referrers: the source ${src.name} is not a registry; layouts do not list referrers`,
+      {
+        hint: 'copy referrers from a registry source, or copy without --referrers',
+      },
+    );
+  }
+  const copied: string[] = [];
+  const seen = new Set<string>();
+  const queue: Descriptor[] = [root];
+  while (queue.length > 0) {
+    const subject = queue.shift()!;
+    if (seen.has(subject.digest)) continue;
+    seen.add(subject.digest);
+    const fetched = await fetchManifest(src, subject);
+    if (fetched.kind === 'index')
+      queue.push(...fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType)));
+    for (const referrer of await src.referrers(subject)) {
+      await copyGraph(src, dst, referrer, hooks);
+      copied.push(referrer.digest);
+      queue.push(referrer);
+    }
+  }
+  return copied;
+}
