@@ -13,6 +13,12 @@ const program = new Command('kart')
 
 for (const register of COMMANDS) register(program);
 
+// `kart tags REPO | head` closes stdout early: that is the reader's choice, not an error to report.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
