@@ -298,6 +298,34 @@ describe('OciLayout tags', () => {
   });
 });
 
+describe('OciLayout resolve by digest, untag and delete', () => {
+  it('resolves a manifest stored as a blob but not listed, by its media type field', async () => {
+    const layout = await openLayout(fresh(), { create: true });
+    const image = await buildSmallImage(layout, ['amd64']);
+    const { platform: _platform, ...plain } = image.manifests[0]!;
+    expect(await layout.resolve(plain.digest)).toEqual(plain);
+    const error = await caught(() => layout.resolve(image.layers[0]!.digest));
+    expect(error.code).toBe('NOT_FOUND');
+    expect(error.message).toBe(`${image.layers[0]!.digest} in ${layout.name} is not a manifest or index`);
+  });
+
+  it('untag drops one tag and keeps the blob; delete drops the blob and the entries naming it', async () => {
+    const dir = fresh();
+    const layout = await openLayout(dir, { create: true });
+    await pushBytes(layout, helloDesc, hello);
+    await layout.tag(helloDesc, 'a');
+    await layout.tag(helloDesc, 'b');
+    await layout.untag('a');
+    const tags: string[] = [];
+    for await (const tag of layout.tags()) tags.push(tag);
+    expect(tags).toEqual(['b']);
+    expect(await layout.exists(helloDesc)).toBe(true);
+    await layout.delete(helloDesc);
+    expect(await layout.exists(helloDesc)).toBe(false);
+    expect(JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests).toEqual([]);
+  });
+});
+
 describe('skopeo reads what the layout store writes', () => {
   it('inspects it, and copies it keeping every digest', async () => {
     const dir = fresh();
