@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isKartError } from '../../../src/errors.ts';
+import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact/index.ts';
+import { openLayout } from '../../../src/oci/layout.ts';
+import { makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
+
+let build: SyntheticBuild;
+beforeAll(() => {
+  build = makeSyntheticBuild();
+});
+
+function layoutDir(): string {
+  return join(mkdtempSync(join(tmpdir(), 'kart-pack-out-')), 'layout');
+}
+
+function options(extra: Partial<PackKernelOptions> = {}): PackKernelOptions {
+  return {
+    kernel: build.bzImage,
+    config: build.config,
+    addons: build.addons,
+    flavor: build.flavor,
+    tags: ['6.1'],
+    sourceDateEpoch: 1700000000,
+    ...extra,
+  };
+}
+
+async function pack(dir: string, extra: Partial<PackKernelOptions> = {}) {
+  return packKernel(options(extra), await openLayout(dir, { create: true }));
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; exitCode: number }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isKartError(error)) return { code: error.code, message: error.message, exitCode: error.exitCode };
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('packKernel', () => {
+  it('writes the format-v1 artifact: four layers in order, titles, config blob, annotations, index', async () => {
+    const dir = layoutDir();
+    const result = await pack(dir);
+    expect(result.files.map((f) => f.path)).toEqual([
+      'kernel/image',
+      'kernel/config.gz',
+      'kernel/addons.squashfs',
+      'kernel/metadata',
+    ]);
+    const manifest = readJson(join(dir, 'blobs/sha256', result.manifest.digest.slice(7))) as {
+      layers: { mediaType: string; annotations: Record<string, string> }[];
+      annotations: Record<string, string>;
+      config: { digest: string };
+    };
+    expect(manifest.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(result.files.map((f) => f.path));
+    expect(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
+    expect(manifest.annotations).toEqual({
+      'dev.edera.kernel.flavor': 'demo',
+      'dev.edera.kernel.format': '1',
+      'dev.edera.kernel.version': '6.1.99',
+      'org.opencontainers.image.created': '2023-11-14T22:13:20Z',
+      'org.opencontainers.image.version': '6.1.99',
+    });
+    const config = readJson(join(dir, 'blobs/sha256', manifest.config.digest.slice(7))) as Record<string, unknown>;
+    expect(config.architecture).toBe('amd64');
+    expect(config.os).toBe('linux');
+    expect((config.rootfs as { diff_ids: string[] }).diff_ids).toEqual(manifest.layers.map((_, i) => result.files[i]?.layer.digest));
+    const index = readJson(join(dir, 'index.json')) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+    expect(index.manifests).toHaveLength(1);
+    expect(index.manifests[0]?.annotations['org.opencontainers.image.ref.name']).toBe('6.1');
+    const tagged = readJson(join(dir, 'blobs/sha256', index.manifests[0]!.digest.slice(7))) as {
+      mediaType: string;
+      manifests: { digest: string; platform: unknown }[];
+    };
+    expect(tagged.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(tagged.manifests).toEqual([
+      expect.objectContaining({ digest: result.manifest.digest, platform: { architecture: 'amd64', os: 'linux' } }),
+    ]);
+  });
+
+  it('is reproducible: same inputs and SOURCE_DATE_EPOCH give the same manifest and index digests', async () => {
+    const a = await pack(layoutDir(), { compress: 'gzip' });
+    const b = await pack(layoutDir(), { compress: 'gzip' });
+    expect(b.manifest.digest).toBe(a.manifest.digest);
+    expect(b.indexes[0]?.index.digest).toBe(a.indexes[0]?.index.digest);
+    expect(a.files[0]?.layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    const c = await pack(layoutDir(), { compress: 'gzip', sourceDateEpoch: 1700000001 });
+    expect(c.manifest.digest).not.toBe(a.manifest.digest);
+  });
+
+  it('adds arm64 to the amd64 index under one tag, and replaces a platform packed again', async () => {
+    const dir = layoutDir();
+    const amd = await pack(dir, { tags: ['6.1', 'stable'] });
+    const arm = await pack(dir, { kernel: build.arm64Image, tags: ['6.1'] });
+    expect(arm.indexes[0]?.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    const again = await pack(dir, { tags: ['6.1'], version: '6.1.100' });
+    expect(again.indexes[0]?.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    const layout = await openLayout(dir);
+    const index = JSON.parse(readFileSync(layout.blobPath((await layout.resolve('6.1')).digest), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    expect(index.manifests.map((m) => m.digest)).toEqual([again.manifest.digest, arm.manifest.digest]);
+    // The other tag still names the first pack only.
+    expect((await layout.resolve('stable')).digest).toBe(amd.indexes[1]?.index.digest);
+    expect(amd.metadata.tags).toEqual(['6.1', 'stable']);
+  });
+
+  describe('refuses bad input before writing anything', () => {
+    const cases: [string, () => Partial<PackKernelOptions>, string, number, RegExp][] = [
+      ['a missing kernel', () => ({ kernel: join(build.dir, 'nope') }), 'BUILD_INPUT_NOT_FOUND', 2, /kernel .*nope does not exist/],
+      ['a wrong --arch', () => ({ arch: 'arm64' }), 'ARCH_MISMATCH', 2, /--arch arm64 was given, but .*bzImage is an x86_64 kernel/],
+      ['a config failing the flavor', () => ({ config: build.failingConfig }), 'REQUIREMENTS_UNMET', 1, /does not meet flavor demo \(1 requirement failed\):\n {2}.*CONFIG_DEMO/],
+      ['addons over the limit', () => ({ flavor: build.tinyFlavor }), 'ADDONS_TOO_LARGE', 1, /addons.squashfs is \d+ bytes, more than flavor tiny allows \(100\)/],
+      ['addons that are not squashfs', () => ({ addons: build.notSquashfs }), 'ADDONS_NOT_SQUASHFS', 2, /not\.squashfs/],
+      ['an unknown flavor', () => ({ flavor: 'no-such-flavor' }), 'FLAVOR_NOT_FOUND', 2, /no-such-flavor/],
+    ];
+    for (const [name, extra, code, exitCode, message] of cases) {
+      it(name, async () => {
+        const dir = layoutDir();
+        await pack(dir, { tags: ['6.1'] });
+        const before = readFileSync(join(dir, 'index.json'));
+        const error = await failure(pack(dir, { tags: ['6.1'], ...extra() }));
+        expect(error.code).toBe(code);
+        expect(error.exitCode).toBe(exitCode);
+        expect(error.message).toMatch(message);
+        expect(readFileSync(join(dir, 'index.json'))).toEqual(before);
+      });
+    }
+
+    it('an unwritable output (blobs/sha256 is not a directory)', async () => {
+      const dir = layoutDir();
+      await pack(dir);
+      const before = readFileSync(join(dir, 'index.json'));
+      // Permissions do not stop root, a file where a directory must be stops everyone.
+      rmSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+      writeFileSync(join(dir, 'blobs', 'sha256'), 'not a directory');
+      const error = await failure(pack(dir, { version: '6.1.7' }));
+      expect(error.code).toBe('LAYOUT_UNWRITABLE');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toContain(join(dir, 'blobs'));
+      expect(readFileSync(join(dir, 'index.json'))).toEqual(before);
+    });
+  });
+
+  it('lists each layer with GNU tar as kernel/ then the file, owner 0/0', async () => {
+    const dir = layoutDir();
+    const result = await pack(dir);
+    for (const file of result.files) {
+      const listing = execFileSync('tar', ['-tvf', join(dir, 'blobs/sha256', file.layer.digest.slice(7))], { encoding: 'utf8' });
+      const lines = listing.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/^drwxr-xr-x 0\/0 +0 2023-11-14 \d\d:13 kernel\/$/);
+      expect(lines[1]).toMatch(new RegExp(`^-rw-r--r-- 0/0 +${file.size} 2023-11-14 \\d\\d:13 ${file.path}$`));
+    }
+  });
+});
