@@ -1,0 +1,317 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KartError } from '../../errors.ts';
+import { copyGraph, openLayout, type Descriptor, type Target, type TagLister } from '../../oci/index.ts';
+import { fetchManifest } from '../../oci/manifest-io.ts';
+import {
+  discoverBuildInputs,
+  packKernel,
+  readConfigPayload,
+  TITLE_ANNOTATION,
+  type BuildInputOptions,
+  type LayerCompressionOption,
+} from '../artifact/index.ts';
+import { loadFlavor } from '../flavor/index.ts';
+import { inspectKernelImage } from '../image/index.ts';
+import {
+  parsePublishVersion,
+  planTags,
+  refuseImmutableTagMoves,
+  versionFromRelease,
+  type PlannedTag,
+  type TagMove,
+  type TagTemplate,
+} from '../tags/index.ts';
+import { entryForPlatform, mergePlatformEntry, readTagIndex } from './platform-index.ts';
+import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
+import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
+
+/**
+ * `kart publish` as a library function: check → pack → push blobs → push the platform manifest by
+ * digest → update the tags' indexes. The build is packed (and so checked against its flavor) into a
+ * private staging layout before the destination is touched, so a refused build pushes nothing; blobs
+ * and the manifest go up before any tag moves, so a failure before the tag step leaves every tag as it
+ * was. Identical content uploads nothing and moves nothing (the result says `unchanged`).
+ *
+ * KERNEL_TAGS (the artifact's own list of its tags) holds the tags that stay with this build: V, the
+ * immutable V-<config12>, --tag extras and template tags; not the moving aliases (MAJOR.MINOR, MAJOR,
+ * latest). Those depend on what else the repository holds, and putting them in the bytes would make
+ * the same build differ from one publish to the next, so it could never be "unchanged" and its
+ * immutable tag would refuse it.
+ */
+export interface PublishKernelOptions extends BuildInputOptions, PublishDestinationOptions {
+  /** Flavor name (shipped) or flavor file: the check, KERNEL_FLAVOR, the addons limit, the repository. */
+  flavor: string;
+  /** KERNEL_VERSION and the version tag; default the X.Y.Z prefix of the image's release. */
+  version?: string;
+  arch?: string;
+  annotations?: Record<string, string>;
+  compress?: LayerCompressionOption;
+  sourceDateEpoch?: number;
+  sourceUrl?: string;
+  revision?: string;
+  /** Extra tags (--tag). */
+  tags?: string[];
+  /** Turn the moving aliases off (--no-alias). */
+  noAlias?: boolean;
+  /** Other tag schemes (--tag-template). */
+  template?: string | TagTemplate | readonly (string | TagTemplate)[];
+  templateValues?: Readonly<Record<string, string>>;
+  /** Move an immutable tag to other content anyway. */
+  force?: boolean;
+  /** Plan only: nothing is written to the destination. */
+  dryRun?: boolean;
+  /** Open the destination; default: the registry room's openReference (layouts are created). */
+  openDestination?: (reference: string) => Promise<{ target: Target; close(): Promise<void> }>;
+  onProgress?: (message: string) => void;
+}
+
+export interface PublishBlob {
+  digest: string;
+  size: number;
+  mediaType: string;
+  /** The layer's file (kernel/image, …), or "config" / "manifest". */
+  what: string;
+  action: 'upload' | 'present';
+}
+
+export interface PublishTag {
+  tag: string;
+  reason: PlannedTag['reason'];
+  immutable: boolean;
+  /** Index digest before (undefined: new tag). */
+  previous: string | undefined;
+  /** Index digest after (planned, for a dry run). */
+  next: string;
+  action: 'create' | 'move' | 'unchanged';
+  platforms: string[];
+}
+
+export interface PublishResult {
+  destination: string;
+  version: string;
+  flavor: string;
+  platform: string;
+  /** The platform manifest, pushed by digest. */
+  manifest: Descriptor;
+  /** KERNEL_CONFIG */
+  configDigest: string;
+  blobs: PublishBlob[];
+  tags: PublishTag[];
+  /** Bytes that were (or, for a dry run, would be) uploaded. */
+  uploadBytes: number;
+  /** Nothing uploaded and no tag moved. */
+  unchanged: boolean;
+  dryRun: boolean;
+}
+
+const ALIAS_REASONS = new Set<PlannedTag['reason']>(['series', 'major', 'latest']);
+
+export async function publishKernel(options: PublishKernelOptions): Promise<PublishResult> {
+  const progress = options.onProgress ?? (() => {});
+  const flavor = await loadFlavor(options.flavor);
+  const destination = publishDestination(options, flavor);
+
+  // The version and KERNEL_CONFIG name the tags that go into the artifact, so they come first.
+  const inputs = await discoverBuildInputs(options);
+  const configDigest = (await readConfigPayload(inputs.config)).digest;
+  const version = options.version ?? versionFromRelease((await inspectKernelImage(inputs.kernel)).release);
+  if (version === undefined) {
+    throw new KartError(
+      'VERSION_UNKNOWN',
+      `cannot tell the kernel version from the release in ${inputs.kernel}`,
+      {
+        exitCode: 2,
+        hint: 'pass --version X.Y.Z',
+      },
+    );
+  }
+  parsePublishVersion(version);
+  const tagOptions = {
+    version,
+    configDigest,
+    ...(options.tags === undefined ? {} : { extraTags: options.tags }),
+    ...(options.template === undefined ? {} : { template: options.template }),
+    ...(options.templateValues === undefined ? {} : { templateValues: options.templateValues }),
+  };
+  const stableTags = planTags({ ...tagOptions, existingTags: [], noAlias: true }).tags.map((t) => t.tag);
+
+  const staging = await mkdtemp(join(tmpdir(), 'kart-publish-'));
+  try {
+    progress(`checking and packing ${inputs.kernel} as ${version} (flavor ${flavor.name})`);
+    const stage = await openLayout(join(staging, 'layout'), { create: true });
+    const packed = await packKernel(
+      {
+        ...options,
+        flavor: options.flavor,
+        version,
+        tags: stableTags,
+        noCheck: false,
+        onProgress: progress,
+      },
+      stage,
+    );
+    const entry: Descriptor = { ...packed.manifest, platform: packed.platform };
+    const platform = `${packed.platform.os}/${packed.platform.architecture}`;
+
+    const opened = await (options.openDestination ?? openDestinationDefault)(destination);
+    try {
+      const target = opened.target;
+      progress(`reading the tags of ${destination}`);
+      const existingTags = await listTags(target);
+      const plan = planTags({ ...tagOptions, existingTags, noAlias: options.noAlias === true });
+
+      const blobs = await planBlobs(stage, target, packed.manifest);
+      const tags: PublishTag[] = [];
+      const moves: TagMove[] = [];
+      for (const planned of plan.tags) {
+        const state = await readTagIndex(target, planned.tag);
+        const merged = mergePlatformEntry(state.entries, entry);
+        const previous = state.root?.digest;
+        const next = merged.descriptor.digest;
+        tags.push({
+          tag: planned.tag,
+          reason: planned.reason,
+          immutable: planned.immutable,
+          previous,
+          next,
+          action: previous === undefined ? 'create' : previous === next ? 'unchanged' : 'move',
+          platforms: merged.index.manifests.map(
+            (m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}`,
+          ),
+        });
+        // An immutable tag vouches for this arch's manifest; adding another arch to it is no move.
+        moves.push({
+          tag: planned,
+          current: entryForPlatform(state.entries, entry)?.digest,
+          next: entry.digest,
+        });
+      }
+      refuseImmutableTagMoves(moves, { force: options.force === true });
+
+      const uploadBytes = blobs.filter((b) => b.action === 'upload').reduce((sum, b) => sum + b.size, 0);
+      const base = {
+        destination,
+        version,
+        flavor: flavor.name,
+        platform,
+        manifest: packed.manifest,
+        configDigest,
+        blobs,
+        uploadBytes,
+      };
+      if (options.dryRun) {
+        return { ...base, tags, unchanged: isUnchanged(blobs, tags), dryRun: true };
+      }
+
+      const toUpload = blobs.filter((b) => b.action === 'upload');
+      if (toUpload.length > 0)
+        progress(`pushing ${toUpload.length} blob(s), ${uploadBytes} bytes, to ${destination}`);
+      await copyGraph(stage, target, packed.manifest);
+
+      const done = new Map<string, TagIndexUpdate>();
+      const retry = (tag: string, attempt: number): void =>
+        progress(`${tag}: the index changed meanwhile; merging again (attempt ${attempt})`);
+      for (const planned of plan.tags) {
+        done.set(planned.tag, await updateTagIndex(target, planned.tag, entry, { onRetry: retry }));
+      }
+      // A concurrent publisher may have overwritten a tag after this one's own check: merge again.
+      for (let round = 0; round < 3; round++) {
+        const missing = await tagsMissingEntry(target, [...done.keys()], entry);
+        if (missing.length === 0) break;
+        for (const tag of missing) {
+          const again = await updateTagIndex(target, tag, entry, { onRetry: retry });
+          const first = done.get(tag);
+          done.set(tag, {
+            ...again,
+            previous: first?.previous,
+            action: first?.previous === undefined ? 'create' : 'move',
+          });
+        }
+      }
+      const applied = tags.map((t): PublishTag => {
+        const update = done.get(t.tag);
+        return update === undefined
+          ? t
+          : {
+              ...t,
+              previous: update.previous,
+              next: update.next,
+              action: update.action,
+              platforms: update.platforms,
+            };
+      });
+      return { ...base, tags: applied, unchanged: isUnchanged(blobs, applied), dryRun: false };
+    } finally {
+      await opened.close();
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function isUnchanged(blobs: readonly PublishBlob[], tags: readonly PublishTag[]): boolean {
+  return blobs.every((b) => b.action === 'present') && tags.every((t) => t.action === 'unchanged');
+}
+
+/** The manifest's config, layers and the manifest itself, each marked present or to upload. */
+async function planBlobs(stage: Target, target: Target, manifest: Descriptor): Promise<PublishBlob[]> {
+  const fetched = await fetchManifest(stage, manifest);
+  if (fetched.kind !== 'manifest') throw new Error('packKernel returned an index as its manifest');
+  const nodes: { desc: Descriptor; what: string }[] = [
+    { desc: fetched.manifest.config, what: 'config' },
+    ...fetched.manifest.layers.map((layer) => ({
+      desc: layer,
+      what: layer.annotations?.[TITLE_ANNOTATION] ?? 'layer',
+    })),
+    { desc: manifest, what: 'manifest' },
+  ];
+  const blobs: PublishBlob[] = [];
+  for (const { desc, what } of nodes) {
+    blobs.push({
+      digest: desc.digest,
+      size: desc.size,
+      mediaType: desc.mediaType,
+      what,
+      action: (await target.exists(desc)) ? 'present' : 'upload',
+    });
+  }
+  return blobs;
+}
+
+function isTagLister(target: Target): target is Target & TagLister {
+  return typeof (target as Partial<TagLister>).tags === 'function';
+}
+
+/** Every tag of the destination (all pages): the tag policy compares against all of them. */
+async function listTags(target: Target): Promise<string[]> {
+  if (!isTagLister(target)) {
+    throw new KartError(
+      'PUBLISH_TAGS_UNLISTABLE',
+      `${target.name} cannot list its tags, so the tag policy cannot run`,
+      {
+        exitCode: 2,
+        hint: 'publish to a registry repository or an OCI layout directory',
+      },
+    );
+  }
+  const tags: string[] = [];
+  try {
+    for await (const tag of target.tags()) tags.push(tag);
+  } catch (error) {
+    // A repository that does not exist yet has no tags: the first publish creates it.
+    if (error instanceof KartError && (error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN'))
+      return [];
+    throw error;
+  }
+  return tags;
+}
+
+async function openDestinationDefault(
+  reference: string,
+): Promise<{ target: Target; close(): Promise<void> }> {
+  const { openReference } = await import('../../registry/index.ts');
+  const opened = await openReference(reference, { create: true });
+  return { target: opened.target, close: () => opened.close() };
+}
