@@ -334,9 +334,9 @@ function pathsOf(value: unknown, prefix: JsonPath = []): JsonPath[] {
 
 function withValueAt(document: unknown, path: JsonPath, value: unknown): unknown {
   if (path.length === 0) return value;
-  const copy: Record<string | number, unknown> = Array.isArray(document)
-    ? [...(document as unknown[])]
-    : { ...(document as Record<string, unknown>) };
+  const copy = (
+    Array.isArray(document) ? [...(document as unknown[])] : { ...(document as object) }
+  ) as Record<string | number, unknown>;
   const [head, ...rest] = path as [string | number, ...JsonPath];
   copy[head] = withValueAt(copy[head], rest, value);
   return copy;
