@@ -6,3 +6,4 @@ export * from './artifact/index.ts';
 export * from './tags/index.ts';
 export * from './install/index.ts';
 export * from './catalogue/index.ts';
+export * from './publish/index.ts';

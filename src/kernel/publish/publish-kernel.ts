@@ -106,8 +106,6 @@ export interface PublishResult {
   dryRun: boolean;
 }
 
-const ALIAS_REASONS = new Set<PlannedTag['reason']>(['series', 'major', 'latest']);
-
 export async function publishKernel(options: PublishKernelOptions): Promise<PublishResult> {
   const progress = options.onProgress ?? (() => {});
   const flavor = await loadFlavor(options.flavor);
