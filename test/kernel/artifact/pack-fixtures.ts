@@ -35,13 +35,30 @@ export function makeSyntheticBuild(): SyntheticBuild {
   mkdirSync(tree, { recursive: true });
   writeFileSync(join(tree, 'demo.ko'), 'not really a module\n');
   const addons = join(dir, 'addons.squashfs');
-  execFileSync('mksquashfs', [join(dir, 'addons-tree'), addons, '-all-root', '-no-xattrs', '-quiet', '-no-progress', '-mkfs-time', '0', '-all-time', '0']);
+  execFileSync('mksquashfs', [
+    join(dir, 'addons-tree'),
+    addons,
+    '-all-root',
+    '-no-xattrs',
+    '-quiet',
+    '-no-progress',
+    '-mkfs-time',
+    '0',
+    '-all-time',
+    '0',
+  ]);
   const notSquashfs = join(dir, 'not.squashfs');
   writeFileSync(notSquashfs, Buffer.alloc(4096, 7));
   const flavor = join(dir, 'demo.ini');
-  writeFileSync(flavor, 'description = demo flavor for tests\naddons_max_bytes = 1048576\n\n[require]\nCONFIG_DEMO = y\n');
+  writeFileSync(
+    flavor,
+    'description = demo flavor for tests\naddons_max_bytes = 1048576\n\n[require]\nCONFIG_DEMO = y\n',
+  );
   const tinyFlavor = join(dir, 'tiny.ini');
-  writeFileSync(tinyFlavor, 'description = tiny addons limit\naddons_max_bytes = 100\n\n[require]\nCONFIG_DEMO = y\n');
+  writeFileSync(
+    tinyFlavor,
+    'description = tiny addons limit\naddons_max_bytes = 100\n\n[require]\nCONFIG_DEMO = y\n',
+  );
   return { dir, bzImage, arm64Image, config, failingConfig, addons, notSquashfs, flavor, tinyFlavor };
 }
 

@@ -33,7 +33,9 @@ async function pack(dir: string, extra: Partial<PackKernelOptions> = {}) {
   return packKernel(options(extra), await openLayout(dir, { create: true }));
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; exitCode: number }> {
+async function failure(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; exitCode: number }> {
   try {
     await promise;
   } catch (error) {
@@ -58,7 +60,9 @@ describe('packKernel', () => {
       annotations: Record<string, string>;
       config: { digest: string };
     };
-    expect(manifest.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(result.files.map((f) => f.path));
+    expect(manifest.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(
+      result.files.map((f) => f.path),
+    );
     expect(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
     expect(manifest.annotations).toEqual({
       'dev.edera.kernel.flavor': 'demo',
@@ -67,11 +71,18 @@ describe('packKernel', () => {
       'org.opencontainers.image.created': '2023-11-14T22:13:20Z',
       'org.opencontainers.image.version': '6.1.99',
     });
-    const config = readJson(join(dir, 'blobs/sha256', manifest.config.digest.slice(7))) as Record<string, unknown>;
+    const config = readJson(join(dir, 'blobs/sha256', manifest.config.digest.slice(7))) as Record<
+      string,
+      unknown
+    >;
     expect(config.architecture).toBe('amd64');
     expect(config.os).toBe('linux');
-    expect((config.rootfs as { diff_ids: string[] }).diff_ids).toEqual(manifest.layers.map((_, i) => result.files[i]?.layer.digest));
-    const index = readJson(join(dir, 'index.json')) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+    expect((config.rootfs as { diff_ids: string[] }).diff_ids).toEqual(
+      manifest.layers.map((_, i) => result.files[i]?.layer.digest),
+    );
+    const index = readJson(join(dir, 'index.json')) as {
+      manifests: { digest: string; annotations: Record<string, string> }[];
+    };
     expect(index.manifests).toHaveLength(1);
     expect(index.manifests[0]?.annotations['org.opencontainers.image.ref.name']).toBe('6.1');
     const tagged = readJson(join(dir, 'blobs/sha256', index.manifests[0]!.digest.slice(7))) as {
@@ -80,7 +91,10 @@ describe('packKernel', () => {
     };
     expect(tagged.mediaType).toBe('application/vnd.oci.image.index.v1+json');
     expect(tagged.manifests).toEqual([
-      expect.objectContaining({ digest: result.manifest.digest, platform: { architecture: 'amd64', os: 'linux' } }),
+      expect.objectContaining({
+        digest: result.manifest.digest,
+        platform: { architecture: 'amd64', os: 'linux' },
+      }),
     ]);
   });
 
@@ -113,11 +127,41 @@ describe('packKernel', () => {
 
   describe('refuses bad input before writing anything', () => {
     const cases: [string, () => Partial<PackKernelOptions>, string, number, RegExp][] = [
-      ['a missing kernel', () => ({ kernel: join(build.dir, 'nope') }), 'BUILD_INPUT_NOT_FOUND', 2, /kernel .*nope does not exist/],
-      ['a wrong --arch', () => ({ arch: 'arm64' }), 'ARCH_MISMATCH', 2, /--arch arm64 was given, but .*bzImage is an x86_64 kernel/],
-      ['a config failing the flavor', () => ({ config: build.failingConfig }), 'REQUIREMENTS_UNMET', 1, /does not meet flavor demo \(1 requirement failed\):\n {2}.*CONFIG_DEMO/],
-      ['addons over the limit', () => ({ flavor: build.tinyFlavor }), 'ADDONS_TOO_LARGE', 1, /addons.squashfs is \d+ bytes, more than flavor tiny allows \(100\)/],
-      ['addons that are not squashfs', () => ({ addons: build.notSquashfs }), 'ADDONS_NOT_SQUASHFS', 2, /not\.squashfs/],
+      [
+        'a missing kernel',
+        () => ({ kernel: join(build.dir, 'nope') }),
+        'BUILD_INPUT_NOT_FOUND',
+        2,
+        /kernel .*nope does not exist/,
+      ],
+      [
+        'a wrong --arch',
+        () => ({ arch: 'arm64' }),
+        'ARCH_MISMATCH',
+        2,
+        /--arch arm64 was given, but .*bzImage is an x86_64 kernel/,
+      ],
+      [
+        'a config failing the flavor',
+        () => ({ config: build.failingConfig }),
+        'REQUIREMENTS_UNMET',
+        1,
+        /does not meet flavor demo \(1 requirement failed\):\n {2}.*CONFIG_DEMO/,
+      ],
+      [
+        'addons over the limit',
+        () => ({ flavor: build.tinyFlavor }),
+        'ADDONS_TOO_LARGE',
+        1,
+        /addons.squashfs is \d+ bytes, more than flavor tiny allows \(100\)/,
+      ],
+      [
+        'addons that are not squashfs',
+        () => ({ addons: build.notSquashfs }),
+        'ADDONS_NOT_SQUASHFS',
+        2,
+        /not\.squashfs/,
+      ],
       ['an unknown flavor', () => ({ flavor: 'no-such-flavor' }), 'FLAVOR_NOT_FOUND', 2, /no-such-flavor/],
     ];
     for (const [name, extra, code, exitCode, message] of cases) {
@@ -152,11 +196,15 @@ describe('packKernel', () => {
     const dir = layoutDir();
     const result = await pack(dir);
     for (const file of result.files) {
-      const listing = execFileSync('tar', ['-tvf', join(dir, 'blobs/sha256', file.layer.digest.slice(7))], { encoding: 'utf8' });
+      const listing = execFileSync('tar', ['-tvf', join(dir, 'blobs/sha256', file.layer.digest.slice(7))], {
+        encoding: 'utf8',
+      });
       const lines = listing.trim().split('\n');
       expect(lines).toHaveLength(2);
       expect(lines[0]).toMatch(/^drwxr-xr-x 0\/0 +0 2023-11-14 \d\d:13 kernel\/$/);
-      expect(lines[1]).toMatch(new RegExp(`^-rw-r--r-- 0/0 +${file.size} 2023-11-14 \\d\\d:13 ${file.path}$`));
+      expect(lines[1]).toMatch(
+        new RegExp(`^-rw-r--r-- 0/0 +${file.size} 2023-11-14 \\d\\d:13 ${file.path}$`),
+      );
     }
   });
 });
