@@ -172,7 +172,7 @@ describe('installKernel', () => {
   });
 
   describe('refuses inconsistent kernels, DEST unchanged', () => {
-    const cases: [string, () => (Buffer | import('./crafted-images.ts').CraftedLayer)[], string, RegExp][] = [
+    const cases: [string, () => (Buffer | CraftedLayer)[], string, RegExp][] = [
       [
         'metadata for another arch',
         () => [
@@ -223,7 +223,7 @@ describe('installKernel', () => {
       { path: 'kernel/', type: '5' },
       { path: 'kernel/image', body: kernelFor('amd64') },
     ];
-    const cases: [string, () => Buffer | import('./crafted-images.ts').CraftedLayer, string, string][] = [
+    const cases: [string, () => Buffer | CraftedLayer, string, string][] = [
       [
         '../ escape',
         () => rawTar([...good(), { path: 'kernel/../../escaped', body: 'x' }]),
