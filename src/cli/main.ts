@@ -8,6 +8,8 @@ import { COMMANDS } from './commands/index.ts';
 const program = new Command('kart')
   .description('Publish built Linux kernels to OCI registries and pull them back by tag.')
   .version('0.1.0')
+  // Program options only before the command: `kart pack --version 6.1.10` is pack's option, not kart's.
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 

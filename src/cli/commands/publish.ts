@@ -1,4 +1,295 @@
 import type { Command } from 'commander';
+import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
+import { action, collect, printJson, printLine } from '../output.ts';
 
-/** `kart publish`: not registered yet (its issue has not landed). */
-export function register(_program: Command): void {}
+interface PublishOptions {
+  flavor?: string;
+  to?: string;
+  registry?: string;
+  catalogue?: string;
+  kernel?: string;
+  config?: string;
+  addons?: string;
+  modules?: string;
+  version?: string;
+  arch?: string;
+  annotation: string[];
+  tag: string[];
+  alias: boolean;
+  tagTemplate: string[];
+  templateValue: string[];
+  force?: boolean;
+  dryRun?: boolean;
+  compress: string;
+  source?: string;
+  revision?: string;
+  json?: boolean;
+}
+
+/**
+ * `kart publish BUILD --flavor F --to REGISTRY/REPO|oci:DIR` (or `--registry REGISTRY`):
+ * check → pack → push → tag policy → multi-arch indexes. `--catalogue FILE` publishes a catalogue.
+ */
+export function register(program: Command): void {
+  program
+    .command('publish')
+    .description('check, pack and push a kernel build with the tag policy, merging arches into one index')
+    .argument(
+      '[build-dir]',
+      'the build directory (bzImage/Image/vmlinuz*, .config/config*, lib/modules/ or addons.squashfs)',
+    )
+    .option(
+      '--flavor <name|path>',
+      'the flavor: requirements checked, KERNEL_FLAVOR, addons limit, repository',
+    )
+    .option('--to <REGISTRY/REPO|oci:DIR>', 'the destination repository or OCI layout directory')
+    .option(
+      '--registry <REGISTRY>',
+      'the registry; the repository comes from the flavor (e.g. zone → zone-kernel)',
+    )
+    .option(
+      '--catalogue <file>',
+      'publish every entry of a kernels/ catalogue, in order, stopping at the first failure',
+    )
+    .option('--kernel <file>', 'the kernel image')
+    .option('--config <file>', 'the kernel config (.config or config.gz)')
+    .option('--addons <file>', 'an existing addons.squashfs')
+    .option('--modules <dir>', 'a lib/modules/<release> tree, packed with mksquashfs')
+    .option('--version <x.y.z>', 'KERNEL_VERSION and the version tag (default: from the image release)')
+    .option('--arch <amd64|arm64>', 'the architecture (default: read from the image; must agree)')
+    .option('--annotation <key=value>', 'a manifest annotation (repeatable)', collect, [])
+    .option('--tag <tag>', 'an extra tag (repeatable)', collect, [])
+    .option('--no-alias', 'do not set the moving aliases MAJOR.MINOR, MAJOR, latest')
+    .option(
+      '--tag-template <template>',
+      'another tag from a template, e.g. {version}-{configVersion} (repeatable)',
+      collect,
+      [],
+    )
+    .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
+    .option('--force', 'move an immutable V-<config12> tag to other content')
+    .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
+    .option('--compress <none|gzip>', 'layer compression', 'none')
+    .option('--source <url>', 'org.opencontainers.image.source')
+    .option('--revision <rev>', 'org.opencontainers.image.revision')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (buildDir: string | undefined, options: PublishOptions) => {
+        const { KartError } = await import('../../errors.ts');
+        const usage = (code: string, message: string, hint: string) =>
+          new KartError(code, message, { exitCode: 2, hint });
+        if (options.compress !== 'none' && options.compress !== 'gzip') {
+          throw usage(
+            'PUBLISH_BAD_COMPRESS',
+            `unknown --compress ${JSON.stringify(options.compress)}`,
+            'use none or gzip',
+          );
+        }
+        const annotations = keyValues(options.annotation, '--annotation', usage);
+        const templateValues = keyValues(options.templateValue, '--template-value', usage);
+        const sourceDateEpoch = readSourceDateEpoch(usage);
+        const progress = (message: string): void => {
+          if (options.json !== true) process.stderr.write(`kart: ${message}\n`);
+        };
+        const common = {
+          ...(options.to === undefined ? {} : { to: options.to }),
+          ...(options.registry === undefined ? {} : { registry: options.registry }),
+          annotations,
+          compress: options.compress,
+          ...(options.tagTemplate.length === 0 ? {} : { template: options.tagTemplate }),
+          templateValues,
+          force: options.force === true,
+          dryRun: options.dryRun === true,
+          ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
+          ...(options.source === undefined ? {} : { sourceUrl: options.source }),
+          ...(options.revision === undefined ? {} : { revision: options.revision }),
+          onProgress: progress,
+        } as const;
+        const publish = await import('../../kernel/publish/index.ts');
+
+        if (options.catalogue !== undefined) {
+          const perBuild = ['flavor', 'kernel', 'config', 'addons', 'modules', 'version', 'arch'] as const;
+          const clash = perBuild.filter((name) => options[name] !== undefined);
+          if (buildDir !== undefined || clash.length > 0 || options.tag.length > 0 || !options.alias) {
+            throw usage(
+              'PUBLISH_CATALOGUE_CONFLICT',
+              `--catalogue takes builds, flavors, versions, arches and tags from the catalogue, yet ${[
+                ...(buildDir === undefined ? [] : ['a build directory']),
+                ...clash.map((name) => `--${name}`),
+                ...(options.tag.length > 0 ? ['--tag'] : []),
+                ...(options.alias ? [] : ['--no-alias']),
+              ].join(', ')} was given`,
+              'drop them, or set them in the catalogue entry (tags = …, aliases = no)',
+            );
+          }
+          const summary = await publish.publishCatalogue(options.catalogue, {
+            ...common,
+            onJob: (job, i, total) =>
+              progress(`[${i + 1}/${total}] ${job.version} ${job.flavor} ${job.arch} (${job.origin})`),
+          });
+          if (options.json === true) printJson(catalogueJson(summary));
+          else for (const line of catalogueText(summary)) printLine(line);
+          const failure = summary.outcomes.find((o) => o.status === 'failed');
+          if (failure === undefined) return 0;
+          const error = failure.error;
+          return error instanceof KartError ? error.exitCode : 2;
+        }
+
+        if (buildDir === undefined && options.kernel === undefined) {
+          throw usage(
+            'PUBLISH_BUILD_MISSING',
+            'no build to publish',
+            'give the build directory (or --kernel and --config), or --catalogue FILE',
+          );
+        }
+        if (options.flavor === undefined) {
+          throw usage(
+            'PUBLISH_FLAVOR_MISSING',
+            'kart publish needs --flavor',
+            'name a shipped flavor (kart flavors lists them) or a flavor file',
+          );
+        }
+        const result = await publish.publishKernel({
+          ...common,
+          ...(buildDir === undefined ? {} : { buildDir }),
+          ...(options.kernel === undefined ? {} : { kernel: options.kernel }),
+          ...(options.config === undefined ? {} : { config: options.config }),
+          ...(options.addons === undefined ? {} : { addons: options.addons }),
+          ...(options.modules === undefined ? {} : { modules: options.modules }),
+          flavor: options.flavor,
+          ...(options.version === undefined ? {} : { version: options.version }),
+          ...(options.arch === undefined ? {} : { arch: options.arch }),
+          tags: options.tag,
+          noAlias: !options.alias,
+        });
+        if (options.json === true) printJson(resultJson(result));
+        else for (const line of resultText(result)) printLine(line);
+        return 0;
+      }),
+    );
+}
+
+type UsageError = (code: string, message: string, hint: string) => Error;
+
+function keyValues(pairs: readonly string[], flag: string, usage: UsageError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0)
+      throw usage(
+        'PUBLISH_BAD_KEY_VALUE',
+        `${flag} ${JSON.stringify(pair)} is not name=value`,
+        `e.g. ${flag} name=value`,
+      );
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+function readSourceDateEpoch(usage: UsageError): number | undefined {
+  const text = process.env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw usage(
+      'SOURCE_DATE_EPOCH_INVALID',
+      `SOURCE_DATE_EPOCH "${text}" is not a Unix time in seconds`,
+      'set SOURCE_DATE_EPOCH to whole seconds, e.g. $(git log -1 --format=%ct)',
+    );
+  }
+  return Number(text);
+}
+
+function short(digest: string | undefined): string {
+  return digest === undefined ? '(none)' : digest.replace(/^sha256:/, '').slice(0, 12);
+}
+
+export function resultText(r: PublishResult): string[] {
+  const lines: string[] = [];
+  const head = r.dryRun ? 'plan (dry run, nothing written)' : r.unchanged ? 'unchanged' : 'published';
+  lines.push(`${head}: ${r.version} ${r.platform} flavor ${r.flavor} → ${r.destination}`);
+  lines.push(`manifest ${r.manifest.digest} (${r.manifest.size} bytes)`);
+  for (const b of r.blobs) {
+    const verb = b.action === 'present' ? 'present' : r.dryRun ? 'upload ' : 'pushed ';
+    lines.push(`  ${verb} ${b.what.padEnd(22)} ${String(b.size).padStart(10)} bytes  ${b.digest}`);
+  }
+  for (const t of r.tags) {
+    const label = `${t.tag}${t.immutable ? ' (immutable)' : ''}`;
+    const change =
+      t.action === 'unchanged'
+        ? `unchanged ${short(t.next)}`
+        : t.action === 'create'
+          ? `${r.dryRun ? 'create' : 'created'} → ${short(t.next)}`
+          : `${r.dryRun ? 'move' : 'moved'} ${short(t.previous)} → ${short(t.next)}`;
+    lines.push(`  tag ${label.padEnd(28)} ${change}  [${t.platforms.join(', ')}]`);
+  }
+  const uploaded = r.blobs.filter((b) => b.action === 'upload');
+  lines.push(
+    `${uploaded.length} blob(s), ${r.uploadBytes} bytes ${r.dryRun ? 'to upload' : 'uploaded'}; ${
+      r.tags.filter((t) => t.action !== 'unchanged').length
+    } tag(s) ${r.dryRun ? 'to set' : 'set'}`,
+  );
+  return lines;
+}
+
+export function resultJson(r: PublishResult): unknown {
+  return {
+    ...r,
+    tags: r.tags.map((t) => ({ ...t, previous: t.previous ?? null })),
+  };
+}
+
+function catalogueText(s: CatalogueSummary): string[] {
+  const lines: string[] = [];
+  for (const o of s.outcomes) {
+    if (o.status === 'published') lines.push(...resultText(o.result));
+    if (o.status === 'failed') {
+      const message = o.error instanceof Error ? o.error.message : String(o.error);
+      lines.push(`FAILED ${o.job.version} ${o.job.flavor} ${o.job.arch} (${o.job.origin}): ${message}`);
+    }
+  }
+  const count = (status: string) => s.outcomes.filter((o) => o.status === status).length;
+  lines.push(
+    `summary of ${s.catalogue}: ${count('published')} published, ${count('failed')} failed, ${count('skipped')} not tried`,
+  );
+  for (const o of s.outcomes) {
+    const what = `${o.job.version} ${o.job.flavor} ${o.job.arch} (${o.job.origin})`;
+    const state =
+      o.status === 'published'
+        ? o.result.unchanged
+          ? 'unchanged'
+          : o.result.dryRun
+            ? 'planned'
+            : 'published'
+        : o.status === 'failed'
+          ? 'FAILED'
+          : 'not tried';
+    lines.push(`  ${state.padEnd(10)} ${what}`);
+  }
+  return lines;
+}
+
+function catalogueJson(s: CatalogueSummary): unknown {
+  return {
+    catalogue: s.catalogue,
+    ok: s.ok,
+    jobs: s.outcomes.map((o) => ({
+      version: o.job.version,
+      flavor: o.job.flavor,
+      arch: o.job.arch,
+      origin: o.job.origin,
+      status: o.status,
+      ...(o.status === 'published' ? { result: resultJson(o.result) } : {}),
+      ...(o.status === 'failed'
+        ? {
+            error:
+              o.error !== null &&
+              typeof o.error === 'object' &&
+              'toJSON' in o.error &&
+              typeof o.error.toJSON === 'function'
+                ? (o.error.toJSON as () => unknown)()
+                : { code: 'INTERNAL', message: o.error instanceof Error ? o.error.message : String(o.error) },
+          }
+        : {}),
+    })),
+  };
+}
