@@ -50,6 +50,8 @@ export interface InstallKernelOptions {
   flavor?: string;
   /** for kart.json; defaults to now */
   now?: Date;
+  /** called with the verified kernel staged, just before the swap (pull -k's crash-test pause point) */
+  beforeSwap?: () => Promise<void>;
 }
 
 export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
@@ -133,6 +135,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
         files: staged.files,
       };
       await writeDurable(join(staging, 'kart.json'), `${JSON.stringify(record, null, 2)}\n`);
+      await options.beforeSwap?.();
       const version = await swapIn(locked, staging, digestHex(manifestDesc.digest));
       return {
         dest: locked.dest,

@@ -1,0 +1,169 @@
+import { createReadStream } from 'node:fs';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KartError } from '../../errors.ts';
+import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { reachableBlobs } from './cache-graph.ts';
+import { openKernelCache } from './kernel-cache.ts';
+import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
+import { writeFileAtomic } from '../../oci/atomic-file.ts';
+
+/** `kart cache ls|verify|prune` as library functions over a cache directory. */
+
+export interface CacheListing {
+  cache: string;
+  references: {
+    reference: string;
+    /** what --offline installs */
+    pulled: CachedRoot | null;
+    /** root digests seen, newest first */
+    history: CachedRoot[];
+    /** bytes of stored blobs reachable from the pulled (else newest) root */
+    size: number;
+  }[];
+  blobs: number;
+  totalSize: number;
+}
+
+export async function listCache(dir: string): Promise<CacheListing> {
+  const cache = await openKernelCache(dir);
+  const refs = await readRefs(cache.root);
+  const references = [];
+  for (const [reference, entry] of Object.entries(refs.references).sort(([a], [b]) => a.localeCompare(b))) {
+    const root = entry.pulled ?? entry.history[0];
+    const reached = root === undefined ? new Map() : await reachableBlobs(cache.layout, [root]);
+    references.push({
+      reference,
+      pulled: entry.pulled ?? null,
+      history: entry.history,
+      size: [...reached.values()].reduce((sum: number, size: number) => sum + size, 0),
+    });
+  }
+  const blobs = await storedBlobs(cache.layout.root);
+  return {
+    cache: cache.root,
+    references,
+    blobs: blobs.length,
+    totalSize: blobs.reduce((sum, blob) => sum + blob.size, 0),
+  };
+}
+
+export interface CacheVerifyReport {
+  cache: string;
+  checked: number;
+  /** blobs whose content did not hash to their name; each was deleted (the next pull fetches it again) */
+  corrupt: { digest: Digest; actual: Digest; size: number }[];
+  ok: boolean;
+}
+
+/**
+ * Re-hashes every blob. A corrupt blob is removed, so no later pull or --offline install can read it
+ * (a pull downloads it again); the report names it and `ok` is false.
+ */
+export async function verifyCache(dir: string): Promise<CacheVerifyReport> {
+  const cache = await openKernelCache(dir);
+  const corrupt: CacheVerifyReport['corrupt'] = [];
+  const blobs = await storedBlobs(cache.root);
+  for (const blob of blobs) {
+    const hash = createDigester(digestAlgorithm(blob.digest));
+    for await (const chunk of createReadStream(blob.path)) hash.update(chunk as Buffer);
+    const actual = `${digestAlgorithm(blob.digest)}:${hash.digest('hex')}` as Digest;
+    if (actual !== blob.digest) {
+      corrupt.push({ digest: blob.digest, actual, size: blob.size });
+      await unlink(blob.path).catch(() => undefined);
+    }
+  }
+  return { cache: cache.root, checked: blobs.length, corrupt, ok: corrupt.length === 0 };
+}
+
+export interface CachePruneReport {
+  cache: string;
+  keep: number;
+  removed: { digest: Digest; size: number }[];
+  freed: number;
+  kept: number;
+}
+
+/**
+ * Keeps, per reference, the `keep` most recent root digests (and the last pulled one, which --offline
+ * needs) and every blob they reach; deletes every other blob and forgets the older digests. Runs under
+ * the cache lock that pulls take to record a reference before fetching its blobs, so a pull in
+ * progress never loses a blob it is about to use. Temp files of downloads whose process is gone are
+ * removed too; lock directories stay (a pull may be about to use one).
+ */
+export async function pruneCache(dir: string, keep = 1): Promise<CachePruneReport> {
+  if (!Number.isInteger(keep) || keep < 0) {
+    throw new KartError('KEEP_INVALID', `--keep ${keep}: not a whole number of at least 0`, {
+      hint: 'pass e.g. --keep 2 to keep the two most recent digests of each reference',
+    });
+  }
+  const cache = await openKernelCache(dir);
+  return withLayoutLock(cache.root, async () => {
+    const refs = await readRefs(cache.root);
+    const roots: CachedRoot[] = [];
+    for (const entry of Object.values(refs.references)) {
+      entry.history = entry.history.slice(0, keep);
+      if (entry.pulled && !entry.history.some((root) => root.digest === entry.pulled?.digest)) {
+        entry.history.push(entry.pulled);
+      }
+      roots.push(...entry.history);
+    }
+    const index = await cache.layout.readIndex();
+    const reached = await reachableBlobs(cache.layout, [...roots, ...index.manifests]);
+    const removed: CachePruneReport['removed'] = [];
+    for (const blob of await storedBlobs(cache.root)) {
+      if (reached.has(blob.digest)) continue;
+      await unlink(blob.path).catch(() => undefined);
+      removed.push({ digest: blob.digest, size: blob.size });
+    }
+    await writeFileAtomic(join(cache.root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
+    await removeDeadTempFiles(join(cache.root, '.kart-ingest'));
+    return {
+      cache: cache.root,
+      keep,
+      removed,
+      freed: removed.reduce((sum, blob) => sum + blob.size, 0),
+      kept: reached.size,
+    };
+  });
+}
+
+interface StoredBlob {
+  digest: Digest;
+  path: string;
+  size: number;
+}
+
+async function storedBlobs(root: string): Promise<StoredBlob[]> {
+  const blobs: StoredBlob[] = [];
+  const blobsDir = join(root, 'blobs');
+  for (const algorithm of await readdir(blobsDir).catch(() => [] as string[])) {
+    for (const hex of await readdir(join(blobsDir, algorithm))) {
+      const digest = `${algorithm}:${hex}`;
+      if (!isDigest(digest)) continue;
+      const path = join(blobsDir, algorithm, hex);
+      const info = await stat(path);
+      if (info.isFile()) blobs.push({ digest, path, size: info.size });
+    }
+  }
+  return blobs.sort((a, b) => a.digest.localeCompare(b.digest));
+}
+
+/** Layout temp files are named `<hex16>.<pid>.<random>`; only those of dead processes are removed. */
+async function removeDeadTempFiles(ingestDir: string): Promise<void> {
+  for (const name of await readdir(ingestDir).catch(() => [] as string[])) {
+    const pid = Number(name.split('.')[1]);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    await rm(join(ingestDir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,129 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KartError } from '../../errors.ts';
+import { digestHex } from '../../oci/digest.ts';
+import { openLayout, type OciLayout } from '../../oci/layout.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
+import type { Descriptor, Fetcher } from '../../oci/index.ts';
+import { noteSeen, readRefs, updateRefs, type CachedRoot, type Refs } from './refs-file.ts';
+
+/**
+ * The pull cache: an OCI image layout (blobs verified into a temp file, renamed to their digest name
+ * only when they match, so nothing unverified ever sits under blobs/) plus refs.json (reference → the
+ * root digests it resolved to). Fetching a missing blob into it is serialised across processes by a
+ * lock per digest: of several pulls wanting the same blob, one downloads it and the others find it
+ * stored when they get the lock.
+ */
+export interface KernelCache {
+  readonly root: string;
+  readonly layout: OciLayout;
+  has(desc: Descriptor): Promise<boolean>;
+  /**
+   * Makes `desc` present in the cache, downloading it from `remote` when missing (no remote: offline,
+   * a missing blob is CACHE_MISS). Returns whether it was already there.
+   */
+  ensure(
+    desc: Descriptor,
+    remote: Fetcher | undefined,
+    options?: EnsureOptions,
+  ): Promise<{ fromCache: boolean }>;
+  readRefs(): Promise<Refs>;
+  /** Records that `reference` resolved to `root` (before its blobs are fetched, so prune keeps them). */
+  noteSeen(reference: string, root: CachedRoot): Promise<void>;
+  /** Records `root` as what `reference` last installed (what --offline installs). */
+  notePulled(reference: string, root: CachedRoot): Promise<void>;
+}
+
+export interface EnsureOptions {
+  /** wraps the downloading stream (a test pause hook) */
+  downloading?: (content: Readable) => Readable;
+}
+
+/** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
+export const LOCKS_DIR = '.kart-locks';
+
+/** A download holds its lock for as long as the blob takes; a dead owner (same host) frees it at once. */
+const BLOB_LOCK = { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 };
+
+export async function openKernelCache(dir: string): Promise<KernelCache> {
+  const root = resolve(dir);
+  let layout: OciLayout;
+  try {
+    layout = await openLayout(root, { create: true });
+  } catch (error) {
+    if (error instanceof KartError && error.code === 'LAYOUT_INVALID') {
+      throw new KartError('CACHE_INVALID', `cache ${root} is not a kart cache: ${error.message}`, {
+        exitCode: 1,
+        hint: 'point --cache at an empty or new directory (the cache is an OCI image layout)',
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  return new LayoutCache(root, layout);
+}
+
+class LayoutCache implements KernelCache {
+  readonly root: string;
+  readonly layout: OciLayout;
+
+  constructor(root: string, layout: OciLayout) {
+    this.root = root;
+    this.layout = layout;
+  }
+
+  has(desc: Descriptor): Promise<boolean> {
+    return this.layout.exists(desc);
+  }
+
+  async ensure(
+    desc: Descriptor,
+    remote: Fetcher | undefined,
+    options: EnsureOptions = {},
+  ): Promise<{ fromCache: boolean }> {
+    if (await this.layout.exists(desc)) return { fromCache: true };
+    if (remote === undefined) {
+      throw new KartError(
+        'CACHE_MISS',
+        `${desc.digest} (${desc.mediaType}) is not in the cache ${this.root}`,
+        {
+          exitCode: 1,
+          hint: 'pull once with the network (without --offline) to fill the cache',
+          details: { digest: desc.digest },
+        },
+      );
+    }
+    const lockDir = join(this.root, LOCKS_DIR, digestHex(desc.digest));
+    await mkdir(lockDir, { recursive: true });
+    return withLayoutLock(
+      lockDir,
+      async () => {
+        // Another process may have stored it while we waited for the lock.
+        if (await this.layout.exists(desc)) return { fromCache: true };
+        const content = await remote.fetch(desc);
+        // The layout verifies size and digest while writing a temp file and renames it into blobs/
+        // only when both match.
+        await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
+        return { fromCache: false };
+      },
+      BLOB_LOCK,
+    );
+  }
+
+  readRefs(): Promise<Refs> {
+    return readRefs(this.root);
+  }
+
+  async noteSeen(reference: string, root: CachedRoot): Promise<void> {
+    await updateRefs(this.root, (refs) => noteSeen(refs, reference, root));
+  }
+
+  async notePulled(reference: string, root: CachedRoot): Promise<void> {
+    await updateRefs(this.root, (refs) => {
+      noteSeen(refs, reference, root);
+      const entry = refs.references[reference];
+      if (entry) entry.pulled = root;
+    });
+  }
+}

@@ -1,0 +1,80 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { KartError } from '../../errors.ts';
+import { writeFileAtomic } from '../../oci/atomic-file.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { DigestSchema, parseJson } from '../../oci/schema.ts';
+
+/**
+ * refs.json beside the cache's OCI layout: for each reference, the root digests (index or manifest)
+ * it resolved to, newest first, and the one last pulled successfully. Tags move, so the layout's own
+ * index.json (which names things by tag) cannot hold this; blobs stay content-addressed in the layout.
+ * Updated read-modify-write under the layout's index lock and replaced by rename, so concurrent pulls
+ * never lose each other's entries and a crash never leaves half a file.
+ */
+export const REFS_FILE_NAME = 'refs.json';
+
+const RootSchema = z.object({
+  digest: DigestSchema,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  /** ISO time the reference was last seen resolving to this digest */
+  seenAt: z.string(),
+});
+export type CachedRoot = z.infer<typeof RootSchema>;
+
+const ReferenceEntrySchema = z.object({
+  /** distinct digests, newest first */
+  history: z.array(RootSchema),
+  /** the digest of the last pull that installed successfully (what --offline uses) */
+  pulled: RootSchema.optional(),
+});
+export type CachedReference = z.infer<typeof ReferenceEntrySchema>;
+
+const RefsSchema = z.object({
+  version: z.literal(1),
+  references: z.record(z.string(), ReferenceEntrySchema),
+});
+export type Refs = z.infer<typeof RefsSchema>;
+
+export async function readRefs(root: string): Promise<Refs> {
+  const path = join(root, REFS_FILE_NAME);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, references: {} };
+    throw error;
+  }
+  try {
+    return parseJson(RefsSchema, bytes, path);
+  } catch (error) {
+    throw new KartError(
+      'CACHE_INVALID',
+      `${path} is not a kart cache refs file: ${(error as Error).message}`,
+      {
+        exitCode: 1,
+        hint: `delete ${path} (the cached blobs stay; references are learned again on the next pull)`,
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Changes refs.json under the cache lock; `change` edits the parsed copy in place. */
+export async function updateRefs(root: string, change: (refs: Refs) => void): Promise<Refs> {
+  return withLayoutLock(root, async () => {
+    const refs = await readRefs(root);
+    change(refs);
+    await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
+    return refs;
+  });
+}
+
+/** Puts `seen` at the head of the reference's history (once). */
+export function noteSeen(refs: Refs, reference: string, seen: CachedRoot): void {
+  const entry = refs.references[reference] ?? { history: [] };
+  entry.history = [seen, ...entry.history.filter((root) => root.digest !== seen.digest)];
+  refs.references[reference] = entry;
+}

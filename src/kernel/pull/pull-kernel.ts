@@ -1,0 +1,214 @@
+import type { Readable } from 'node:stream';
+import { KartError } from '../../errors.ts';
+import type { Digest } from '../../oci/digest.ts';
+import { fetchBytes } from '../../oci/manifest-io.ts';
+import { formatReference, parseReference, withDefaultTag } from '../../oci/reference.ts';
+import { ImageManifestSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
+import type { Fetcher, Target } from '../../oci/store.ts';
+import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
+import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
+import { defaultCacheDir } from '../cache/cache-dir.ts';
+import { openKernelCache, type KernelCache } from '../cache/kernel-cache.ts';
+import { installKernel, selectKernelManifest, type InstalledFile } from '../install/index.ts';
+import { intactInstall } from './installed-state.ts';
+import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
+
+/**
+ * `kart pull -k` as a library function, what a zone launcher runs before every boot:
+ *
+ *   reference ─HEAD→ root digest ─→ (cache) index → linux/<arch> manifest → config, layers
+ *             ─→ install core (staging beside DEST, verify, atomic swap) ─→ DEST
+ *
+ * Every blob goes through the cache (verified before it is stored, one download per blob across
+ * processes), and the install reads only from the cache. An unchanged tag costs the one HEAD request;
+ * a DEST already holding that manifest, intact, is not rewritten. Offline, the reference's last pulled
+ * digest is installed from the cache with no network at all.
+ */
+export interface PullKernelOptions {
+  reference: string;
+  dest: string;
+  /** default: the host's */
+  arch?: OciKernelArch;
+  flavor?: string;
+  /** default: $XDG_CACHE_HOME/kart, else ~/.cache/kart */
+  cacheDir?: string;
+  offline?: boolean;
+  target?: OpenTargetOptions;
+  now?: Date;
+}
+
+export interface PulledBlob {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  fromCache: boolean;
+}
+
+export interface PulledFile extends InstalledFile {
+  /** true when every blob it was built from was already in the cache */
+  fromCache: boolean;
+}
+
+export interface PullKernelResult {
+  /** the reference in canonical form (the cache's key) */
+  reference: string;
+  /** what the reference resolved to (an index, or a bare manifest) */
+  digest: Digest;
+  manifestDigest: Digest;
+  platform: string;
+  dest: string;
+  /** false when DEST already held this manifest and nothing was rewritten */
+  installed: boolean;
+  offline: boolean;
+  cache: string;
+  blobs: PulledBlob[];
+  files: PulledFile[];
+}
+
+export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
+  const parsed = withDefaultTag(parseReference(options.reference));
+  const reference = formatReference(parsed);
+  const tagOrDigest = (parsed.digest ?? parsed.tag) as string;
+  const arch = options.arch ?? hostOciArch();
+  const offline = options.offline === true;
+  const cache = await openKernelCache(options.cacheDir ?? defaultCacheDir());
+  const now = options.now ?? new Date();
+
+  let remote: Target | undefined;
+  let close = async (): Promise<void> => {};
+  let root: Descriptor;
+  if (offline) {
+    root = await offlineRoot(cache, reference, parsed.digest);
+  } else {
+    const opened = await openReference(reference, options.target ?? {});
+    remote = opened.target;
+    close = opened.close;
+  }
+  try {
+    if (remote !== undefined) {
+      const resolved = await remote.resolve(tagOrDigest);
+      root = { mediaType: resolved.mediaType, digest: resolved.digest, size: resolved.size };
+      // Recorded before any blob is fetched, so a concurrent `kart cache prune` keeps what we fetch.
+      await cache.noteSeen(reference, { ...root, seenAt: now.toISOString() });
+    }
+    const fetched = new Map<Digest, PulledBlob>();
+    const ensure = async (desc: Descriptor): Promise<void> => {
+      const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading });
+      fetched.set(desc.digest, {
+        digest: desc.digest,
+        mediaType: desc.mediaType,
+        size: desc.size,
+        fromCache,
+      });
+    };
+
+    await ensure(root!);
+    const choice = await selectKernelManifest(rootedView(cache, root!), root!.digest, arch);
+    await ensure(choice.manifest);
+    const platform = `linux/${arch}`;
+
+    const held = await intactInstall(options.dest);
+    if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
+      await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
+      return {
+        reference,
+        digest: root!.digest,
+        manifestDigest: choice.manifest.digest,
+        platform,
+        dest: options.dest,
+        installed: false,
+        offline,
+        cache: cache.root,
+        blobs: [...fetched.values()],
+        files: held.files.map((file) => ({ ...file, fromCache: true })),
+      };
+    }
+
+    const manifest = parseJson(
+      ImageManifestSchema,
+      await fetchBytes(cache.layout, choice.manifest),
+      `manifest ${choice.manifest.digest}`,
+    );
+    await ensure(manifest.config);
+    for (const layer of manifest.layers) await ensure(layer);
+
+    const result = await installKernel({
+      source: pausingAtStaging(cache.layout, new Set(manifest.layers.map((layer) => layer.digest))),
+      manifest: choice.manifest,
+      dest: options.dest,
+      reference,
+      arch,
+      now,
+      ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
+      beforeSwap: () => pauseAt('swap'),
+    });
+    await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
+    const layersFromCache = [choice.manifest, manifest.config, ...manifest.layers].every(
+      (desc) => fetched.get(desc.digest)?.fromCache === true,
+    );
+    return {
+      reference,
+      digest: root!.digest,
+      manifestDigest: result.manifestDigest,
+      platform: `${result.platform.os}/${result.platform.architecture}`,
+      dest: result.dest,
+      installed: true,
+      offline,
+      cache: cache.root,
+      blobs: [...fetched.values()],
+      files: result.files.map((file) => ({ ...file, fromCache: layersFromCache })),
+    };
+  } finally {
+    await close();
+  }
+}
+
+/** --offline: the digest the reference last installed (or the digest the reference itself names). */
+async function offlineRoot(
+  cache: KernelCache,
+  reference: string,
+  digest: Digest | undefined,
+): Promise<Descriptor> {
+  const pulled = (await cache.readRefs()).references[reference]?.pulled;
+  if (pulled !== undefined) return { mediaType: pulled.mediaType, digest: pulled.digest, size: pulled.size };
+  if (digest !== undefined) {
+    const stored = await cache.layout.resolve(digest).catch(() => undefined);
+    if (stored !== undefined) return stored;
+  }
+  throw new KartError(
+    'OFFLINE_NOT_CACHED',
+    `${reference} has never been pulled into the cache ${cache.root}`,
+    {
+      exitCode: 1,
+      hint: 'pull it once with the network (without --offline), or pass the --cache that holds it',
+      details: { reference, cache: cache.root },
+    },
+  );
+}
+
+/** The cache as a Target in which the root digest resolves to the descriptor the registry gave it. */
+function rootedView(cache: KernelCache, root: Descriptor): Target {
+  const layout = cache.layout;
+  return {
+    name: layout.name,
+    resolve: async (ref) => (ref === root.digest ? root : layout.resolve(ref)),
+    fetch: (desc) => layout.fetch(desc),
+    exists: (desc) => layout.exists(desc),
+    push: (desc, content) => layout.push(desc, content),
+    tag: (desc, ref) => layout.tag(desc, ref),
+  };
+}
+
+/** The install reads layers only once its staging directory exists: the "staging" pause point. */
+function pausingAtStaging(source: Fetcher, layers: Set<Digest>): Fetcher {
+  let paused = false;
+  return {
+    fetch: async (desc: Descriptor): Promise<Readable> => {
+      if (!paused && layers.has(desc.digest)) {
+        paused = true;
+        await pauseAt('staging');
+      }
+      return source.fetch(desc);
+    },
+  };
+}
