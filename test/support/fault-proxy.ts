@@ -52,8 +52,15 @@ export interface FaultPlan {
   retryAfterSeconds?: number;
 }
 
+export interface ConnectionFaultEvent {
+  layer: 'connection';
+  connection: number;
+  fault: ConnectionFault;
+  fired: boolean;
+}
+
 export type FaultEvent =
-  | { layer: 'connection'; connection: number; fault: ConnectionFault; fired: boolean }
+  | ConnectionFaultEvent
   | { layer: 'request'; request: number; method: string; path: string; fault: RequestFault };
 
 export interface FaultProxy {
@@ -165,7 +172,7 @@ export async function startFaultProxy(
   const connectionLayer = createNetServer((client) => {
     const number = connections++;
     const fault = calm ? { kind: 'none' as const } : nextConnectionFault(number);
-    const event: FaultEvent = { layer: 'connection', connection: number, fault, fired: false };
+    const event: ConnectionFaultEvent = { layer: 'connection', connection: number, fault, fired: false };
     events.push(event);
     const server = connect(innerPort, '127.0.0.1');
     open.add(client);
@@ -235,7 +242,7 @@ function pump(
   from: Socket,
   to: Socket,
   fault: Exclude<ConnectionFault, { kind: 'none' }> | undefined,
-  event: FaultEvent,
+  event: ConnectionFaultEvent,
   cut: () => void,
 ): void {
   let passed = 0;
