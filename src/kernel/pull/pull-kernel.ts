@@ -103,7 +103,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     };
 
     await ensure(root!);
-    const choice = await selectKernelManifest(rootedView(cache, root!), root!.digest, arch);
+    const choice = await selectKernelManifest(rootedView(cache, root!), root!.digest, arch).catch(
+      (error: unknown) => {
+        throw platformError(error, reference, arch);
+      },
+    );
     await ensure(choice.manifest);
     const platform = `linux/${arch}`;
 
@@ -183,6 +187,17 @@ async function offlineRoot(
       hint: 'pull it once with the network (without --offline), or pass the --cache that holds it',
       details: { reference, cache: cache.root },
     },
+  );
+}
+
+/** The selector names the cache; the user asked for the reference. */
+function platformError(error: unknown, reference: string, arch: OciKernelArch): unknown {
+  if (!(error instanceof KartError) || error.code !== 'PLATFORM_NOT_FOUND') return error;
+  const platforms = (error.details?.platforms as string[] | undefined) ?? [];
+  return new KartError(
+    'PLATFORM_NOT_FOUND',
+    `${reference} has no linux/${arch} kernel; it has ${platforms.length > 0 ? platforms.join(', ') : 'no platforms'}`,
+    { exitCode: 1, hint: 'choose one of its platforms with --arch', details: { reference, platforms } },
   );
 }
 

@@ -1,0 +1,295 @@
+/**
+ * pullKernel against the real registry (distribution 2.8) behind a request-counting proxy: every image
+ * shape installs byte-identical files; an unchanged tag costs one HEAD; --offline works with the
+ * registry gone; refused pulls leave DEST and the cache's blobs as they were.
+ */
+import {
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLayout, type OciLayout } from '../../../src/oci/layout.ts';
+import { copyReference } from '../../../src/registry/index.ts';
+import { pullKernel } from '../../../src/kernel/pull/index.ts';
+import { startRegistry, type TestRegistry } from '../../support/registry.ts';
+import { expectedFiles, sha256, storeKernelTag, type Shape } from './kernel-shapes.ts';
+
+let registry: TestRegistry;
+let work: string;
+let layout: OciLayout;
+
+beforeAll(async () => {
+  registry = await startRegistry({ countRequests: true });
+  work = mkdtempSync(join(tmpdir(), 'kart-pull-'));
+  layout = await openLayout(join(work, 'layout'), { create: true });
+});
+afterAll(async () => {
+  await registry?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function publish(
+  repo: string,
+  tag: string,
+  options: Parameters<typeof storeKernelTag>[2] = {},
+): Promise<string> {
+  await storeKernelTag(layout, tag, options);
+  await copyReference(`oci:${layout.root}:${tag}`, `${registry.host}/${repo}:${tag}`, { plainHttp: true });
+  return `${registry.host}/${repo}:${tag}`;
+}
+
+function readInstalled(dest: string, names: string[]): Record<string, Buffer> {
+  return Object.fromEntries(names.map((name) => [name, readFileSync(join(dest, name))]));
+}
+
+const requests = () => registry.requestLog ?? [];
+
+describe('pullKernel shapes', () => {
+  const shapes: Shape[] = ['kart', 'one-layer', 'zstd', 'docker-v2', 'linuxkit'];
+  for (const shape of shapes) {
+    for (const arch of ['amd64', 'arm64'] as const) {
+      it(`installs a ${shape} image for linux/${arch} from an index with an attestation entry`, async () => {
+        const ref = await publish(`shapes/${shape}`, arch === 'amd64' ? 'a' : 'b');
+        const dest = join(work, `dest-${shape}-${arch}`);
+        const cacheDir = join(work, `cache-${shape}-${arch}`);
+        const result = await pullKernel({
+          reference: ref,
+          dest,
+          arch,
+          cacheDir,
+          target: { plainHttp: true },
+        });
+        const expected = expectedFiles(arch, shape);
+        expect(readInstalled(dest, Object.keys(expected))).toEqual(expected);
+        expect(result.platform).toBe(`linux/${arch}`);
+        expect(result.installed).toBe(true);
+        expect(result.files.find((f) => f.name === 'kernel')).toMatchObject({
+          digest: sha256(expected.kernel as Buffer),
+          size: (expected.kernel as Buffer).length,
+          fromCache: false,
+        });
+        const record = JSON.parse(readFileSync(join(dest, 'kart.json'), 'utf8'));
+        expect(record).toMatchObject({
+          reference: ref,
+          manifestDigest: result.manifestDigest,
+          platform: { os: 'linux', architecture: arch },
+        });
+      });
+    }
+  }
+
+  it('accepts a bare manifest and checks its config architecture', async () => {
+    const ref = await publish('shapes/bare', 'bare', { bare: true, arches: ['amd64'] });
+    const dest = join(work, 'dest-bare');
+    const result = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'amd64',
+      cacheDir: join(work, 'cache-bare'),
+      target: { plainHttp: true },
+    });
+    expect(result.digest).toBe(result.manifestDigest);
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('amd64', 'kart').kernel);
+    await expect(
+      pullKernel({
+        reference: ref,
+        dest: join(work, 'dest-bare-arm'),
+        arch: 'arm64',
+        cacheDir: join(work, 'cache-bare'),
+        target: { plainHttp: true },
+      }),
+    ).rejects.toMatchObject({
+      code: 'KERNEL_ARTIFACT_INVALID',
+      message: `manifest ${result.manifestDigest} is for linux/amd64, but linux/arm64 was asked for`,
+    });
+    expect(lstatSync(join(work, 'dest-bare-arm'), { throwIfNoEntry: false })).toBeUndefined();
+  });
+});
+
+describe('pullKernel cache', () => {
+  it('a second pull of an unchanged tag is one manifest request and rewrites nothing', async () => {
+    const ref = await publish('cache/again', 'v1');
+    const dest = join(work, 'dest-again');
+    const cacheDir = join(work, 'cache-again');
+    const first = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'amd64',
+      cacheDir,
+      target: { plainHttp: true },
+    });
+    const link = readlinkSync(dest);
+    const kernelIno = lstatSync(join(dest, 'kernel')).ino;
+    const before = requests().length;
+    const second = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'amd64',
+      cacheDir,
+      target: { plainHttp: true },
+    });
+    expect(
+      requests()
+        .slice(before)
+        .map((r) => `${r.method} ${r.path}`),
+    ).toEqual(['HEAD /v2/cache/again/manifests/v1']);
+    expect(second).toMatchObject({
+      installed: false,
+      digest: first.digest,
+      manifestDigest: first.manifestDigest,
+    });
+    expect(second.files.every((f) => f.fromCache)).toBe(true);
+    expect(readlinkSync(dest)).toBe(link);
+    expect(lstatSync(join(dest, 'kernel')).ino).toBe(kernelIno);
+
+    // A new DEST with a warm cache: still one request, every blob from the cache.
+    const third = await pullKernel({
+      reference: ref,
+      dest: join(work, 'dest-again-2'),
+      arch: 'amd64',
+      cacheDir,
+      target: { plainHttp: true },
+    });
+    expect(requests().length).toBe(before + 2);
+    expect(third.installed).toBe(true);
+    expect(third.blobs.every((b) => b.fromCache)).toBe(true);
+    expect(third.files.every((f) => f.fromCache)).toBe(true);
+  });
+
+  it('a moved tag installs the new digest; --offline installs the last pulled one with the registry stopped', async () => {
+    const own = await startRegistry();
+    const ref = `${own.host}/offline/kernel:stable`;
+    await storeKernelTag(layout, 'off1', { release: '6.1.99-one' });
+    await copyReference(`oci:${layout.root}:off1`, ref, { plainHttp: true });
+    const dest = join(work, 'dest-offline');
+    const cacheDir = join(work, 'cache-offline');
+    const first = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'arm64',
+      cacheDir,
+      target: { plainHttp: true },
+    });
+    await storeKernelTag(layout, 'off2', { release: '6.1.99-two' });
+    await copyReference(`oci:${layout.root}:off2`, ref, { plainHttp: true });
+    const second = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'arm64',
+      cacheDir,
+      target: { plainHttp: true },
+    });
+    expect(second.manifestDigest).not.toBe(first.manifestDigest);
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('arm64', 'kart', '6.1.99-two').kernel);
+    await own.stop();
+
+    const offlineDest = join(work, 'dest-offline-2');
+    const offline = await pullKernel({
+      reference: ref,
+      dest: offlineDest,
+      arch: 'arm64',
+      cacheDir,
+      offline: true,
+    });
+    expect(offline).toMatchObject({ offline: true, installed: true, manifestDigest: second.manifestDigest });
+    expect(readFileSync(join(offlineDest, 'kernel'))).toEqual(
+      expectedFiles('arm64', 'kart', '6.1.99-two').kernel,
+    );
+    await expect(
+      pullKernel({
+        reference: `${own.host}/offline/other:1`,
+        dest: join(work, 'never'),
+        cacheDir,
+        offline: true,
+      }),
+    ).rejects.toMatchObject({
+      code: 'OFFLINE_NOT_CACHED',
+      message: `${own.host}/offline/other:1 has never been pulled into the cache ${cacheDir}`,
+    });
+    expect(lstatSync(join(work, 'never'), { throwIfNoEntry: false })).toBeUndefined();
+  });
+});
+
+describe('pullKernel refusals leave DEST unchanged', () => {
+  async function installedBaseline(
+    name: string,
+  ): Promise<{ dest: string; cacheDir: string; snapshot: () => unknown }> {
+    const ref = await publish('refuse/base', 'base');
+    const dest = join(work, `dest-${name}`);
+    const cacheDir = join(work, `cache-${name}`);
+    await pullKernel({ reference: ref, dest, arch: 'amd64', cacheDir, target: { plainHttp: true } });
+    const snapshot = () => ({
+      link: readlinkSync(dest),
+      files: readdirSync(dest)
+        .sort()
+        .map((f) => [f, readFileSync(join(dest, f)).toString('hex')]),
+    });
+    return { dest, cacheDir, snapshot };
+  }
+
+  it('wrong arch: names the platforms the index has', async () => {
+    const ref = await publish('refuse/amd-only', 'x', { arches: ['amd64'] });
+    const { dest, cacheDir, snapshot } = await installedBaseline('wrong-arch');
+    const before = snapshot();
+    await expect(
+      pullKernel({ reference: ref, dest, arch: 'arm64', cacheDir, target: { plainHttp: true } }),
+    ).rejects.toMatchObject({
+      code: 'PLATFORM_NOT_FOUND',
+      exitCode: 1,
+      message: `${ref} has no linux/arm64 kernel; it has linux/amd64`,
+    });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('flavor failure: REQUIREMENTS_UNMET, nothing installed', async () => {
+    const ref = await publish('refuse/flavor', 'f', { release: '6.1.99-flavor' });
+    const { dest, cacheDir, snapshot } = await installedBaseline('flavor');
+    const before = snapshot();
+    const failure = await pullKernel({
+      reference: ref,
+      dest,
+      arch: 'amd64',
+      cacheDir,
+      flavor: 'zone',
+      target: { plainHttp: true },
+    }).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'REQUIREMENTS_UNMET', exitCode: 1 });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('digest mismatch from the registry: refused, the blob never enters the cache', async () => {
+    const ref = await publish('refuse/tamper', 't', { release: '6.1.99-tamper' });
+    const { dest, cacheDir, snapshot } = await installedBaseline('tamper');
+    const before = snapshot();
+    // Corrupt the kernel layer in the registry's own storage (same size, other bytes).
+    const index = JSON.parse((await readBlobFromLayout('t')).toString());
+    const manifest = JSON.parse(readFileSync(layout.blobPath(index.manifests[1].digest)).toString());
+    const layer = manifest.layers[0];
+    const hex = layer.digest.slice(7);
+    const data = join(registry.storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    const bytes = readFileSync(data);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    writeFileSync(data, bytes);
+    await expect(
+      pullKernel({ reference: ref, dest, arch: 'amd64', cacheDir, target: { plainHttp: true } }),
+    ).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      exitCode: 1,
+    });
+    expect(snapshot()).toEqual(before);
+    expect(lstatSync(join(cacheDir, 'blobs/sha256', hex), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readdirSync(join(cacheDir, '.kart-ingest'))).toEqual([]);
+  });
+});
+
+async function readBlobFromLayout(tag: string): Promise<Buffer> {
+  const desc = await layout.resolve(tag);
+  return readFileSync(layout.blobPath(desc.digest));
+}
