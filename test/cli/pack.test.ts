@@ -1,0 +1,228 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { debianKernelPaths } from '../support/debian-kernels.ts';
+
+/**
+ * The real thing: Debian's cloud kernel, its real modules (through mksquashfs) and its config, packed by
+ * the CLI, read by skopeo, unpacked again. The Debian config fails the zone flavor (it is no Xen zone
+ * kernel), so the round trip packs with --no-check and the failure is its own test.
+ */
+const KART = resolve(import.meta.dirname, '../../bin/kart.js');
+const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+
+function kart(args: string[], env: Record<string, string> = {}) {
+  const run = spawnSync(process.execPath, [KART, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function sha256sum(path: string): string {
+  return `sha256:${execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]}`;
+}
+
+interface PackJson {
+  manifest: { digest: string };
+  indexes: { tag: string; digest: string; platforms: string[] }[];
+  files: { path: string; size: number; layer: { digest: string } }[];
+  inputs: { role: string; path: string; from: string }[];
+}
+
+const debian = debianKernelPaths('cloud-amd64');
+let work: string;
+let layout: string;
+let packed: PackJson;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'kart-cli-pack-'));
+  layout = join(work, 'layout');
+  const run = kart(
+    ['pack', debian.root, '-o', `oci:${layout}:6.1`, '--flavor', 'zone', '--no-check', '--json'],
+    EPOCH,
+  );
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  packed = JSON.parse(run.stdout) as PackJson;
+}, 600_000);
+
+describe('kart pack (real Debian cloud kernel)', () => {
+  it('says which file it took for what from the build directory', () => {
+    expect(packed.inputs).toEqual([
+      { role: 'kernel', path: debian.vmlinuz, from: 'build directory' },
+      { role: 'config', path: debian.config, from: 'build directory' },
+      { role: 'modules', path: join(debian.root, 'lib', 'modules'), from: 'build directory' },
+    ]);
+    expect(packed.files.map((f) => f.path)).toEqual([
+      'kernel/image',
+      'kernel/config.gz',
+      'kernel/addons.squashfs',
+      'kernel/metadata',
+    ]);
+  });
+
+  it('is read by skopeo, and skopeo copy keeps every digest', () => {
+    const inspected = JSON.parse(
+      execFileSync('skopeo', ['inspect', `oci:${layout}:6.1`], { encoding: 'utf8' }),
+    ) as {
+      Digest: string;
+      Architecture: string;
+      Layers: string[];
+    };
+    expect(inspected.Digest).toBe(packed.indexes[0]?.digest);
+    expect(inspected.Architecture).toBe('amd64');
+    expect(inspected.Layers).toEqual(packed.files.map((f) => f.layer.digest));
+    const other = join(work, 'other');
+    execFileSync('skopeo', [
+      'copy',
+      '-q',
+      '--all',
+      '--preserve-digests',
+      `oci:${layout}:6.1`,
+      `oci:${other}:6.1`,
+    ]);
+    const index = JSON.parse(readFileSync(join(other, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    expect(index.manifests[0]?.digest).toBe(packed.indexes[0]?.digest);
+    expect(readdirSync(join(other, 'blobs/sha256')).sort()).toEqual(
+      readdirSync(join(layout, 'blobs/sha256')).sort(),
+    );
+  });
+
+  it('unpacks to files byte-identical to the inputs, with the right metadata', () => {
+    const dest = join(work, 'dest');
+    const run = kart(['unpack', `oci:${layout}:6.1`, '--dest', dest, '--arch', 'amd64']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(debian.vmlinuz));
+    expect(readFileSync(join(dest, 'config'))).toEqual(readFileSync(debian.config));
+    expect(readFileSync(join(dest, 'metadata'), 'utf8')).toBe(
+      [
+        'KERNEL_ARCH=x86_64',
+        `KERNEL_VERSION=${debian.release.replace(/-.*/, '')}`,
+        `KERNEL_UNAME_R=${debian.release}`,
+        'KERNEL_FLAVOR=zone',
+        `KERNEL_CONFIG=${sha256sum(debian.config)}`,
+        'KERNEL_TAGS=6.1',
+        '',
+      ].join('\n'),
+    );
+    const listing = execFileSync('unsquashfs', ['-l', join(dest, 'addons.squashfs')], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    expect(listing).toContain('squashfs-root/modules/modules.order');
+    expect(listing).toContain('squashfs-root/modules/kernel/');
+    // config.gz in the image is the same bytes, gzipped.
+    const configLayer = readFileSync(join(layout, 'blobs/sha256', packed.files[1]!.layer.digest.slice(7)));
+    const gz = configLayer.subarray(1024, 1024 + packed.files[1]!.size);
+    expect(gunzipSync(gz)).toEqual(readFileSync(debian.config));
+  });
+
+  it('packs again to identical digests (same inputs, same SOURCE_DATE_EPOCH)', () => {
+    const addons = join(work, 'dest', 'addons.squashfs');
+    const again = join(work, 'again');
+    const run = kart(
+      [
+        'pack',
+        '--kernel',
+        debian.vmlinuz,
+        '--config',
+        debian.config,
+        '--addons',
+        addons,
+        '-o',
+        `oci:${again}:6.1`,
+        '--flavor',
+        'zone',
+        '--no-check',
+        '--json',
+      ],
+      EPOCH,
+    );
+    expect(run.status).toBe(0);
+    const second = JSON.parse(run.stdout) as PackJson;
+    expect(second.manifest.digest).toBe(packed.manifest.digest);
+    expect(second.indexes[0]?.digest).toBe(packed.indexes[0]?.digest);
+  });
+
+  it('exits 1 listing the failures when the config does not meet the flavor, layout unchanged', () => {
+    const before = readFileSync(join(layout, 'index.json'));
+    const run = kart([
+      'pack',
+      '--kernel',
+      debian.vmlinuz,
+      '--config',
+      debian.config,
+      '-o',
+      `oci:${layout}:6.1`,
+      '--flavor',
+      'zone',
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(
+      /^kart: error: .*config-.* does not meet flavor zone \(\d+ requirements? failed\):\n {2}.*CONFIG_/,
+    );
+    expect(run.stdout).toBe('');
+    expect(readFileSync(join(layout, 'index.json'))).toEqual(before);
+  });
+
+  it('exits 2 for a missing file, an unknown flavor, a wrong arch and an unwritable output, layout unchanged', () => {
+    const before = readFileSync(join(layout, 'index.json'));
+    const base = [
+      'pack',
+      '--kernel',
+      debian.vmlinuz,
+      '--config',
+      debian.config,
+      '-o',
+      `oci:${layout}:6.1`,
+      '--no-check',
+    ];
+    const missing = kart([
+      'pack',
+      '--kernel',
+      join(work, 'nope'),
+      '--config',
+      debian.config,
+      '-o',
+      `oci:${layout}:6.1`,
+      '--flavor',
+      'zone',
+    ]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(
+      `kart: error: kernel ${join(work, 'nope')} does not exist or cannot be read`,
+    );
+    const flavor = kart([...base, '--flavor', 'no-such-flavor']);
+    expect(flavor.status).toBe(2);
+    expect(flavor.stderr).toContain('no-such-flavor');
+    const arch = kart([...base, '--flavor', 'zone', '--arch', 'arm64']);
+    expect(arch.status).toBe(2);
+    expect(arch.stderr).toContain(
+      `--arch arm64 was given, but ${debian.vmlinuz} is an x86_64 kernel (linux/amd64)`,
+    );
+    expect(readFileSync(join(layout, 'index.json'))).toEqual(before);
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const unwritable = kart([
+      'pack',
+      '--kernel',
+      debian.vmlinuz,
+      '--config',
+      debian.config,
+      '-o',
+      `oci:${file}/layout:6.1`,
+      '--flavor',
+      'zone',
+      '--no-check',
+    ]);
+    expect(unwritable.status).toBe(2);
+    expect(unwritable.stderr).toContain(file);
+  });
+});
