@@ -1,5 +1,7 @@
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { tempSiblingPath } from '../../oci/atomic-file.ts';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { digestHex } from '../../oci/digest.ts';
@@ -50,6 +52,7 @@ export async function openKernelCache(dir: string): Promise<KernelCache> {
   const root = resolve(dir);
   let layout: OciLayout;
   try {
+    await initialiseOnce(root);
     layout = await openLayout(root, { create: true });
   } catch (error) {
     if (error instanceof KartError && error.code === 'LAYOUT_INVALID') {
@@ -62,6 +65,25 @@ export async function openKernelCache(dir: string): Promise<KernelCache> {
     throw error;
   }
   return new LayoutCache(root, layout);
+}
+
+/**
+ * Several first pulls may create the cache at once; a layout half-initialised by one would look
+ * invalid to another. So a new cache is built in a temp sibling and renamed into place (rename onto a
+ * missing or empty directory is atomic); whoever loses the race drops its copy and uses the winner's.
+ */
+async function initialiseOnce(root: string): Promise<void> {
+  if (existsSync(join(root, 'oci-layout'))) return;
+  await mkdir(dirname(root), { recursive: true });
+  const temp = tempSiblingPath(root);
+  try {
+    await openLayout(temp, { create: true });
+    await rename(temp, root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+    });
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
 }
 
 class LayoutCache implements KernelCache {

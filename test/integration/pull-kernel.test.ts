@@ -1,0 +1,187 @@
+/**
+ * `kart pull -k` end to end, as processes: a real Debian kernel packed into a layout, published to the
+ * real registry and pulled byte-identical; eight concurrent pulls into one cache fetch each blob once
+ * (counted by the proxy); SIGKILL at the download, staging and swap points leaves DEST old-or-new
+ * complete and nothing unverified under the cache's blobs/.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
+import { copyReference } from '../../src/registry/index.ts';
+import { packKernel } from '../../src/kernel/artifact/index.ts';
+import { debianKernelPaths } from '../support/debian-kernels.ts';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { expectedFiles, storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
+
+const KART = resolve(import.meta.dirname, '../../bin/kart.js');
+let registry: TestRegistry;
+let work: string;
+let layout: OciLayout;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [KART, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<Run>((ok, fail) => {
+    child.on('error', fail);
+    child.on('close', (code, signal) => ok({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+const kart = (...args: string[]) => start(args).done;
+
+async function waitFor(path: string, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${path}`);
+    await delay(10);
+  }
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Every blob in the cache hashes to its name. */
+function expectCacheVerified(cacheDir: string): void {
+  const dir = join(cacheDir, 'blobs/sha256');
+  for (const hex of existsSync(dir) ? readdirSync(dir) : []) {
+    expect(sha256(readFileSync(join(dir, hex)))).toBe(`sha256:${hex}`);
+  }
+}
+
+beforeAll(async () => {
+  registry = await startRegistry({ countRequests: true });
+  work = mkdtempSync(join(tmpdir(), 'kart-pull-int-'));
+  layout = await openLayout(join(work, 'layout'), { create: true });
+});
+afterAll(async () => {
+  await registry?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('kart pull -k (processes)', () => {
+  it('round-trips a real Debian kernel byte-identical', async () => {
+    const debian = debianKernelPaths('cloud-amd64');
+    await packKernel(
+      { kernel: debian.vmlinuz, config: debian.config, flavor: 'zone', noCheck: true, tags: ['debian'] },
+      layout,
+    );
+    const ref = `${registry.host}/debian/kernel:cloud`;
+    await copyReference(`oci:${layout.root}:debian`, ref, { plainHttp: true });
+    const dest = join(work, 'debian-dest');
+    const run = await kart(
+      'pull',
+      '-k',
+      ref,
+      '--dest',
+      dest,
+      '--arch',
+      'amd64',
+      '--cache',
+      join(work, 'debian-cache'),
+      '--json',
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(debian.vmlinuz));
+    expect(readFileSync(join(dest, 'config'))).toEqual(readFileSync(debian.config));
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({ reference: ref, platform: 'linux/amd64', installed: true });
+    expect(result.files.find((f: { name: string }) => f.name === 'kernel')).toEqual({
+      name: 'kernel',
+      size: readFileSync(debian.vmlinuz).length,
+      digest: sha256(readFileSync(debian.vmlinuz)),
+      fromCache: false,
+    });
+  });
+
+  it('eight concurrent pulls into one cache all succeed and GET each blob once', async () => {
+    await storeKernelTag(layout, 'eight', { release: '6.1.99-eight' });
+    const ref = `${registry.host}/concurrent/kernel:eight`;
+    await copyReference(`oci:${layout.root}:eight`, ref, { plainHttp: true });
+    const log = registry.requestLog ?? [];
+    const before = log.length;
+    const cacheDir = join(work, 'cache-eight');
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        kart('pull', '-k', ref, '--dest', join(work, `eight-${i}`), '--arch', 'amd64', '--cache', cacheDir),
+      ),
+    );
+    for (const run of runs) expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    for (let i = 0; i < 8; i++) {
+      expect(readFileSync(join(work, `eight-${i}`, 'kernel'))).toEqual(
+        expectedFiles('amd64', 'kart', '6.1.99-eight').kernel,
+      );
+    }
+    const gets = log
+      .slice(before)
+      .filter((r) => r.method === 'GET' && /\/(blobs|manifests)\/sha256:/.test(r.path));
+    const counts = new Map<string, number>();
+    for (const r of gets) counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
+    // index, amd64 manifest, config, four layers: each fetched exactly once
+    expect(counts.size).toBe(7);
+    expect([...counts.values()]).toEqual(Array(7).fill(1));
+    expect(log.slice(before).filter((r) => r.method === 'HEAD').length).toBe(8);
+  });
+
+  for (const phase of ['download', 'staging', 'swap'] as const) {
+    it(`SIGKILL while ${phase === 'download' ? 'downloading' : phase}: DEST is old or new complete, the cache holds only verified blobs`, async () => {
+      await storeKernelTag(layout, `old-${phase}`, { release: '6.1.99-old' });
+      await storeKernelTag(layout, `new-${phase}`, { release: '6.1.99-new' });
+      const ref = `${registry.host}/crash/${phase}:k`;
+      await copyReference(`oci:${layout.root}:old-${phase}`, ref, { plainHttp: true });
+      const dest = join(work, `crash-${phase}`);
+      const cacheDir = join(work, `crash-cache-${phase}`);
+      const first = await kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir);
+      expect(first.code).toBe(0);
+      await copyReference(`oci:${layout.root}:new-${phase}`, ref, { plainHttp: true });
+
+      const pauseDir = mkdtempSync(join(work, 'pause-'));
+      const { child, done } = start(
+        ['pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir],
+        {
+          KART_TEST_PAUSE_AT: phase,
+          KART_TEST_PAUSE_DIR: pauseDir,
+        },
+      );
+      await waitFor(join(pauseDir, `${phase}.reached`));
+      child.kill('SIGKILL');
+      expect((await done).signal).toBe('SIGKILL');
+
+      const old = expectedFiles('amd64', 'kart', '6.1.99-old');
+      expect(readFileSync(join(dest, 'kernel'))).toEqual(old.kernel);
+      expect(readFileSync(join(dest, 'config'))).toEqual(old.config);
+      expect(readFileSync(join(dest, 'metadata'))).toEqual(old.metadata);
+      expectCacheVerified(cacheDir);
+
+      // The next pull recovers: installs the new kernel, the cache stays verified.
+      const again = await kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir);
+      expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('amd64', 'kart', '6.1.99-new').kernel);
+      expectCacheVerified(cacheDir);
+      writeFileSync(join(pauseDir, `${phase}.continue`), '');
+    });
+  }
+});
