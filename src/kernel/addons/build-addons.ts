@@ -29,8 +29,8 @@ const MAX_EPOCH = 2 ** 32 - 1; // squashfs timestamps are unsigned 32-bit
 
 /**
  * Packs a `lib/modules/<release>` tree (or its parent) into an addons squashfs with `modules/` at its
- * root, as Edera's linux-kernel-oci builds it: owned by root, every timestamp fixed, no xattrs, so the
- * same tree always gives the same bytes. The image is built beside `outFile` and renamed over it only
+ * root, as Edera's linux-kernel-oci builds it (gzip, owned by root), plus every timestamp fixed and no
+ * xattrs, so the same tree always gives the same bytes. The image is built beside `outFile` and renamed over it only
  * once complete.
  */
 export async function buildAddonsFromModules(
@@ -78,8 +78,12 @@ export async function buildAddonsFromModules(
       '-quiet',
       '-no-progress',
     ];
+    // gzip, as linux-kernel-oci uses: every kernel with squashfs can mount it. Level 6, not mksquashfs's
+    // default 9: on Debian's 90 MB modules tree 9 costs ten times the CPU (38 s vs 3.3 s) to save 1%.
+    // Both are pinned here, so a future mksquashfs default cannot change kart's bytes.
+    const compression = ['-comp', 'gzip', '-Xcompression-level', '6'];
     const exclude = tree.excluded.length > 0 ? ['-e', ...tree.excluded] : [];
-    await runMksquashfs(command, [tree.dir, temp, '-noappend', ...fixed, ...exclude]);
+    await runMksquashfs(command, [tree.dir, temp, '-noappend', ...compression, ...fixed, ...exclude]);
     await runMksquashfs(command, [emptyRoot, temp, '-root-becomes', 'modules', ...fixed]);
     const squashfs = await inspectSquashfs(temp);
     await rename(temp, outFile);
