@@ -7,7 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { mergePlatformEntry, readTagIndex, updateTagIndex } from '../../../src/kernel/publish/index.ts';
 import {
