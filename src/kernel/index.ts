@@ -7,3 +7,5 @@ export * from './tags/index.ts';
 export * from './install/index.ts';
 export * from './catalogue/index.ts';
 export * from './publish/index.ts';
+export * from './cache/index.ts';
+export * from './pull/index.ts';
