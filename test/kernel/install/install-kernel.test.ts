@@ -23,6 +23,7 @@ import {
   rawTar,
   sha256,
   storeImage,
+  type CraftedLayer,
   type RawEntry,
 } from './crafted-images.ts';
 
