@@ -29,7 +29,8 @@ export async function resolveModulesTree(path: string): Promise<ModulesTree> {
   let info;
   try {
     info = await stat(path);
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw modulesUnreadable(path, error);
     throw modulesTreeError(
       'ADDONS_MODULES_NOT_FOUND',
       `modules directory ${path} does not exist`,
@@ -48,12 +49,16 @@ export async function resolveModulesTree(path: string): Promise<ModulesTree> {
     return { release: basename(await realpath(dir)), dir, excluded: await linksLeavingTree(dir) };
   } catch (error) {
     if (error instanceof KartError) throw error;
-    throw modulesTreeError(
-      'ADDONS_MODULES_UNREADABLE',
-      `cannot read modules directory ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      'the modules tree must be readable by the user running kart',
-    );
+    throw modulesUnreadable(path, error);
   }
+}
+
+function modulesUnreadable(path: string, error: unknown): KartError {
+  return modulesTreeError(
+    'ADDONS_MODULES_UNREADABLE',
+    `cannot read modules directory ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    'the modules tree must be readable by the user running kart',
+  );
 }
 
 async function onlyReleaseBelow(parent: string): Promise<string> {

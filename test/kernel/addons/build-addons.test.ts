@@ -167,6 +167,19 @@ describe('buildAddonsFromModules on small trees', () => {
     expect(other.squashfs.mkfsTime).toBe(1234567891);
   });
 
+  it('builds with SOURCE_DATE_EPOCH in the environment (mksquashfs refuses it beside -mkfs-time)', async () => {
+    const dir = makeModulesTree(freshDir(), '6.12.8-kart');
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = '5';
+    try {
+      const built = await buildAddonsFromModules(dir, join(freshDir(), 'a'), { sourceDateEpoch: 7 });
+      expect(built.squashfs.mkfsTime).toBe(7);
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
+  });
+
   it('replaces an existing output only when the build succeeds', async () => {
     const dir = makeModulesTree(freshDir(), '6.12.8-kart');
     const outDir = freshDir();
@@ -192,6 +205,16 @@ describe('buildAddonsFromModules on bad input', () => {
       'ADDONS_MODULES_NOT_FOUND',
       `modules directory ${missing} does not exist`,
       HINT_TREE,
+    ]);
+  });
+
+  it('names a modules path it cannot read', async () => {
+    const loop = join(freshDir(), 'loop');
+    symlinkSync(loop, loop);
+    const error = await failure(buildAddonsFromModules(loop, join(freshDir(), 'a')));
+    expect([error.code, error.message]).toEqual([
+      'ADDONS_MODULES_UNREADABLE',
+      `cannot read modules directory ${loop}: ELOOP`,
     ]);
   });
 

@@ -141,6 +141,17 @@ describe('inspectSquashfs on bad input', () => {
     );
   });
 
+  it('refuses a bytes_used smaller than the superblock itself', async () => {
+    const bytes = Buffer.from(good);
+    bytes.writeBigUInt64LE(10n, 40);
+    const path = place(bytes);
+    await expectKartError(
+      path,
+      'ADDONS_CORRUPT',
+      `addons image ${path}: corrupt superblock: bytes_used 10 is smaller than the superblock`,
+    );
+  });
+
   it('names a missing file and a directory', async () => {
     const missing = join(work, 'no-such.squashfs');
     await expect(inspectSquashfs(missing)).rejects.toMatchObject({
