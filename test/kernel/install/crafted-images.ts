@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { Field, USTAR_MAGIC, headerChecksum, paddingFor } from '../../../src/oci/tar-format.ts';
-import { MediaType, type Descriptor } from '../../../src/oci/index.ts';
+import { MediaType, type Descriptor, type Digest } from '../../../src/oci/index.ts';
 import { descriptorOf, pushBytes } from '../../../src/oci/manifest-io.ts';
 import type { OciLayout } from '../../../src/oci/layout.ts';
 import { makeArm64Image, makeBzImage } from '../../support/synthetic-kernels.ts';
@@ -53,7 +53,7 @@ export function rawTar(entries: RawEntry[], end = true): Buffer {
   return Buffer.concat(parts);
 }
 
-export function sha256(bytes: Buffer | string): string {
+export function sha256(bytes: Buffer | string): Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
