@@ -1,8 +1,17 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
-import { copyGraph, openLayout, type Descriptor, type Target, type TagLister } from '../../oci/index.ts';
+import {
+  copyGraph,
+  MemoryStore,
+  openLayout,
+  parseReference,
+  type Descriptor,
+  type Target,
+  type TagLister,
+} from '../../oci/index.ts';
 import { fetchManifest } from '../../oci/manifest-io.ts';
 import {
   discoverBuildInputs,
@@ -63,7 +72,10 @@ export interface PublishKernelOptions extends BuildInputOptions, PublishDestinat
   /** Plan only: nothing is written to the destination. */
   dryRun?: boolean;
   /** Open the destination; default: the registry room's openReference (layouts are created). */
-  openDestination?: (reference: string) => Promise<{ target: Target; close(): Promise<void> }>;
+  openDestination?: (
+    reference: string,
+    dryRun: boolean,
+  ) => Promise<{ target: Target; close(): Promise<void> }>;
   onProgress?: (message: string) => void;
 }
 
@@ -153,7 +165,10 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
     const entry: Descriptor = { ...packed.manifest, platform: packed.platform };
     const platform = `${packed.platform.os}/${packed.platform.architecture}`;
 
-    const opened = await (options.openDestination ?? openDestinationDefault)(destination);
+    const opened = await (options.openDestination ?? openDestinationDefault)(
+      destination,
+      options.dryRun === true,
+    );
     try {
       const target = opened.target;
       progress(`reading the tags of ${destination}`);
@@ -308,8 +323,14 @@ async function listTags(target: Target): Promise<string[]> {
 
 async function openDestinationDefault(
   reference: string,
+  dryRun: boolean,
 ): Promise<{ target: Target; close(): Promise<void> }> {
+  const parsed = parseReference(reference);
+  if (dryRun && parsed.kind === 'layout' && !existsSync(parsed.dir)) {
+    // A dry run creates nothing: a layout that does not exist yet plans as an empty one.
+    return { target: new MemoryStore(reference), close: async () => {} };
+  }
   const { openReference } = await import('../../registry/index.ts');
-  const opened = await openReference(reference, { create: true });
+  const opened = await openReference(reference, { create: !dryRun });
   return { target: opened.target, close: () => opened.close() };
 }

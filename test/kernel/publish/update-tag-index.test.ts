@@ -52,12 +52,16 @@ async function writeIndex(target: Target, tag: string, entries: Descriptor[]): P
 class RacingTarget implements Target {
   readonly name = 'racing';
   #resolves = 0;
-  constructor(
-    readonly inner: OciLayout,
-    readonly tagName: string,
-    readonly at: number,
-    readonly other: () => Promise<unknown>,
-  ) {}
+  readonly inner: OciLayout;
+  readonly tagName: string;
+  readonly at: number;
+  readonly other: () => Promise<unknown>;
+  constructor(inner: OciLayout, tagName: string, at: number, other: () => Promise<unknown>) {
+    this.inner = inner;
+    this.tagName = tagName;
+    this.at = at;
+    this.other = other;
+  }
   fetch(desc: Descriptor) {
     return this.inner.fetch(desc);
   }
