@@ -14,6 +14,8 @@ export type DebianFlavor = 'cloud-amd64' | 'amd64';
 export const CACHE_ROOT = resolve(import.meta.dirname, '../../.cache/debian-kernels');
 
 export interface DebianKernel {
+  /** the kernel's modules squashed into addons.squashfs (built once by the global setup) */
+  addons: string;
   /** `uname -r`, e.g. 6.1.0-56-cloud-amd64 */
   release: string;
   /** the unpacked package root (holds boot/ and lib/modules/) */
@@ -79,5 +81,18 @@ export function debianKernelPaths(flavor: DebianFlavor): DebianKernel {
     vmlinuz: join(root, 'boot', `vmlinuz-${release}`),
     config: join(root, 'boot', `config-${release}`),
     modulesDir: join(root, 'lib', 'modules', release),
+    addons: join(CACHE_ROOT, `${flavor}.addons.squashfs`),
   };
+}
+
+/**
+ * Squashes the kernel's modules once (mksquashfs over ~90-400 MB is the slowest step any test has), so
+ * that tests needing a real addons.squashfs share one. Only the tests of `--modules` itself squash anew.
+ */
+export async function ensureDebianAddons(flavor: DebianFlavor): Promise<string> {
+  const kernel = debianKernelPaths(flavor);
+  if (existsSync(kernel.addons)) return kernel.addons;
+  const { buildAddonsFromModules } = await import('../../src/kernel/addons/index.ts');
+  await buildAddonsFromModules(kernel.modulesDir, kernel.addons, { sourceDateEpoch: 0 });
+  return kernel.addons;
 }
