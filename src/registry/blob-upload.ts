@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { KartError } from '../errors.ts';
+import { KartError, isKartError } from '../errors.ts';
 import { VerifyingStream, type Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import { discard, failure, header, type RegistryHttpClient } from './http-client.ts';
@@ -127,8 +127,9 @@ async function finish(
       what,
     });
   } catch (error) {
-    // When our own verification stopped the stream, that is the real reason.
-    throw bodyError ?? error;
+    // When our own verification stopped the stream, that is the real reason. A network error that
+    // undici also put on the body (a reset mid-PUT) is not: the request's KartError says it better.
+    throw isKartError(bodyError) ? bodyError : error;
   }
   if (bodyError) {
     await discard(answer.body);
