@@ -250,16 +250,26 @@ export async function readSmallText(body: Readable): Promise<string> {
 export async function readBoundedText(body: Readable, limit: number, what: string): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
-        exitCode: 3,
-        hint: 'the registry sent far more than such a document should hold',
-      });
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        body.destroy();
+        throw new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
+          exitCode: 3,
+          hint: 'the registry sent far more than such a document should hold',
+        });
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    // A connection cut mid-body: a KartError like every other network failure, not a raw ECONNRESET.
+    if (error instanceof KartError) throw error;
+    throw new KartError('CONNECTION_FAILED', `${what}: the connection broke while reading the answer`, {
+      exitCode: 3,
+      hint: 'the network or the registry dropped the connection; retry',
+      cause: error,
+    });
   }
   return Buffer.concat(chunks).toString('utf8');
 }

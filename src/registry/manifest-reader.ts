@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { KartError } from '../errors.ts';
+import { KartError, isKartError } from '../errors.ts';
 import { digestAlgorithm, isDigest, type Digest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/media-types.ts';
 import { header, type RegistryResponse } from './http-client.ts';
+import { errorFromNetwork } from './registry-errors.ts';
 
 /**
  * Reads a manifest answer whole (manifests are small JSON; anything over 4 MiB is refused before or
@@ -27,13 +28,18 @@ export async function readManifestBody(
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MANIFEST_BYTES) {
-      response.body.destroy();
-      throw tooLarge(what, size);
+  try {
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_MANIFEST_BYTES) {
+        response.body.destroy();
+        throw tooLarge(what, size);
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    // A connection cut mid-body is a network failure like any other, reported as a KartError.
+    throw isKartError(error) ? error : errorFromNetwork(error, response.url, what);
   }
   const bytes = Buffer.concat(chunks);
   const algorithm = expected?.digest ? digestAlgorithm(expected.digest) : 'sha256';
