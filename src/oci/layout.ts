@@ -296,19 +296,28 @@ export class OciLayout implements Target, TagLister, Deleter {
       });
     }
     if (!(await this.exists(desc))) throw this.#blobNotFound(desc);
-    await this.#updateIndex((index) => {
-      const entry: Descriptor = {
-        ...withoutRefName(desc),
-        annotations: { ...(desc.annotations ?? {}), [REF_NAME_ANNOTATION]: reference },
-      };
-      // Replace in place (keeps index.json's order stable); a new tag goes at the end.
-      const isThisTag = (e: Descriptor) => e.annotations?.[REF_NAME_ANNOTATION] === reference;
-      const at = index.manifests.findIndex(isThisTag);
-      const manifests = index.manifests.filter((e, i) => i === at || !isThisTag(e));
-      if (at === -1) manifests.push(entry);
-      else manifests[manifests.findIndex(isThisTag)] = entry;
-      return { ...index, manifests };
+    await this.#updateIndex((index) => withTag(index, desc, reference));
+  }
+
+  /** TagUpdater: read, let `update` store a new root, and tag it, all under the layout's lock. */
+  async updateTag(
+    reference: string,
+    update: (current: Descriptor | undefined) => Promise<Descriptor>,
+  ): Promise<Descriptor> {
+    if (!TAG_PATTERN.test(reference)) {
+      throw new KartError('TAG_INVALID', `"${reference}" is not a valid tag`, {
+        hint: 'a tag is 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"',
+      });
+    }
+    let next: Descriptor | undefined;
+    await this.#updateIndex(async (index) => {
+      const current = index.manifests.find((e) => e.annotations?.[REF_NAME_ANNOTATION] === reference);
+      next = await update(current === undefined ? undefined : withoutRefName(current));
+      if (!(await this.exists(next))) throw this.#blobNotFound(next);
+      return withTag(index, next, reference);
     });
+    if (next === undefined) throw new Error('updateTag: the index update did not run');
+    return next;
   }
 
   /** Removes a tag from index.json; the blobs stay (another tag or manifest may share them). */
@@ -366,11 +375,11 @@ export class OciLayout implements Target, TagLister, Deleter {
     }
   }
 
-  async #updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
+  async #updateIndex(change: (index: ImageIndex) => ImageIndex | Promise<ImageIndex>): Promise<void> {
     await withLayoutLock(
       this.root,
       async () => {
-        const next = change(await this.readIndex());
+        const next = await change(await this.readIndex());
         await writeFileAtomic(join(this.root, 'index.json'), serialiseIndex(next)).catch(
           (error: NodeJS.ErrnoException) => {
             throw unwritableOrInvalid(join(this.root, 'index.json'), error, 'cannot update index.json');
@@ -437,4 +446,18 @@ function withoutRefName(desc: Descriptor): Descriptor {
   const { [REF_NAME_ANNOTATION]: _dropped, ...rest } = desc.annotations;
   const { annotations: _all, ...plain } = desc;
   return Object.keys(rest).length > 0 ? { ...plain, annotations: rest } : plain;
+}
+
+/** index.json with `reference` pointing at `desc`: replaced in place (a stable order), or appended. */
+function withTag(index: ImageIndex, desc: Descriptor, reference: string): ImageIndex {
+  const entry: Descriptor = {
+    ...withoutRefName(desc),
+    annotations: { ...(desc.annotations ?? {}), [REF_NAME_ANNOTATION]: reference },
+  };
+  const isThisTag = (e: Descriptor) => e.annotations?.[REF_NAME_ANNOTATION] === reference;
+  const at = index.manifests.findIndex(isThisTag);
+  const manifests = index.manifests.filter((e, i) => i === at || !isThisTag(e));
+  if (at === -1) manifests.push(entry);
+  else manifests[manifests.findIndex(isThisTag)] = entry;
+  return { ...index, manifests };
 }

@@ -43,6 +43,28 @@ export interface TagLister {
   tags(): AsyncIterable<string>;
 }
 
+/**
+ * A store that can move a tag as one step relative to what it named before (a compare-and-swap):
+ * read-merge-write of a multi-platform index under a tag then never loses a concurrent writer's
+ * platform. A layout does it under its lock; the distribution API has no such primitive, so registry
+ * callers re-read and retry instead.
+ */
+export interface TagUpdater {
+  /**
+   * Calls `update` with what `reference` names now (undefined when the tag is new); `update` stores the
+   * new root and returns its descriptor; the tag then points at it, with no other update of this
+   * store's tags in between.
+   */
+  updateTag(
+    reference: string,
+    update: (current: Descriptor | undefined) => Promise<Descriptor>,
+  ): Promise<Descriptor>;
+}
+
+export function canUpdateTag(target: object): target is TagUpdater {
+  return typeof (target as Partial<TagUpdater>).updateTag === 'function';
+}
+
 export interface Deleter {
   delete(desc: Descriptor): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
 import {
+  canUpdateTag,
   ImageIndexSchema,
   ImageConfigSchema,
   MediaType,
@@ -229,16 +230,9 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
     const merged: { tag: string; bytes: Buffer; platforms: string[] }[] = [];
     for (const tag of tags) {
-      const entries = await existingPlatformEntries(target, tag);
-      const entry: Descriptor = { ...manifestDesc, platform };
-      const at = entries.findIndex((e) => samePlatform(e, platform));
-      if (at === -1) entries.push(entry);
-      else entries[at] = entry;
-      const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: entries };
       merged.push({
         tag,
-        bytes: Buffer.from(JSON.stringify(index), 'utf8'),
-        platforms: entries.map((e) => `${e.platform?.os ?? '?'}/${e.platform?.architecture ?? '?'}`),
+        ...mergedIndex(await existingPlatformEntries(target, tag), { ...manifestDesc, platform }),
       });
     }
 
@@ -247,11 +241,25 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     await pushBytes(target, configDesc, configBytes);
     await pushBytes(target, manifestDesc, manifestBytes);
     const indexes: PackKernelResult['indexes'] = [];
-    for (const { tag, bytes, platforms } of merged) {
-      const indexDesc = descriptorOf(bytes, MediaType.OciIndex);
-      await pushBytes(target, indexDesc, bytes);
-      await target.tag(indexDesc, tag);
-      indexes.push({ tag, index: indexDesc, platforms });
+    const entry: Descriptor = { ...manifestDesc, platform };
+    for (const planned of merged) {
+      if (canUpdateTag(target)) {
+        // Merge again under the store's lock: another pack may have added its arch since the read above.
+        let platforms = planned.platforms;
+        const indexDesc = await target.updateTag(planned.tag, async () => {
+          const next = mergedIndex(await existingPlatformEntries(target, planned.tag), entry);
+          platforms = next.platforms;
+          const desc = descriptorOf(next.bytes, MediaType.OciIndex);
+          await pushBytes(target, desc, next.bytes);
+          return desc;
+        });
+        indexes.push({ tag: planned.tag, index: indexDesc, platforms });
+      } else {
+        const indexDesc = descriptorOf(planned.bytes, MediaType.OciIndex);
+        await pushBytes(target, indexDesc, planned.bytes);
+        await target.tag(indexDesc, planned.tag);
+        indexes.push({ tag: planned.tag, index: indexDesc, platforms: planned.platforms });
+      }
     }
     return {
       target: target.name,
@@ -306,6 +314,18 @@ async function existingPlatformEntries(target: Target, tag: string): Promise<Des
       hint: 'pack under another tag',
     },
   );
+}
+
+/** A tag's index with `entry` as its platform's manifest: replacing that platform's entry, keeping the others. */
+function mergedIndex(entries: Descriptor[], entry: Descriptor): { bytes: Buffer; platforms: string[] } {
+  const platform = entry.platform ?? { architecture: '?', os: '?' };
+  const at = entries.findIndex((e) => samePlatform(e, platform));
+  const manifests = at === -1 ? [...entries, entry] : entries.map((e, i) => (i === at ? entry : e));
+  const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  return {
+    bytes: Buffer.from(JSON.stringify(index), 'utf8'),
+    platforms: manifests.map((e) => `${e.platform?.os ?? '?'}/${e.platform?.architecture ?? '?'}`),
+  };
 }
 
 function samePlatform(entry: Descriptor, platform: { architecture: string; os: string }): boolean {

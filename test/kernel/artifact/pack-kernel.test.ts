@@ -108,6 +108,21 @@ describe('packKernel', () => {
     expect(c.manifest.digest).not.toBe(a.manifest.digest);
   });
 
+  it('keeps both platforms when amd64 and arm64 are packed into one tag at the same time', async () => {
+    const dir = layoutDir();
+    await openLayout(dir, { create: true });
+    // Both packs read the (empty) tag before either writes; only a merge under the layout's lock keeps both.
+    const [amd, arm] = await Promise.all([pack(dir), pack(dir, { kernel: build.arm64Image })]);
+    const layout = await openLayout(dir);
+    const index = readJson(join(dir, 'blobs/sha256', (await layout.resolve('6.1')).digest.slice(7))) as {
+      manifests: { digest: string; platform: { architecture: string } }[];
+    };
+    expect(index.manifests.map((m) => [m.platform.architecture, m.digest]).sort()).toEqual([
+      ['amd64', amd.manifest.digest],
+      ['arm64', arm.manifest.digest],
+    ]);
+  });
+
   it('adds arm64 to the amd64 index under one tag, and replaces a platform packed again', async () => {
     const dir = layoutDir();
     const amd = await pack(dir, { tags: ['6.1', 'stable'] });
