@@ -2,7 +2,7 @@
 # The README's main job in one command, with no server and no hand-made input:
 #   1. fetch Debian's cloud kernel package (apt-get download + dpkg-deb -x, cached in .cache/)
 #   2. kart check it against the zone flavor: it shows what a Debian cloud kernel lacks for a Xen zone
-#   3. kart publish it (catalogue kernels/demo.ini, flavor demo, which it meets) into the embedded
+#   3. kart publish it (catalogue kernels/sample.ini, flavor demo, which it meets) into the embedded
 #      default store, an OCI image layout directory: ./demo-store
 #   4. kart pull -k it back from that layout into ./demo-kernel, verifying every byte
 # KART_DEMO_DIR puts demo-store/ and demo-kernel/ somewhere else (default: the repository root).
@@ -37,8 +37,8 @@ elif [ "$status" != 0 ]; then
 fi
 kart check --flavor kernels/flavors/demo.ini "$config" | tail -n 1
 
-step "3/4 kart publish --catalogue kernels/demo.ini --to oci:$store"
-kart publish --catalogue kernels/demo.ini --to "oci:$store"
+step "3/4 kart publish --catalogue kernels/sample.ini --to oci:$store"
+kart publish --catalogue kernels/sample.ini --to "oci:$store"
 
 step "4/4 kart pull -k oci:$store:debian-cloud --dest $dest"
 kart pull -k "oci:$store:debian-cloud" --dest "$dest" --arch amd64

@@ -63,7 +63,7 @@ describe('scripts/demo.sh', () => {
     expect(stdout).toMatch(/FAILED: \d+ of \d+ requirements not met in 1 of 1 flavor \(zone\)/);
     expect(stdout).toContain("(exit 1, as expected: Debian's cloud kernel is not a zone kernel");
     expect(stdout).toContain(`published: 6.1.0 linux/amd64 flavor demo → oci:${copy}/demo-store`);
-    expect(stdout).toContain('summary of kernels/demo.ini: 1 published, 0 failed, 0 not tried');
+    expect(stdout).toContain('summary of kernels/sample.ini: 1 published, 0 failed, 0 not tried');
     expect(stdout).toContain(`installed oci:${copy}/demo-store:debian-cloud (linux/amd64`);
 
     const dest = join(copy, 'demo-kernel');

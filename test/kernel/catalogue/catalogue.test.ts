@@ -295,12 +295,12 @@ describe('readCatalogueFile', () => {
     expect(jobs).toEqual([
       {
         version: '6.1.0',
-        flavor: 'demo',
+        flavor: join(REPO, 'kernels/flavors/demo.ini'),
         arch: 'x86_64',
         buildDir,
         tags: ['debian-cloud'],
         noAlias: false,
-        origin: `${SAMPLE}:24`,
+        origin: `${SAMPLE}:25`,
       },
     ]);
     const kernel = debianKernelPaths('cloud-amd64');
