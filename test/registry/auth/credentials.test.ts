@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCredentialStore } from '../../../src/registry/credentials/credential-store.ts';
-import { KartError } from '../../../src/errors.ts';
+import type { KartError } from '../../../src/errors.ts';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
