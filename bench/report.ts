@@ -1,0 +1,99 @@
+/**
+ * The bench's table: per figure, kart's median, each peer's, the ratio kart/peer, and whether each
+ * target was met.
+ */
+import type { Timed } from './measure.ts';
+
+export type Target =
+  | { peer: string; maxRatio: number }
+  | { peer: string; minThroughputRatio: number }
+  | { maxSeconds: number }
+  | { maxRssMb: number };
+
+export interface Figure {
+  id: string;
+  title: string;
+  unit: 's';
+  /** for throughput figures: bytes processed per run */
+  bytes?: number;
+  samples: Record<string, Timed[]>;
+  targets: Target[];
+}
+
+export interface Result extends Figure {
+  medians: Record<string, { seconds: number; rssMb: number }>;
+}
+
+export interface Verdict {
+  figure: string;
+  target: string;
+  value: string;
+  met: boolean;
+}
+
+export function renderTable(results: Result[]): { text: string; verdicts: Verdict[] } {
+  const rows: string[][] = [['figure', 'tool', 'median s', 'peak RSS MB', 'kart/tool', 'MB/s']];
+  const verdicts: Verdict[] = [];
+  for (const result of results) {
+    const kart = result.medians.kart;
+    if (kart === undefined) continue;
+    for (const [name, median] of Object.entries(result.medians)) {
+      rows.push([
+        name === 'kart' ? result.title : '',
+        name,
+        median.seconds.toFixed(3),
+        median.rssMb.toFixed(0),
+        name === 'kart' ? '' : (kart.seconds / median.seconds).toFixed(2),
+        result.bytes ? (result.bytes / 1e6 / median.seconds).toFixed(0) : '',
+      ]);
+    }
+    for (const target of result.targets) {
+      if ('maxRatio' in target) {
+        const peer = result.medians[target.peer];
+        if (!peer) continue;
+        const ratio = kart.seconds / peer.seconds;
+        verdicts.push({
+          figure: result.id,
+          target: `time ≤ ${target.maxRatio}× ${target.peer}`,
+          value: `${ratio.toFixed(2)}×`,
+          met: ratio <= target.maxRatio,
+        });
+      } else if ('minThroughputRatio' in target) {
+        const peer = result.medians[target.peer];
+        if (!peer) continue;
+        const ratio = peer.seconds / kart.seconds;
+        verdicts.push({
+          figure: result.id,
+          target: `throughput ≥ ${target.minThroughputRatio * 100}% of ${target.peer}`,
+          value: `${(ratio * 100).toFixed(0)}%`,
+          met: ratio >= target.minThroughputRatio,
+        });
+      } else if ('maxSeconds' in target) {
+        verdicts.push({
+          figure: result.id,
+          target: `< ${target.maxSeconds} s`,
+          value: `${kart.seconds.toFixed(3)} s`,
+          met: kart.seconds < target.maxSeconds,
+        });
+      } else {
+        verdicts.push({
+          figure: result.id,
+          target: `peak RSS < ${target.maxRssMb} MB`,
+          value: `${kart.rssMb.toFixed(0)} MB`,
+          met: kart.rssMb < target.maxRssMb,
+        });
+      }
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) =>
+    row.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const text = [
+    line(rows[0]!),
+    ...rows.slice(1).map(line),
+    '',
+    'targets:',
+    ...verdicts.map((v) => `  ${v.met ? 'met   ' : 'MISSED'}  ${v.figure}: ${v.target}: ${v.value}`),
+  ].join('\n');
+  return { text, verdicts };
+}

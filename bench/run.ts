@@ -1,0 +1,408 @@
+/**
+ * `npm run bench`: kart side by side with skopeo and the curl floor, on one local Debian registry, in
+ * one run. Each figure is the median of BENCH_RUNS runs (default 5; the 1 GiB figures BENCH_BIG_RUNS,
+ * default 3), kart and its peers interleaved round by round. Prints a table (ratios kart/peer, targets)
+ * and writes bench/results.json. Not part of `npm test`.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startRegistry } from '../test/support/registry.ts';
+import { BIG_TAG, KERNEL_TAG, packBigKernel, packDebianKernel, writeSyntheticSquashfs } from './artifacts.ts';
+import { layoutGraph } from './layout-graph.ts';
+import { median, runTimed, type Timed } from './measure.ts';
+import { clearSkopeoCache, curlPullScript, curlPushScript, skopeoPullArgs, skopeoPushArgs } from './peers.ts';
+import { renderTable, type Figure, type Result } from './report.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const KART = join(ROOT, 'bin', 'kart.js');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 3);
+const BIG_BYTES = 1024 ** 3;
+
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+const kart = (...args: string[]) => runTimed(process.execPath, [KART, ...args], { okCodes: [0, 1] });
+const skopeo = (args: string[]) => {
+  clearSkopeoCache();
+  return runTimed('skopeo', args);
+};
+const bash = (script: string) => runTimed('bash', ['-c', script]);
+
+interface Contender {
+  name: string;
+  run: (round: number) => Timed;
+  /** untimed, after each run */
+  cleanup?: (round: number) => void;
+}
+
+/** Runs every contender once per round, in turn, so drift (page cache, other load) hits all alike. */
+function measure(title: string, contenders: Contender[], runs: number): Record<string, Timed[]> {
+  const samples: Record<string, Timed[]> = Object.fromEntries(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < runs; round++) {
+    for (const contender of contenders) {
+      samples[contender.name]!.push(contender.run(round));
+      contender.cleanup?.(round);
+    }
+    log(`${title}: round ${round + 1}/${runs}`);
+  }
+  return samples;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'kart-bench-'));
+const registry = await startRegistry();
+const figures: Figure[] = [];
+const scratch = (name: string) => join(work, name);
+const clean = (...paths: string[]) => {
+  for (const path of paths) rmSync(path, { recursive: true, force: true });
+  rmSync(`${paths[0]}.kart`, { recursive: true, force: true });
+};
+
+try {
+  log(`registry at ${registry.host}; work in ${work}`);
+  const kernelLayout = scratch('kernel-layout');
+  await packDebianKernel(kernelLayout);
+  const graph = layoutGraph(kernelLayout, KERNEL_TAG);
+  const kernelBytes = [graph.index, ...graph.manifests, ...graph.blobs].reduce((n, b) => n + b.size, 0);
+  log(`kernel artifact: ${(kernelBytes / 1e6).toFixed(1)} MB in ${graph.blobs.length} blobs`);
+  const source = `${registry.host}/bench/source`;
+  kart('push', `oci:${kernelLayout}:${KERNEL_TAG}`, `${source}:${KERNEL_TAG}`);
+
+  // push layout → a fresh repository
+  figures.push({
+    id: 'push',
+    title: `push ${(kernelBytes / 1e6).toFixed(0)} MB kernel → fresh repository`,
+    unit: 's',
+    samples: measure(
+      'push',
+      [
+        {
+          name: 'kart',
+          run: (r) =>
+            kart(
+              'push',
+              `oci:${kernelLayout}:${KERNEL_TAG}`,
+              `${registry.host}/bench/push-kart-${r}:${KERNEL_TAG}`,
+            ),
+        },
+        {
+          name: 'skopeo (default: gzips layers)',
+          run: (r) =>
+            skopeo(
+              skopeoPushArgs(
+                kernelLayout,
+                KERNEL_TAG,
+                `${registry.host}/bench/push-skopeo-${r}:${KERNEL_TAG}`,
+                false,
+              ),
+            ),
+        },
+        {
+          name: 'skopeo --preserve-digests',
+          run: (r) =>
+            skopeo(
+              skopeoPushArgs(
+                kernelLayout,
+                KERNEL_TAG,
+                `${registry.host}/bench/push-skopeo-like-${r}:${KERNEL_TAG}`,
+                true,
+              ),
+            ),
+        },
+        {
+          name: 'curl POST+PUT (floor)',
+          run: (r) => bash(curlPushScript(graph, registry.url, `bench/push-curl-${r}`, KERNEL_TAG)),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [
+      { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
+      { peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 },
+      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
+    ],
+  });
+
+  // pull registry → layout
+  const pulled = scratch('pulled');
+  figures.push({
+    id: 'pull',
+    title: 'pull kernel → OCI layout',
+    unit: 's',
+    samples: measure(
+      'pull',
+      [
+        {
+          name: 'kart',
+          run: () => kart('pull', `${source}:${KERNEL_TAG}`, `oci:${pulled}:${KERNEL_TAG}`),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'skopeo (default: gzips layers)',
+          run: () => skopeo(skopeoPullArgs(`${source}:${KERNEL_TAG}`, pulled, KERNEL_TAG, false)),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'skopeo like-for-like',
+          run: () => skopeo(skopeoPullArgs(`${source}:${KERNEL_TAG}`, pulled, KERNEL_TAG, true)),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'curl + sha256sum (floor)',
+          run: () => bash(curlPullScript(graph, registry.url, 'bench/source', KERNEL_TAG, pulled)),
+          cleanup: () => clean(pulled),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [
+      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
+      { peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 },
+      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+    ],
+  });
+
+  // pull -k → install (cold: empty cache, empty DEST)
+  const dest = scratch('dest');
+  const cache = scratch('cache');
+  figures.push({
+    id: 'pull-k',
+    title: 'pull -k kernel → install (cold cache)',
+    unit: 's',
+    samples: measure(
+      'pull -k',
+      [
+        {
+          name: 'kart',
+          run: () => kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache),
+          cleanup: () => clean(dest, cache),
+        },
+        {
+          name: 'skopeo like-for-like',
+          run: () => skopeo(skopeoPullArgs(`${source}:${KERNEL_TAG}`, pulled, KERNEL_TAG, true)),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'curl + sha256sum (floor)',
+          run: () => bash(curlPullScript(graph, registry.url, 'bench/source', KERNEL_TAG, pulled)),
+          cleanup: () => clean(pulled),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [
+      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
+      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+    ],
+  });
+
+  // push of unchanged content, warm pull -k
+  kart('push', `oci:${kernelLayout}:${KERNEL_TAG}`, `${registry.host}/bench/unchanged:${KERNEL_TAG}`);
+  figures.push({
+    id: 'push-unchanged',
+    title: 'push unchanged content',
+    unit: 's',
+    samples: measure(
+      'unchanged push',
+      [
+        {
+          name: 'kart',
+          run: () =>
+            kart(
+              'push',
+              `oci:${kernelLayout}:${KERNEL_TAG}`,
+              `${registry.host}/bench/unchanged:${KERNEL_TAG}`,
+            ),
+        },
+        {
+          name: 'skopeo --preserve-digests',
+          run: () =>
+            skopeo(
+              skopeoPushArgs(
+                kernelLayout,
+                KERNEL_TAG,
+                `${registry.host}/bench/unchanged:${KERNEL_TAG}`,
+                true,
+              ),
+            ),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [{ maxSeconds: 0.3 }],
+  });
+  kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache);
+  figures.push({
+    id: 'pull-k-warm',
+    title: 'pull -k, everything cached and installed',
+    unit: 's',
+    samples: measure(
+      'warm pull -k',
+      [
+        {
+          name: 'kart',
+          run: () => kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [{ maxSeconds: 0.3 }],
+  });
+  clean(dest, cache);
+
+  // small commands
+  const config = join(ROOT, '.cache', 'debian-kernels', 'amd64', 'boot');
+  const configFile = execFileSync('sh', ['-c', `ls ${config}/config-*`], { encoding: 'utf8' }).trim();
+  figures.push({
+    id: 'check',
+    title: `kart check of a ${(statSync(configFile).size / 1024).toFixed(0)} KB config (--flavor host)`,
+    unit: 's',
+    samples: measure(
+      'check',
+      [{ name: 'kart', run: () => kart('check', '--flavor', 'host', configFile) }],
+      RUNS,
+    ),
+    targets: [],
+  });
+  figures.push({
+    id: 'help',
+    title: 'kart --help',
+    unit: 's',
+    samples: measure(
+      'help',
+      [
+        { name: 'kart', run: () => kart('--help') },
+        { name: 'skopeo --help', run: () => runTimed('skopeo', ['--help']) },
+      ],
+      RUNS,
+    ),
+    targets: [],
+  });
+
+  // the 1 GiB image: wall time and peak RSS, and hashing throughput on the addons file
+  const bigAddons = scratch('big-addons.squashfs');
+  await writeSyntheticSquashfs(bigAddons, BIG_BYTES);
+  const bigLayout = scratch('big-layout');
+  await packBigKernel(bigLayout, bigAddons);
+  const bigGraph = layoutGraph(bigLayout, BIG_TAG);
+  const bigSource = `${registry.host}/bench/big-source`;
+  log('1 GiB artifact packed');
+  figures.push({
+    id: 'push-1g',
+    title: 'push 1 GiB image → fresh repository',
+    unit: 's',
+    samples: measure(
+      'push 1 GiB',
+      [
+        {
+          name: 'kart',
+          run: (r) =>
+            kart(
+              'push',
+              `oci:${bigLayout}:${BIG_TAG}`,
+              `${r === 0 ? bigSource : `${registry.host}/bench/big-kart-${r}`}:${BIG_TAG}`,
+            ),
+        },
+        {
+          name: 'skopeo --preserve-digests',
+          run: (r) =>
+            skopeo(
+              skopeoPushArgs(bigLayout, BIG_TAG, `${registry.host}/bench/big-skopeo-${r}:${BIG_TAG}`, true),
+            ),
+        },
+        {
+          name: 'curl POST+PUT (floor)',
+          run: (r) => bash(curlPushScript(bigGraph, registry.url, `bench/big-curl-${r}`, BIG_TAG)),
+        },
+      ],
+      BIG_RUNS,
+    ),
+    targets: [
+      { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
+      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
+      { maxRssMb: 150 },
+    ],
+  });
+  figures.push({
+    id: 'pull-k-1g',
+    title: 'pull -k 1 GiB image → install (cold cache)',
+    unit: 's',
+    samples: measure(
+      'pull -k 1 GiB',
+      [
+        {
+          name: 'kart',
+          run: () => kart('pull', '-k', `${bigSource}:${BIG_TAG}`, '--dest', dest, '--cache', cache),
+          cleanup: () => clean(dest, cache),
+        },
+        {
+          name: 'skopeo like-for-like',
+          run: () => skopeo(skopeoPullArgs(`${bigSource}:${BIG_TAG}`, pulled, BIG_TAG, true)),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'curl + sha256sum (floor)',
+          run: () => bash(curlPullScript(bigGraph, registry.url, 'bench/big-source', BIG_TAG, pulled)),
+          cleanup: () => clean(pulled),
+        },
+      ],
+      BIG_RUNS,
+    ),
+    targets: [
+      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
+      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      { maxRssMb: 150 },
+    ],
+  });
+  figures.push({
+    id: 'hash',
+    title: 'sha256 of the 1 GiB file (page cache warm)',
+    unit: 's',
+    bytes: BIG_BYTES,
+    samples: measure(
+      'hashing',
+      [
+        {
+          name: 'kart',
+          run: () => runTimed(process.execPath, [join(ROOT, 'bench', 'hash-throughput.ts'), bigAddons]),
+        },
+        { name: 'sha256sum', run: () => runTimed('sha256sum', [bigAddons]) },
+      ],
+      RUNS,
+    ),
+    targets: [{ peer: 'sha256sum', minThroughputRatio: 0.9 }],
+  });
+
+  const results: Result[] = figures.map((figure) => ({
+    ...figure,
+    medians: Object.fromEntries(
+      Object.entries(figure.samples).map(([name, timed]) => [
+        name,
+        { seconds: median(timed.map((t) => t.seconds)), rssMb: median(timed.map((t) => t.rssKb)) / 1024 },
+      ]),
+    ),
+  }));
+  const { text, verdicts } = renderTable(results);
+  console.log(text);
+  mkdirSync(join(ROOT, 'bench'), { recursive: true });
+  writeFileSync(
+    join(ROOT, 'bench', 'results.json'),
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+        runs: RUNS,
+        bigRuns: BIG_RUNS,
+        kernelArtifactBytes: kernelBytes,
+        figures: results,
+        verdicts,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  log('wrote bench/results.json');
+} finally {
+  await registry.stop();
+  rmSync(work, { recursive: true, force: true });
+}
