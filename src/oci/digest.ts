@@ -148,3 +148,19 @@ function sizeMismatch(what: string, expected: number, actual: string): KartError
     details: { expected, actual },
   });
 }
+
+/**
+ * A stream whose producer verifies its bytes against a digest as they flow (and errors instead of
+ * ending when they differ) carries that digest under this key, so a consumer that would verify the
+ * same bytes again (an upload from a layout) can skip the second hash of every byte.
+ */
+const VERIFIED_DIGEST = Symbol('kart.verifiedDigest');
+
+export function markVerified<S extends object>(stream: S, digest: string): S {
+  Object.defineProperty(stream, VERIFIED_DIGEST, { value: digest });
+  return stream;
+}
+
+export function verifiedDigestOf(stream: object): string | undefined {
+  return (stream as { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST];
+}

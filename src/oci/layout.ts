@@ -13,6 +13,8 @@ import {
   digestAlgorithm,
   digestHex,
   isDigest,
+  markVerified,
+  verifiedDigestOf,
   type Digest,
 } from './digest.ts';
 import { withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
@@ -206,7 +208,7 @@ export class OciLayout implements Target, TagLister, Deleter {
     verified.on('close', () => {
       if (!started) void file.close().catch(() => undefined);
     });
-    return verified;
+    return markVerified(verified, desc.digest);
   }
 
   async push(desc: Descriptor, content: Readable): Promise<void> {
@@ -231,7 +233,15 @@ export class OciLayout implements Target, TagLister, Deleter {
     try {
       // flush: fsync before close, so the renamed blob is durable before index.json can name it.
       const file = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
-      await pipeline(content, new VerifyingStream(desc, `blob ${desc.digest} pushed to ${this.name}`), file);
+      // Content its producer already verifies (a registry blob read) errors instead of ending when
+      // wrong, which fails this pipeline just the same: it is not hashed a second time.
+      if (verifiedDigestOf(content) === desc.digest) await pipeline(content, file);
+      else
+        await pipeline(
+          content,
+          new VerifyingStream(desc, `blob ${desc.digest} pushed to ${this.name}`),
+          file,
+        );
       await rename(temp, final);
     } catch (error) {
       await unlink(temp).catch(() => undefined);

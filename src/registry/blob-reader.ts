@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
-import { VerifyingStream, type Digest } from '../oci/digest.ts';
+import { VerifyingStream, markVerified, type Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import {
   failure,
@@ -98,5 +98,5 @@ export async function readBlob(
 
   // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
   pipeline(Readable.from(bytes(), { objectMode: false }), verifier).catch(() => {});
-  return verifier;
+  return markVerified(verifier, desc.digest);
 }

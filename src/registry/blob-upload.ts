@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { KartError, isKartError } from '../errors.ts';
-import { VerifyingStream, type Digest } from '../oci/digest.ts';
+import { VerifyingStream, verifiedDigestOf, type Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import { discard, failure, header, type RegistryHttpClient } from './http-client.ts';
 import { displayUrl } from './registry-errors.ts';
@@ -78,10 +78,15 @@ export async function uploadBlob(
   await discard(opened.body);
   let location = locationOf(opened.headers.location, opened.url, what);
   const minChunk = Number(header(opened.headers, 'oci-chunk-min-length') ?? 0);
-  const verified = content.pipe(
-    new VerifyingStream({ digest: desc.digest as Digest, size: desc.size }, what as Digest),
-  );
-  content.on('error', (error) => verified.destroy(error));
+  // A source that verifies its own bytes (an OCI layout) is not hashed a second time here; the
+  // registry checks `?digest=` on top either way.
+  let verified = content;
+  if (verifiedDigestOf(content) !== desc.digest) {
+    verified = content.pipe(
+      new VerifyingStream({ digest: desc.digest as Digest, size: desc.size }, what as Digest),
+    );
+    content.on('error', (error) => verified.destroy(error));
+  }
   try {
     // A registry that states a minimum chunk length has told us it wants chunks.
     if (desc.size > options.chunkThreshold || minChunk > 0) {
