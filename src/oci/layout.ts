@@ -17,7 +17,7 @@ import {
   verifiedDigestOf,
   type Digest,
 } from './digest.ts';
-import { withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
+import { LOCK_FILE_NAME, withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
 import { MAX_MANIFEST_BYTES, MediaType, isManifestMediaType } from './media-types.ts';
 import { ImageIndexSchema, parseJson, type Descriptor, type ImageIndex } from './schema.ts';
 import type { Deleter, TagLister, Target } from './store.ts';
@@ -73,20 +73,23 @@ export async function openLayout(dir: string, options: OpenLayoutOptions = {}): 
     });
   }
 
-  const hasHeader = await stat(layoutFile).then(
-    () => true,
-    () => false,
-  );
+  const hasHeader = await exists(layoutFile);
   if (!hasHeader) {
-    const entries = await readdir(root);
-    if (!options.create || entries.length > 0) {
-      throw new KartError('LAYOUT_INVALID', `${root} is not an OCI image layout: it has no oci-layout file`, {
-        hint: options.create
-          ? 'choose an empty or new directory for a new layout'
-          : 'give the path of a layout directory (it holds oci-layout, index.json and blobs/)',
-      });
-    }
-    await initialise(root);
+    if (!options.create) throw notALayout(root, false);
+    // Under the lock, so that processes creating one new layout at once see it whole: the first
+    // initialises, the others find its oci-layout file and never rewrite an index.json in use.
+    await withLayoutLock(
+      root,
+      async () => {
+        if (await exists(layoutFile)) return;
+        const entries = (await readdir(root)).filter((name) => name !== LOCK_FILE_NAME);
+        if (entries.length > 0) throw notALayout(root, true);
+        await initialise(root);
+      },
+      options.lock ?? {},
+    ).catch((error: NodeJS.ErrnoException) => {
+      throw unwritableOrInvalid(root, error, 'cannot lock the layout');
+    });
   }
 
   const header = parseJson(LayoutHeaderSchema, await readFile(layoutFile), `${layoutFile}`);
@@ -470,4 +473,19 @@ function withTag(index: ImageIndex, desc: Descriptor, reference: string): ImageI
   if (at === -1) manifests.push(entry);
   else manifests[manifests.findIndex(isThisTag)] = entry;
   return { ...index, manifests };
+}
+
+function notALayout(root: string, creating: boolean): KartError {
+  return new KartError('LAYOUT_INVALID', `${root} is not an OCI image layout: it has no oci-layout file`, {
+    hint: creating
+      ? 'choose an empty or new directory for a new layout'
+      : 'give the path of a layout directory (it holds oci-layout, index.json and blobs/)',
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

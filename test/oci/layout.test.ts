@@ -271,6 +271,26 @@ describe('OciLayout tags', () => {
     expect(existsSync(join(dir, LOCK_FILE_NAME))).toBe(false);
   });
 
+  it('processes creating one new layout at once all succeed and every one of their tags lands', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'kart-layout-race-')), 'new');
+    const creator = (n: number) =>
+      new Promise<number>((done, fail) => {
+        // Each process creates the layout, stores its own blob and tags it at once: a process that
+        // (re)initialised index.json after another had tagged would lose that tag.
+        const script = `const m = await import(${JSON.stringify(OCI_INDEX)}); const { Readable } = await import('node:stream'); const l = await m.openLayout(${JSON.stringify(dir)}, { create: true }); const bytes = Buffer.from('blob ${n}'); const d = m.descriptorOf(bytes, 'application/octet-stream'); await l.push(d, Readable.from([bytes])); await l.tag(d, 'p${n}');`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+        child.on('error', fail);
+        child.on('exit', (code) => done(code ?? -1));
+      });
+    const codes = await Promise.all(Array.from({ length: 6 }, (_, n) => creator(n)));
+    expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
+    const tags: string[] = [];
+    for await (const tag of (await openLayout(dir)).tags()) tags.push(tag);
+    expect(tags.sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  });
+
   it('takes over a lock left by a process that is gone', async () => {
     const { dir, a, layout } = await layoutWithTwoBlobs();
     const dead = spawn(process.execPath, ['-e', '']);
