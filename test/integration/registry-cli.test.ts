@@ -1,0 +1,243 @@
+/**
+ * kart's registry commands against the real registry (Debian's distribution 2.8) and skopeo, through
+ * the CLI a user runs: exact stdout, stderr and exit codes; digests compared with what skopeo sees.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLayout } from '../../src/oci/layout.ts';
+import { sha256Digest } from '../../src/oci/digest.ts';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { kernelImage, pushImage } from '../registry/kernel-image-fixture.ts';
+
+const KART = resolve(import.meta.dirname, '../../bin/kart.js');
+let registry: TestRegistry;
+let work: string;
+const image = kernelImage('cli');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function kart(...args: string[]): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [KART, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+// Asynchronous on purpose: the counting proxy runs in this process and must keep serving skopeo.
+async function skopeo(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('skopeo', ['--insecure-policy', ...args], {
+    encoding: 'utf8',
+  });
+  return stdout;
+}
+
+function uploads(from: number): string[] {
+  return registry
+    .requestLog!.slice(from)
+    .filter((r) => r.path.includes('/blobs/uploads/'))
+    .map((r) => `${r.method} ${r.status}`);
+}
+
+beforeAll(async () => {
+  registry = await startRegistry({ countRequests: true });
+  work = mkdtempSync(join(tmpdir(), 'kart-registry-cli-'));
+  const layout = await openLayout(join(work, 'src'), { create: true });
+  await pushImage(layout, image, '6.1');
+});
+afterAll(async () => {
+  await registry?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('kart push / pull / copy / tag / tags / resolve', () => {
+  it('pushes a layout, resolves, tags and lists', async () => {
+    const push = await kart('push', `oci:${join(work, 'src')}:6.1`, `${registry.host}/kart/kernel:6.1`);
+    expect(push).toEqual({ code: 0, stdout: `${image.index.digest} 6.1\n`, stderr: '' });
+    expect(await kart('resolve', `${registry.host}/kart/kernel:6.1`)).toEqual({
+      code: 0,
+      stdout: `${image.index.digest}\n`,
+      stderr: '',
+    });
+    expect((await kart('tag', `${registry.host}/kart/kernel:6.1`, 'stable', 'latest')).code).toBe(0);
+    expect(await kart('tags', `${registry.host}/kart/kernel`)).toEqual({
+      code: 0,
+      stdout: '6.1\nlatest\nstable\n',
+      stderr: '',
+    });
+    const json = JSON.parse((await kart('resolve', '--json', `${registry.host}/kart/kernel:stable`)).stdout);
+    expect(json).toEqual({
+      reference: `${registry.host}/kart/kernel:stable`,
+      digest: image.index.digest,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      size: image.index.size,
+    });
+  });
+
+  it('pushing unchanged content again uploads no blob', async () => {
+    const before = registry.requestLog!.length;
+    const again = await kart(
+      'push',
+      '--json',
+      `oci:${join(work, 'src')}:6.1`,
+      `${registry.host}/kart/kernel:6.1`,
+    );
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      digest: image.index.digest,
+      copied: 0,
+      skipped: 1,
+      mounted: 0,
+      bytes: 0,
+    });
+    expect(uploads(before)).toEqual([]);
+    expect(
+      registry
+        .requestLog!.slice(before)
+        .filter((r) => r.method === 'PUT')
+        .map((r) => r.path),
+    ).toEqual(['/v2/kart/kernel/manifests/6.1']);
+  });
+
+  it('copying to a second repository mounts every blob instead of uploading', async () => {
+    const before = registry.requestLog!.length;
+    const copy = await kart(
+      'copy',
+      '--json',
+      `${registry.host}/kart/kernel:6.1`,
+      `${registry.host}/kart/mirror:6.1`,
+    );
+    expect(copy.code).toBe(0);
+    expect(JSON.parse(copy.stdout)).toMatchObject({ digest: image.index.digest, mounted: 2, copied: 2 });
+    expect(uploads(before)).toEqual(['POST 201', 'POST 201']);
+    expect(await kart('resolve', `${registry.host}/kart/mirror:6.1`)).toMatchObject({
+      code: 0,
+      stdout: `${image.index.digest}\n`,
+    });
+  });
+
+  it('pulls into a layout with every byte and digest kept', async () => {
+    const dir = join(work, 'pulled');
+    const pull = await kart('pull', `${registry.host}/kart/kernel:6.1`, `oci:${dir}:6.1`);
+    expect(pull).toEqual({ code: 0, stdout: `${image.index.digest} 6.1\n`, stderr: '' });
+    const layer = readFileSync(join(dir, 'blobs/sha256', image.layer.digest.slice(7)));
+    expect(sha256Digest(layer)).toBe(image.layer.digest);
+    const layout = await openLayout(dir);
+    expect(await layout.resolve('6.1')).toMatchObject({ digest: image.index.digest, size: image.index.size });
+  });
+
+  it('skopeo copies what kart pushed, registry → layout, keeping every digest', async () => {
+    const dir = join(work, 'skopeo-layout');
+    await skopeo(
+      'copy',
+      '--all',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${registry.host}/kart/kernel:6.1`,
+      `oci:${dir}:6.1`,
+    );
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    expect(index.manifests.map((m) => m.digest)).toEqual([image.index.digest]);
+    for (const d of [image.manifest, image.config, image.layer]) {
+      expect(sha256Digest(readFileSync(join(dir, 'blobs/sha256', d.digest.slice(7))))).toBe(d.digest);
+    }
+    const raw = await skopeo(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/kart/kernel:6.1`,
+    );
+    expect(Buffer.from(raw)).toEqual(image.indexBytes);
+  });
+
+  it.each([
+    ['oci', []],
+    ['v2s2', ['--format', 'v2s2']],
+  ])('kart pulls what skopeo pushed (%s)', async (format, flags) => {
+    await skopeo(
+      'copy',
+      ...flags,
+      '--dest-tls-verify=false',
+      `oci:${join(work, 'src')}:6.1`,
+      `docker://${registry.host}/kart/from-skopeo-${format}:1`,
+    );
+    const raw = await skopeo(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/kart/from-skopeo-${format}:1`,
+    );
+    const digest = sha256Digest(Buffer.from(raw));
+    const mediaType = (JSON.parse(raw) as { mediaType: string }).mediaType;
+    expect(mediaType).toBe(
+      format === 'oci'
+        ? 'application/vnd.oci.image.manifest.v1+json'
+        : 'application/vnd.docker.distribution.manifest.v2+json',
+    );
+    const dir = join(work, `from-skopeo-${format}`);
+    const pull = await kart('pull', `${registry.host}/kart/from-skopeo-${format}:1`, `oci:${dir}:1`);
+    expect(pull).toEqual({ code: 0, stdout: `${digest} 1\n`, stderr: '' });
+    expect(sha256Digest(readFileSync(join(dir, 'blobs/sha256', image.layer.digest.slice(7))))).toBe(
+      image.layer.digest,
+    );
+  });
+});
+
+describe('errors a user can act on', () => {
+  it('unknown tag and unknown repository: exit 3', async () => {
+    expect(await kart('resolve', `${registry.host}/kart/kernel:9.9`)).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: `kart: error: manifest ${registry.host}/kart/kernel:9.9: not found (MANIFEST_UNKNOWN: manifest unknown)\nkart: hint: check the repository name and tag (kart tags REPO lists the tags)\n`,
+    });
+    const tags = await kart('tags', '--json', `${registry.host}/kart/none`);
+    expect(tags.code).toBe(3);
+    expect(JSON.parse(tags.stdout).error).toMatchObject({
+      code: 'NOT_FOUND',
+      message: `tags of ${registry.host}/kart/none: not found (NAME_UNKNOWN: repository name not known to registry)`,
+    });
+  });
+
+  it('unknown host and refused connection: exit 3', async () => {
+    const unknown = await kart('resolve', 'registry.invalid/kart/kernel:1');
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toBe(
+      'kart: error: manifest registry.invalid/kart/kernel:1: cannot resolve registry host "registry.invalid"\nkart: hint: check the host name in the reference and your DNS/network settings\n',
+    );
+    const refused = await kart('resolve', '127.0.0.1:9/kart/kernel:1');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toBe(
+      'kart: error: manifest 127.0.0.1:9/kart/kernel:1: connection to 127.0.0.1:9 refused\nkart: hint: nothing is listening at 127.0.0.1:9; check the port and that the registry is running\n',
+    );
+  });
+
+  it('a malformed reference: exit 2, nothing written', async () => {
+    const before = registry.requestLog!.length;
+    const bad = await kart('copy', `oci:${join(work, 'src')}:6.1`, `${registry.host}/Kart/Kernel:6.1`);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /^kart: error: reference "127\.0\.0\.1:\d+\/Kart\/Kernel:6\.1": the repository "Kart\/Kernel" is not valid/,
+    );
+    expect(registry.requestLog!.length).toBe(before);
+  });
+
+  it('push in the wrong direction is a usage error: exit 2', async () => {
+    const wrong = await kart('push', `${registry.host}/kart/kernel:6.1`, `oci:${join(work, 'x')}:1`);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('kart: error: kart push copies from an OCI layout to a registry');
+  });
+});
