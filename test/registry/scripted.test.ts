@@ -1,0 +1,342 @@
+/**
+ * Registry behaviour distribution 2.8 does not show, from a scripted server: every test asserts what
+ * kart sent and what it made of the answer.
+ */
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sha256Digest } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/media-types.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
+import type { Authorizer } from '../../src/registry/authorizer.ts';
+import {
+  RegistryHttpClient,
+  type HttpClientOptions,
+  type RetryEvent,
+} from '../../src/registry/http-client.ts';
+import { RepositoryStore } from '../../src/registry/repository.ts';
+import {
+  startScriptedServer,
+  sendError,
+  type ScriptedServer,
+  type Script,
+} from '../support/scripted-server.ts';
+import { readAll } from './kernel-image-fixture.ts';
+
+const servers: ScriptedServer[] = [];
+const clients: RegistryHttpClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function serve(script: Script): Promise<ScriptedServer> {
+  const server = await startScriptedServer(script);
+  servers.push(server);
+  return server;
+}
+
+function store(server: ScriptedServer, options: HttpClientOptions = {}, extra: object = {}): RepositoryStore {
+  const client = new RegistryHttpClient({ retry: { baseDelayMs: 1, maxDelayMs: 2 }, ...options });
+  clients.push(client);
+  return new RepositoryStore({ client, host: server.host, repository: 'acme/kernel', ...extra });
+}
+
+const blob = Buffer.alloc(64 * 1024, 7).map((b, i) => (b + i * 31) & 0xff) as Buffer;
+const blobDesc: Descriptor = { mediaType: MediaType.OciLayer, digest: sha256Digest(blob), size: blob.length };
+const manifest = Buffer.from(
+  JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: blobDesc, layers: [] }),
+);
+const manifestDesc: Descriptor = {
+  mediaType: MediaType.OciManifest,
+  digest: sha256Digest(manifest),
+  size: manifest.length,
+};
+
+describe('retries', () => {
+  it('honours 429 Retry-After (seconds) and then succeeds', async () => {
+    const server = await serve((req, res, i) => {
+      if (i === 0) {
+        res.writeHead(429, { 'retry-after': '1' });
+        res.end('Too Many Requests (HAP429)');
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': MediaType.OciManifest,
+        'docker-content-digest': manifestDesc.digest,
+      });
+      res.end(manifest);
+    });
+    const retries: RetryEvent[] = [];
+    const repo = store(server, { onRetry: (e) => retries.push(e) });
+    expect(await repo.fetchManifest('6.1')).toMatchObject({ descriptor: manifestDesc });
+    expect(retries).toEqual([
+      { url: `${server.url}/v2/acme/kernel/manifests/6.1`, attempt: 1, delayMs: 1000, reason: 'HTTP 429' },
+    ]);
+  });
+
+  it('rides out a burst of 503s, and gives up with exit 3 after the retry budget', async () => {
+    const server = await serve((_req, res, i) => {
+      if (i < 3) return sendError(res, 503, 'UNAVAILABLE', 'overloaded');
+      res.writeHead(200, { 'content-type': MediaType.OciManifest });
+      res.end(manifest);
+    });
+    expect((await store(server).fetchManifest('6.1')).bytes).toEqual(manifest);
+    expect(server.requests.length).toBe(4);
+    const always = await serve((_req, res) => sendError(res, 503, 'UNAVAILABLE', 'overloaded'));
+    await expect(
+      store(always, { retry: { maxRetries: 2, baseDelayMs: 1 } }).fetchManifest('6.1'),
+    ).rejects.toMatchObject({
+      code: 'REGISTRY_ERROR',
+      exitCode: 3,
+      message: `manifest ${always.host}/acme/kernel:6.1: ${always.host} answered HTTP 503 (UNAVAILABLE: overloaded)`,
+    });
+    expect(always.requests.length).toBe(3);
+  });
+});
+
+describe('blob downloads', () => {
+  it('follows a redirect to another origin without sending Authorization there', async () => {
+    const storage = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.end(blob);
+    });
+    const server = await serve((_req, res) => {
+      res.writeHead(307, { location: `${storage.url}/bucket/blob?sig=abc` });
+      res.end();
+    });
+    const authorizer: Authorizer = {
+      authorize: async () => 'Bearer registry-token',
+      challenge: async () => undefined,
+    };
+    const got = await readAll(await store(server, { authorizer }).fetch(blobDesc));
+    expect(got).toEqual(blob);
+    expect(server.requests[0]!.headers.authorization).toBe('Bearer registry-token');
+    expect(storage.requests[0]!.path).toBe('/bucket/blob?sig=abc');
+    expect(storage.requests[0]!.headers.authorization).toBeUndefined();
+  });
+
+  it('resumes a connection cut mid-blob with Range, and the digest is right', async () => {
+    const cutAt = 20_000;
+    const server = await serve((req, res, i) => {
+      if (i === 0) {
+        res.writeHead(200, { 'content-length': String(blob.length) });
+        res.write(blob.subarray(0, cutAt), () => res.socket?.destroy());
+        return;
+      }
+      const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1]);
+      res.writeHead(206, {
+        'content-length': String(blob.length - from),
+        'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}`,
+      });
+      res.end(blob.subarray(from));
+    });
+    const got = await readAll(await store(server).fetch(blobDesc));
+    expect(sha256Digest(got)).toBe(blobDesc.digest);
+    expect(server.requests.map((r) => r.headers.range)).toEqual([
+      undefined,
+      `bytes=${cutAt}-${blob.length - 1}`,
+    ]);
+  });
+
+  it('accepts a blob without Content-Length (chunked transfer)', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.write(blob.subarray(0, 1000));
+      res.end(blob.subarray(1000));
+    });
+    expect(await readAll(await store(server).fetch(blobDesc))).toEqual(blob);
+  });
+
+  it('fails the stream with DIGEST_MISMATCH when the bytes are not the blob', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.end(Buffer.alloc(blob.length, 1));
+    });
+    await expect(readAll(await store(server).fetch(blobDesc))).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      exitCode: 1,
+    });
+  });
+});
+
+describe('manifest verification', () => {
+  it('rejects a Docker-Content-Digest that is not the body hash', async () => {
+    const lie = sha256Digest('something else');
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'docker-content-digest': lie });
+      res.end(manifest);
+    });
+    await expect(store(server).fetchManifest('6.1')).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      exitCode: 1,
+      message: `manifest ${server.host}/acme/kernel:6.1: manifest digest is ${manifestDesc.digest}, but Docker-Content-Digest says ${lie}`,
+    });
+  });
+
+  it('refuses manifests over 4 MiB, announced or streamed', async () => {
+    const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    const announced = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'content-length': String(huge.length) });
+      res.end(huge);
+    });
+    await expect(store(announced).fetchManifest('6.1')).rejects.toMatchObject({
+      code: 'MANIFEST_TOO_LARGE',
+      exitCode: 1,
+    });
+    const streamed = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'transfer-encoding': 'chunked' });
+      res.end(huge);
+    });
+    await expect(store(streamed).fetchManifest('6.1')).rejects.toMatchObject({
+      code: 'MANIFEST_TOO_LARGE',
+      message: `manifest ${streamed.host}/acme/kernel:6.1: manifest is ${huge.length} bytes, over the 4194304-byte limit`,
+    });
+  });
+});
+
+describe('uploads', () => {
+  it('goes chunked when the registry states OCI-Chunk-Min-Length, keeping the Location query', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/upload/abc?state=s0', 'oci-chunk-min-length': String(40 * 1024) });
+        return res.end();
+      }
+      if (req.method === 'PATCH') {
+        const end = Number(req.headers['content-range']!.split('-')[1]);
+        res.writeHead(202, { location: `/upload/abc?state=s${end}`, range: `0-${end}` });
+        return res.end();
+      }
+      res.writeHead(201);
+      res.end();
+    });
+    await store(server, {}, { upload: { chunkSize: 1024 } }).push(blobDesc, Readable.from([blob]));
+    expect(server.requests.map((r) => `${r.method} ${r.path} ${r.headers['content-range'] ?? ''}`)).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/ ',
+      `PATCH /upload/abc?state=s0 0-${40 * 1024 - 1}`,
+      `PATCH /upload/abc?state=s${40 * 1024 - 1} ${40 * 1024}-${blob.length - 1}`,
+      `PUT /upload/abc?state=s${blob.length - 1}&digest=${encodeURIComponent(blobDesc.digest)} `,
+    ]);
+    expect(Buffer.concat(server.requests.filter((r) => r.method === 'PATCH').map((r) => r.body))).toEqual(
+      blob,
+    );
+  });
+
+  it('after a 416 asks the upload URL for the offset and goes on from there', async () => {
+    let patches = 0;
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/upload/x', 'oci-chunk-min-length': '1' });
+        return res.end();
+      }
+      if (req.method === 'PATCH' && patches++ === 0) {
+        res.writeHead(416);
+        return res.end();
+      }
+      if (req.method === 'GET') {
+        res.writeHead(204, { location: '/upload/x?after=status', range: '0-999' });
+        return res.end();
+      }
+      res.writeHead(req.method === 'PATCH' ? 202 : 201, { location: '/upload/x?next=1' });
+      res.end();
+    });
+    await store(server, {}, { upload: { chunkSize: blob.length } }).push(blobDesc, Readable.from([blob]));
+    const methods = server.requests.map((r) => `${r.method} ${r.path} ${r.headers['content-range'] ?? ''}`);
+    expect(methods).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/ ',
+      `PATCH /upload/x 0-${blob.length - 1}`,
+      'GET /upload/x ',
+      `PATCH /upload/x?after=status 1000-${blob.length - 1}`,
+      `PUT /upload/x?next=1&digest=${encodeURIComponent(blobDesc.digest)} `,
+    ]);
+    expect(server.requests[3]!.body).toEqual(blob.subarray(1000));
+  });
+
+  it('deletes the upload session when the push fails', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: `http://${req.headers.host}/upload/s1?token=t` });
+        return res.end();
+      }
+      if (req.method === 'PUT') return sendError(res, 400, 'BLOB_UPLOAD_INVALID', 'upload rejected');
+      res.writeHead(204);
+      res.end();
+    });
+    await expect(store(server).push(blobDesc, Readable.from([blob]))).rejects.toMatchObject({
+      code: 'REGISTRY_ERROR',
+      message: `blob ${blobDesc.digest} to ${server.host}/acme/kernel: ${server.host} answered HTTP 400 (BLOB_UPLOAD_INVALID: upload rejected)`,
+    });
+    expect(server.requests.map((r) => `${r.method} ${r.path.split('&')[0]}`)).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/',
+      'PUT /upload/s1?token=t',
+      'DELETE /upload/s1?token=t',
+    ]);
+  });
+});
+
+describe('referrers and tag pages', () => {
+  it('uses the referrers API when present and filters by artifactType', async () => {
+    const sig = {
+      mediaType: MediaType.OciManifest,
+      digest: sha256Digest('sig'),
+      size: 3,
+      artifactType: 'application/vnd.example.sig',
+    };
+    const sbom = {
+      mediaType: MediaType.OciManifest,
+      digest: sha256Digest('sbom'),
+      size: 4,
+      artifactType: 'application/vnd.example.sbom',
+    };
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciIndex });
+      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [sig, sbom] }));
+    });
+    const repo = store(server);
+    expect(await repo.referrers(manifestDesc)).toEqual([sig, sbom]);
+    expect(await repo.referrers(manifestDesc, 'application/vnd.example.sbom')).toEqual([sbom]);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      `/v2/acme/kernel/referrers/${manifestDesc.digest}`,
+      `/v2/acme/kernel/referrers/${manifestDesc.digest}?artifactType=${encodeURIComponent('application/vnd.example.sbom')}`,
+    ]);
+  });
+
+  it('falls back to the <alg>-<hex> tag when the API answers 404', async () => {
+    const server = await serve((req, res) => {
+      if (req.path.includes('/referrers/')) return sendError(res, 404, 'NOT_FOUND', 'no api');
+      return sendError(res, 404, 'MANIFEST_UNKNOWN', 'unknown');
+    });
+    expect(await store(server).referrers(manifestDesc)).toEqual([]);
+    expect(server.requests[1]!.path).toBe(`/v2/acme/kernel/manifests/sha256-${manifestDesc.digest.slice(7)}`);
+  });
+
+  it('follows Link pages on the same origin, caps them, and refuses links elsewhere', async () => {
+    const server = await serve((req, res) => {
+      const page = Number(new URL(req.path, 'http://x').searchParams.get('last')?.slice(1) ?? 0);
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (page < 2) headers.link = `</v2/acme/kernel/tags/list?n=1&last=t${page + 1}>; rel="next"`;
+      res.writeHead(200, headers);
+      res.end(JSON.stringify({ name: 'acme/kernel', tags: [`t${page + 1}`] }));
+    });
+    const tags: string[] = [];
+    for await (const tag of store(server, {}, { tagList: { pageSize: 1 } }).tags()) tags.push(tag);
+    expect(tags).toEqual(['t1', 't2', 't3']);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/v2/acme/kernel/tags/list?n=1',
+      '/v2/acme/kernel/tags/list?n=1&last=t1',
+      '/v2/acme/kernel/tags/list?n=1&last=t2',
+    ]);
+    await expect(async () => {
+      for await (const _t of store(server, {}, { tagList: { maxPages: 2 } }).tags()) continue;
+    }).rejects.toMatchObject({
+      code: 'TAG_LIST_TOO_LONG',
+      message: `tags of ${server.host}/acme/kernel: more than 2 pages of tags`,
+    });
+    const elsewhere = await serve((_req, res) => {
+      res.writeHead(200, { link: '<http://evil.example/v2/x/tags/list?n=1>; rel="next"' });
+      res.end(JSON.stringify({ tags: ['a'] }));
+    });
+    await expect(async () => {
+      for await (const _t of store(elsewhere).tags()) continue;
+    }).rejects.toMatchObject({ code: 'PAGE_LINK_INVALID', exitCode: 3 });
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * TLS against a real TLS server with a self-signed certificate made by openssl: verification fails
+ * with TLS_FAILED (exit 3); --insecure gets through to the server's own answer.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const KART = resolve(import.meta.dirname, '../../bin/kart.js');
+let dir: string;
+let server: Server;
+let host: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kart-tls-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=kart-test',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  server = createServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    },
+  );
+  // Listen on IPv6 any (dual stack); [::ffff:127.0.0.1] is not a loopback name, so kart uses HTTPS.
+  await new Promise<void>((done) => server.listen(0, '::', done));
+  host = `[::ffff:127.0.0.1]:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise((done) => server?.close(done));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function kart(...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [KART, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => done({ code, stderr }));
+  });
+}
+
+it('a self-signed certificate fails with TLS_FAILED, exit 3; --insecure reaches the registry', async () => {
+  const failed = await kart('resolve', `${host}/kart/kernel:1`);
+  expect(failed.code).toBe(3);
+  expect(failed.stderr).toBe(
+    `kart: error: manifest ${host}/kart/kernel:1: TLS handshake with ${new URL(`https://${host}`).host} failed (DEPTH_ZERO_SELF_SIGNED_CERT)\n` +
+      "kart: hint: pass --ca-file with the registry's CA, --insecure to skip verification, or --plain-http if it speaks HTTP\n",
+  );
+  const insecure = await kart('resolve', '--insecure', `${host}/kart/kernel:1`);
+  expect(insecure.code).toBe(3);
+  expect(insecure.stderr).toContain('not found (MANIFEST_UNKNOWN: manifest unknown)');
+});
