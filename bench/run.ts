@@ -36,18 +36,40 @@ interface Contender {
   cleanup?: (round: number) => void;
 }
 
+/**
+ * A transient failure (the local registry dropping a kept-alive connection under a peer) must not cost
+ * the whole run: the run is cleaned up and repeated, at most twice, and the retry is logged.
+ */
+function runWithRetry(title: string, contender: Contender, round: number): Timed {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return contender.run(round);
+    } catch (error) {
+      if (attempt > 2) throw error;
+      log(
+        `${title}: ${contender.name} failed, run again: ${(error as Error).message.split('\n').slice(0, 2).join(' ')}`,
+      );
+      contender.cleanup?.(round);
+    }
+  }
+}
+
 /** Runs every contender once per round, in turn, so drift (page cache, other load) hits all alike. */
 function measure(title: string, contenders: Contender[], runs: number): Record<string, Timed[]> {
   const samples: Record<string, Timed[]> = Object.fromEntries(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < runs; round++) {
     for (const contender of contenders) {
-      samples[contender.name]!.push(contender.run(round));
+      samples[contender.name]!.push(runWithRetry(title, contender, round));
       contender.cleanup?.(round);
     }
     log(`${title}: round ${round + 1}/${runs}`);
   }
   return samples;
 }
+
+/** A new repository name part for every run (and every retry), so each push starts empty. */
+let repositories = 0;
+const fresh = () => ++repositories;
 
 const work = mkdtempSync(join(tmpdir(), 'kart-bench-'));
 const registry = await startRegistry();
@@ -78,40 +100,40 @@ try {
       [
         {
           name: 'kart',
-          run: (r) =>
+          run: () =>
             kart(
               'push',
               `oci:${kernelLayout}:${KERNEL_TAG}`,
-              `${registry.host}/bench/push-kart-${r}:${KERNEL_TAG}`,
+              `${registry.host}/bench/push-kart-${fresh()}:${KERNEL_TAG}`,
             ),
         },
         {
           name: 'skopeo (default: gzips layers)',
-          run: (r) =>
+          run: () =>
             skopeo(
               skopeoPushArgs(
                 kernelLayout,
                 KERNEL_TAG,
-                `${registry.host}/bench/push-skopeo-${r}:${KERNEL_TAG}`,
+                `${registry.host}/bench/push-skopeo-${fresh()}:${KERNEL_TAG}`,
                 false,
               ),
             ),
         },
         {
           name: 'skopeo --preserve-digests',
-          run: (r) =>
+          run: () =>
             skopeo(
               skopeoPushArgs(
                 kernelLayout,
                 KERNEL_TAG,
-                `${registry.host}/bench/push-skopeo-like-${r}:${KERNEL_TAG}`,
+                `${registry.host}/bench/push-skopeo-like-${fresh()}:${KERNEL_TAG}`,
                 true,
               ),
             ),
         },
         {
           name: 'curl POST+PUT (floor)',
-          run: (r) => bash(curlPushScript(graph, registry.url, `bench/push-curl-${r}`, KERNEL_TAG)),
+          run: () => bash(curlPushScript(graph, registry.url, `bench/push-curl-${fresh()}`, KERNEL_TAG)),
         },
       ],
       RUNS,
@@ -300,19 +322,24 @@ try {
             kart(
               'push',
               `oci:${bigLayout}:${BIG_TAG}`,
-              `${r === 0 ? bigSource : `${registry.host}/bench/big-kart-${r}`}:${BIG_TAG}`,
+              `${r === 0 ? bigSource : `${registry.host}/bench/big-kart-${fresh()}`}:${BIG_TAG}`,
             ),
         },
         {
           name: 'skopeo --preserve-digests',
-          run: (r) =>
+          run: () =>
             skopeo(
-              skopeoPushArgs(bigLayout, BIG_TAG, `${registry.host}/bench/big-skopeo-${r}:${BIG_TAG}`, true),
+              skopeoPushArgs(
+                bigLayout,
+                BIG_TAG,
+                `${registry.host}/bench/big-skopeo-${fresh()}:${BIG_TAG}`,
+                true,
+              ),
             ),
         },
         {
           name: 'curl POST+PUT (floor)',
-          run: (r) => bash(curlPushScript(bigGraph, registry.url, `bench/big-curl-${r}`, BIG_TAG)),
+          run: () => bash(curlPushScript(bigGraph, registry.url, `bench/big-curl-${fresh()}`, BIG_TAG)),
         },
       ],
       BIG_RUNS,
