@@ -100,7 +100,7 @@ export class VerifyingStream extends Transform {
   readonly #what: string;
   bytes = 0;
 
-  constructor(expected: Expected, what = expected.digest) {
+  constructor(expected: Expected, what: string = expected.digest) {
     super();
     this.#expected = expected;
     this.#what = what;

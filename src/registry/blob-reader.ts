@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
-import { VerifyingStream, markVerified, type Digest } from '../oci/digest.ts';
+import { VerifyingStream, markVerified } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import {
   failure,
@@ -43,8 +43,8 @@ export async function readBlob(
   }
   const maxResumes = options.maxResumes ?? 5;
   const verifier = new VerifyingStream(
-    { digest: desc.digest as Digest, size: desc.size },
-    request.what as Digest,
+    { digest: desc.digest, size: desc.size },
+    request.what,
   );
 
   async function* bytes(): AsyncGenerator<Buffer> {

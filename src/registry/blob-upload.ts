@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { KartError, isKartError } from '../errors.ts';
-import { VerifyingStream, verifiedDigestOf, type Digest } from '../oci/digest.ts';
+import { VerifyingStream, verifiedDigestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import { discard, failure, header, type RegistryHttpClient } from './http-client.ts';
 import { displayUrl } from './registry-errors.ts';
@@ -83,7 +83,7 @@ export async function uploadBlob(
   let verified = content;
   if (verifiedDigestOf(content) !== desc.digest) {
     verified = content.pipe(
-      new VerifyingStream({ digest: desc.digest as Digest, size: desc.size }, what as Digest),
+      new VerifyingStream({ digest: desc.digest, size: desc.size }, what),
     );
     content.on('error', (error) => verified.destroy(error));
   }

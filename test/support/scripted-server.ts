@@ -23,7 +23,7 @@ export type Script = (
   request: RecordedRequest,
   response: ServerResponse,
   index: number,
-) => void | Promise<void>;
+) => unknown; // what a handler returns (often `res.end()`) is ignored; a promise is awaited
 
 export interface ScriptedServer {
   /** `127.0.0.1:PORT` */
