@@ -42,10 +42,7 @@ export async function readBlob(
     );
   }
   const maxResumes = options.maxResumes ?? 5;
-  const verifier = new VerifyingStream(
-    { digest: desc.digest, size: desc.size },
-    request.what,
-  );
+  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size }, request.what);
 
   async function* bytes(): AsyncGenerator<Buffer> {
     let response: RegistryResponse = first;

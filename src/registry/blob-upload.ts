@@ -82,9 +82,7 @@ export async function uploadBlob(
   // registry checks `?digest=` on top either way.
   let verified = content;
   if (verifiedDigestOf(content) !== desc.digest) {
-    verified = content.pipe(
-      new VerifyingStream({ digest: desc.digest, size: desc.size }, what),
-    );
+    verified = content.pipe(new VerifyingStream({ digest: desc.digest, size: desc.size }, what));
     content.on('error', (error) => verified.destroy(error));
   }
   try {

@@ -19,11 +19,7 @@ export interface RecordedRequest {
   body: Buffer;
 }
 
-export type Script = (
-  request: RecordedRequest,
-  response: ServerResponse,
-  index: number,
-) => unknown; // what a handler returns (often `res.end()`) is ignored; a promise is awaited
+export type Script = (request: RecordedRequest, response: ServerResponse, index: number) => unknown; // what a handler returns (often `res.end()`) is ignored; a promise is awaited
 
 export interface ScriptedServer {
   /** `127.0.0.1:PORT` */
