@@ -19,7 +19,7 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** exit codes that count as success (kart check exits 1 when a requirement fails) */
   okCodes?: number[];
-  /** kill the command after this long (ms); default 3 minutes */
+  /** kill the command after this long (ms); default 90 s */
   timeoutMs?: number;
 }
 
@@ -33,7 +33,7 @@ export function runTimed(command: string, args: string[], options: RunOptions = 
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
       // A peer stuck on a dead connection (seen: skopeo after the registry's EOF) fails the run.
-      timeout: options.timeoutMs ?? 180_000,
+      timeout: options.timeoutMs ?? 90_000,
     });
     const seconds = (performance.now() - started) / 1000;
     const ok = options.okCodes ?? [0];
