@@ -14,6 +14,11 @@ export interface KartErrorOptions {
   cause?: unknown;
   /** Structured facts for --json output (never secrets). */
   details?: Record<string, unknown>;
+  /**
+   * The failure may not happen again (a dropped connection, a stall, a rate limit, a registry 5xx):
+   * an operation that can start over from its source (copy re-fetching a blob) may try once more.
+   */
+  transient?: boolean;
 }
 
 export class KartError extends Error {
@@ -23,6 +28,7 @@ export class KartError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
   readonly details: Record<string, unknown> | undefined;
+  readonly transient: boolean;
 
   constructor(code: string, message: string, options: KartErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -30,6 +36,7 @@ export class KartError extends Error {
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 2;
     this.details = options.details;
+    this.transient = options.transient ?? false;
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../errors.ts';
 import { fetchManifest, pushBytes, type FetchedManifest } from './manifest-io.ts';
 import { isManifestMediaType } from './media-types.ts';
@@ -23,9 +24,19 @@ export interface CopyHooks {
 export interface CopyGraphOptions extends CopyHooks {
   /** How many store operations run at once. Default 4. */
   concurrency?: number;
+  /**
+   * How many more times a node's transfer starts over (fetched again from the source, pushed again)
+   * after a transient failure (KartError.transient: a dropped connection, a stall, a rate limit).
+   * The stores retry single requests themselves; this covers what they cannot replay, such as a blob
+   * upload streamed from its source. Default 2.
+   */
+  retries?: number;
+  /** First wait before a transfer starts over (ms), doubled each time. Default 500. */
+  retryDelayMs?: number;
 }
 
 export const DEFAULT_COPY_CONCURRENCY = 4;
+export const DEFAULT_COPY_RETRIES = 2;
 
 export async function copyGraph(
   src: ReadOnlyStorage,
@@ -44,6 +55,18 @@ export async function copyGraph(
     );
   }
   const limit = new Limiter(concurrency);
+  const retries = options.retries ?? DEFAULT_COPY_RETRIES;
+  const retryDelayMs = options.retryDelayMs ?? 500;
+  const again = async (transfer: () => Promise<void>): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await transfer();
+      } catch (error) {
+        if (attempt >= retries || failure || !(error instanceof KartError) || !error.transient) throw error;
+        await delay(retryDelayMs * 2 ** attempt);
+      }
+    }
+  };
   const visits = new Map<string, Promise<void>>();
   let failure: { error: unknown } | undefined;
 
@@ -73,7 +96,7 @@ export async function copyGraph(
       if (failure) return;
       await limit.run(async () => {
         await options.onCopyStart?.(desc);
-        await pushBytes(dst, desc, fetched.bytes);
+        await again(() => pushBytes(dst, desc, fetched.bytes));
         await options.onCopyDone?.(desc);
       });
       return;
@@ -81,8 +104,7 @@ export async function copyGraph(
     await limit.run(async () => {
       if (failure) return;
       await options.onCopyStart?.(desc);
-      const content = await src.fetch(desc);
-      await dst.push(desc, content);
+      await again(async () => dst.push(desc, await src.fetch(desc)));
       await options.onCopyDone?.(desc);
     });
   };

@@ -68,6 +68,7 @@ export async function readBlob(
           `${request.what}: the transfer broke off at byte ${received} of ${desc.size}`,
           {
             exitCode: 3,
+            transient: true,
             hint: 'the connection keeps dropping; retry later',
             cause: cut,
           },

@@ -267,6 +267,7 @@ export async function readBoundedText(body: Readable, limit: number, what: strin
     if (error instanceof KartError) throw error;
     throw new KartError('CONNECTION_FAILED', `${what}: the connection broke while reading the answer`, {
       exitCode: 3,
+      transient: true,
       hint: 'the network or the registry dropped the connection; retry',
       cause: error,
     });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KartError } from '../errors.ts';
+import { isRetryableStatus } from './retry-policy.ts';
 
 /**
  * Turns what a registry or the network said into KartErrors a person can act on. Codes are stable:
@@ -71,6 +72,7 @@ export function errorFromResponse(failure: ResponseFailure): KartError {
   if (status === 429) {
     return new KartError('TOO_MANY_REQUESTS', `${what}: ${host} is rate limiting requests${said}`, {
       exitCode: 3,
+      transient: true,
       hint: 'wait a while and retry, or log in: registries allow authenticated users more requests',
       details,
     });
@@ -95,6 +97,7 @@ export function errorFromResponse(failure: ResponseFailure): KartError {
   }
   return new KartError('REGISTRY_ERROR', `${what}: ${host} answered HTTP ${status}${said}`, {
     exitCode: 3,
+    transient: isRetryableStatus(status),
     hint: status >= 500 ? 'the registry failed; retry later' : 'the registry refused the request',
     details,
   });
@@ -140,12 +143,14 @@ export function errorFromNetwork(error: unknown, url: URL, what: string): KartEr
   if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new KartError('TRANSFER_STALLED', `${what}: ${host} stopped sending data`, {
       exitCode: 3,
+      transient: true,
       hint: 'the connection stalled; retry, or check the network between you and the registry',
       details,
     });
   }
   return new KartError('CONNECTION_FAILED', `${what}: connection to ${host} failed (${code})`, {
     exitCode: 3,
+    transient: true,
     hint: 'check the network and retry',
     details,
   });

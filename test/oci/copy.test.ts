@@ -25,6 +25,11 @@ class ObservedStore extends MemoryStore {
   active = 0;
   maxActive = 0;
   failOn: string | undefined;
+  /** how many times a push of `failOn` fails before it is let through */
+  failTimes = Infinity;
+  /** fail with a transient error (a dropped connection) rather than a permanent one */
+  failTransient = false;
+  attempts = 0;
 
   override async push(desc: Descriptor, content: Readable): Promise<void> {
     this.active++;
@@ -32,9 +37,9 @@ class ObservedStore extends MemoryStore {
     try {
       // Yield a few turns so that concurrent pushes overlap for real.
       for (let i = 0; i < 5; i++) await new Promise((done) => setImmediate(done));
-      if (desc.digest === this.failOn) {
+      if (desc.digest === this.failOn && this.attempts++ < this.failTimes) {
         content.destroy();
-        throw new KartError('INJECTED', `push of ${desc.digest} failed`);
+        throw new KartError('INJECTED', `push of ${desc.digest} failed`, { transient: this.failTransient });
       }
       await super.push(desc, content);
       this.pushed.push(desc.digest);
@@ -195,5 +200,38 @@ describe('copy', () => {
     expect((caught as KartError).code).toBe('DIGEST_MISMATCH');
     expect(await dst.exists(layer)).toBe(false);
     expect(await tagsOf(dst)).toEqual([]);
+  });
+  it('starts a transfer over from the source after a transient failure, and the copy succeeds', async () => {
+    const src = await openLayout(fresh(), { create: true });
+    const image = await buildSmallImage(src);
+    const dst = new ObservedStore();
+    dst.failOn = image.layers[1]!.digest;
+    dst.failTimes = 2;
+    dst.failTransient = true;
+    await copyGraph(src, dst, image.index, { retryDelayMs: 1 });
+    expect(dst.attempts).toBe(3);
+    expect(await dst.exists(image.index)).toBe(true);
+    expect(dst.pushed).toContain(image.layers[1]!.digest);
+  });
+
+  it('gives up after its retry budget, and never retries a permanent failure', async () => {
+    const src = await openLayout(fresh(), { create: true });
+    const image = await buildSmallImage(src);
+    const transient = new ObservedStore();
+    transient.failOn = image.layers[1]!.digest;
+    transient.failTransient = true;
+    const first = await copyGraph(src, transient, image.index, { retries: 3, retryDelayMs: 1 }).catch(
+      (error: unknown) => error,
+    );
+    expect((first as KartError).code).toBe('INJECTED');
+    expect(transient.attempts).toBe(4);
+    const permanent = new ObservedStore();
+    permanent.failOn = image.layers[1]!.digest;
+    const second = await copyGraph(src, permanent, image.index, { retryDelayMs: 1 }).catch(
+      (error: unknown) => error,
+    );
+    expect((second as KartError).code).toBe('INJECTED');
+    expect(permanent.attempts).toBe(1);
+    expect(await permanent.exists(image.index)).toBe(false);
   });
 });
