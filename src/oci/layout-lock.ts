@@ -111,7 +111,8 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
   return true;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host is still running (EPERM: it is, but belongs to someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,28 +1,19 @@
 import type { Command } from 'commander';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
+import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 
-interface PublishOptions {
+interface PublishOptions extends BuildFlags {
   flavor?: string;
   to?: string;
   registry?: string;
   catalogue?: string;
-  kernel?: string;
-  config?: string;
-  addons?: string;
-  modules?: string;
-  version?: string;
-  arch?: string;
-  annotation: string[];
   tag: string[];
   alias: boolean;
   tagTemplate: string[];
   templateValue: string[];
   force?: boolean;
   dryRun?: boolean;
-  compress: string;
-  source?: string;
-  revision?: string;
   json?: boolean;
 }
 
@@ -31,8 +22,7 @@ interface PublishOptions {
  * check → pack → push → tag policy → multi-arch indexes. `--catalogue FILE` publishes a catalogue.
  */
 export function register(program: Command): void {
-  program
-    .command('publish')
+  addBuildOptions(program.command('publish'))
     .description('check, pack and push a kernel build with the tag policy, merging arches into one index')
     .argument(
       '[build-dir]',
@@ -51,13 +41,6 @@ export function register(program: Command): void {
       '--catalogue <file>',
       'publish every entry of a kernels/ catalogue, in order, stopping at the first failure',
     )
-    .option('--kernel <file>', 'the kernel image')
-    .option('--config <file>', 'the kernel config (.config or config.gz)')
-    .option('--addons <file>', 'an existing addons.squashfs')
-    .option('--modules <dir>', 'a lib/modules/<release> tree, packed with mksquashfs')
-    .option('--version <x.y.z>', 'KERNEL_VERSION and the version tag (default: from the image release)')
-    .option('--arch <amd64|arm64>', 'the architecture (default: read from the image; must agree)')
-    .option('--annotation <key=value>', 'a manifest annotation (repeatable)', collect, [])
     .option('--tag <tag>', 'an extra tag (repeatable)', collect, [])
     .option('--no-alias', 'do not set the moving aliases MAJOR.MINOR, MAJOR, latest')
     .option(
@@ -69,40 +52,25 @@ export function register(program: Command): void {
     .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
     .option('--force', 'move an immutable V-<config12> tag to other content')
     .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
-    .option('--compress <none|gzip>', 'layer compression', 'none')
-    .option('--source <url>', 'org.opencontainers.image.source')
-    .option('--revision <rev>', 'org.opencontainers.image.revision')
     .option('--json', 'print the result as JSON')
     .action(
       action(async (buildDir: string | undefined, options: PublishOptions) => {
         const { KartError } = await import('../../errors.ts');
         const usage = (code: string, message: string, hint: string) =>
           new KartError(code, message, { exitCode: 2, hint });
-        if (options.compress !== 'none' && options.compress !== 'gzip') {
-          throw usage(
-            'PUBLISH_BAD_COMPRESS',
-            `unknown --compress ${JSON.stringify(options.compress)}`,
-            'use none or gzip',
-          );
-        }
-        const annotations = keyValues(options.annotation, '--annotation', usage);
-        const templateValues = keyValues(options.templateValue, '--template-value', usage);
-        const sourceDateEpoch = readSourceDateEpoch(usage);
+        const templateValues = parseKeyValues(options.templateValue, '--template-value');
         const progress = (message: string): void => {
           if (options.json !== true) process.stderr.write(`kart: ${message}\n`);
         };
         const common = {
           ...(options.to === undefined ? {} : { to: options.to }),
           ...(options.registry === undefined ? {} : { registry: options.registry }),
-          annotations,
-          compress: options.compress,
+          // The build's own flags (kernel, config, ...) are refused with --catalogue below.
+          ...packOptionsOf(options),
           ...(options.tagTemplate.length === 0 ? {} : { template: options.tagTemplate }),
           templateValues,
           force: options.force === true,
           dryRun: options.dryRun === true,
-          ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
-          ...(options.source === undefined ? {} : { sourceUrl: options.source }),
-          ...(options.revision === undefined ? {} : { revision: options.revision }),
           onProgress: progress,
         } as const;
         const publish = await import('../../kernel/publish/index.ts');
@@ -152,13 +120,7 @@ export function register(program: Command): void {
         const result = await publish.publishKernel({
           ...common,
           ...(buildDir === undefined ? {} : { buildDir }),
-          ...(options.kernel === undefined ? {} : { kernel: options.kernel }),
-          ...(options.config === undefined ? {} : { config: options.config }),
-          ...(options.addons === undefined ? {} : { addons: options.addons }),
-          ...(options.modules === undefined ? {} : { modules: options.modules }),
           flavor: options.flavor,
-          ...(options.version === undefined ? {} : { version: options.version }),
-          ...(options.arch === undefined ? {} : { arch: options.arch }),
           tags: options.tag,
           noAlias: !options.alias,
         });
@@ -167,36 +129,6 @@ export function register(program: Command): void {
         return 0;
       }),
     );
-}
-
-type UsageError = (code: string, message: string, hint: string) => Error;
-
-function keyValues(pairs: readonly string[], flag: string, usage: UsageError): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0)
-      throw usage(
-        'PUBLISH_BAD_KEY_VALUE',
-        `${flag} ${JSON.stringify(pair)} is not name=value`,
-        `e.g. ${flag} name=value`,
-      );
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
-
-function readSourceDateEpoch(usage: UsageError): number | undefined {
-  const text = process.env.SOURCE_DATE_EPOCH;
-  if (text === undefined || text === '') return undefined;
-  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw usage(
-      'SOURCE_DATE_EPOCH_INVALID',
-      `SOURCE_DATE_EPOCH "${text}" is not a Unix time in seconds`,
-      'set SOURCE_DATE_EPOCH to whole seconds, e.g. $(git log -1 --format=%ct)',
-    );
-  }
-  return Number(text);
 }
 
 function short(digest: string | undefined): string {

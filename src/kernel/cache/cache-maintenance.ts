@@ -3,7 +3,7 @@ import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
-import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { processAlive, withLayoutLock } from '../../oci/layout-lock.ts';
 import { reachableBlobs } from './cache-graph.ts';
 import { openKernelCache } from './kernel-cache.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
@@ -156,14 +156,5 @@ async function removeDeadTempFiles(ingestDir: string): Promise<void> {
     const pid = Number(name.split('.')[1]);
     if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
     await rm(join(ingestDir, name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
