@@ -9,6 +9,7 @@ interface PullCliOptions extends RegistryCliOptions {
   flavor?: string;
   cache?: string;
   offline?: boolean;
+  verifyInstalled?: boolean;
 }
 
 /**
@@ -30,6 +31,10 @@ export function register(program: Command): void {
       .option('--flavor <name|path>', 'with -k: refuse a kernel whose config fails this flavor')
       .option('--cache <dir>', 'with -k: the blob cache (default: $XDG_CACHE_HOME/kart or ~/.cache/kart)')
       .option('--offline', 'with -k: no network; install the digest last pulled for REF from the cache')
+      .option(
+        '--verify-installed',
+        "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
+      )
       .option('--referrers', 'copy form: also copy artifacts attached to the image')
       .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
   ).action(
@@ -70,6 +75,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     dest,
     target,
     offline: options.offline === true,
+    verifyInstalled: options.verifyInstalled === true,
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),

@@ -1,15 +1,20 @@
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { createDigester, digestAlgorithm } from '../../oci/digest.ts';
+import { createDigester, digestAlgorithm, digestHex } from '../../oci/digest.ts';
 import { DigestSchema } from '../../oci/schema.ts';
 import type { InstalledFile } from '../install/index.ts';
 
 /**
  * What DEST holds now, from its kart.json, checked against the files themselves: a pull whose manifest
- * DEST already holds, intact, rewrites nothing. A file that no longer hashes to what kart.json records
- * makes DEST "not holding it", so the pull installs it again.
+ * DEST already holds, intact, rewrites nothing. A file that does not match what kart.json records makes
+ * DEST "not holding it", so the pull installs it again.
+ *
+ * The check before every boot must be cheap, so by default it is structural: DEST resolves to the
+ * version directory named after kart.json's manifest digest (the install core creates that directory
+ * only after verifying every byte, and renames it into place whole), and every file has its recorded
+ * size. `verifyContent` re-hashes every file as well (`kart pull -k --verify-installed`).
  */
 const KartJsonSchema = z.looseObject({
   manifestDigest: DigestSchema,
@@ -25,7 +30,15 @@ const KartJsonSchema = z.looseObject({
 });
 export type InstalledState = z.infer<typeof KartJsonSchema>;
 
-export async function intactInstall(dest: string): Promise<InstalledState | undefined> {
+export interface IntactInstallOptions {
+  /** re-hash every installed file against kart.json (default: sizes and the version directory only) */
+  verifyContent?: boolean;
+}
+
+export async function intactInstall(
+  dest: string,
+  options: IntactInstallOptions = { verifyContent: true },
+): Promise<InstalledState | undefined> {
   let state: InstalledState;
   try {
     const parsed = KartJsonSchema.safeParse(JSON.parse(await readFile(join(dest, 'kart.json'), 'utf8')));
@@ -34,10 +47,20 @@ export async function intactInstall(dest: string): Promise<InstalledState | unde
   } catch {
     return undefined;
   }
+  const versionDir = await realpath(dest).catch(() => undefined);
+  if (versionDir === undefined || basename(versionDir) !== digestHex(state.manifestDigest)) return undefined;
   for (const file of state.files) {
-    if (!(await fileMatches(join(dest, file.name), file))) return undefined;
+    const path = join(dest, file.name);
+    const intact =
+      options.verifyContent === true ? await fileMatches(path, file) : await sizeMatches(path, file);
+    if (!intact) return undefined;
   }
   return state;
+}
+
+async function sizeMatches(path: string, file: InstalledFile): Promise<boolean> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() === true && info.size === file.size;
 }
 
 async function fileMatches(path: string, file: InstalledFile): Promise<boolean> {

@@ -33,6 +33,8 @@ export interface PullKernelOptions {
   /** default: $XDG_CACHE_HOME/kart, else ~/.cache/kart */
   cacheDir?: string;
   offline?: boolean;
+  /** re-hash DEST's files before trusting that it holds the manifest (default: sizes only; see intactInstall) */
+  verifyInstalled?: boolean;
   target?: OpenTargetOptions;
   now?: Date;
 }
@@ -111,7 +113,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     await ensure(choice.manifest);
     const platform = `linux/${arch}`;
 
-    const held = await intactInstall(options.dest);
+    const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
       await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
       return {

@@ -163,6 +163,36 @@ describe('pullKernel cache', () => {
     expect(third.files.every((f) => f.fromCache)).toBe(true);
   });
 
+  it('trusts an installed DEST by its version directory and sizes, and re-hashes it with verifyInstalled', async () => {
+    const ref = await publish('cache/tamper', 'v1');
+    const dest = join(work, 'dest-tamper');
+    const cacheDir = join(work, 'cache-tamper');
+    const pull = (verifyInstalled: boolean) =>
+      pullKernel({
+        reference: ref,
+        dest,
+        arch: 'amd64',
+        cacheDir,
+        verifyInstalled,
+        target: { plainHttp: true },
+      });
+    await pull(false);
+    const metadata = join(dest, 'metadata');
+    const original = readFileSync(metadata);
+    // Same size, other bytes: the cheap check before every boot does not read content...
+    const flipped = Buffer.from(original);
+    flipped[0] = flipped[0] === 0x41 ? 0x42 : 0x41;
+    writeFileSync(metadata, flipped);
+    expect((await pull(false)).installed).toBe(false);
+    // ...--verify-installed does, and installs the kernel again.
+    expect((await pull(true)).installed).toBe(true);
+    expect(readFileSync(metadata)).toEqual(original);
+    // A file of another size is caught either way.
+    writeFileSync(metadata, Buffer.concat([original, Buffer.from('X')]));
+    expect((await pull(false)).installed).toBe(true);
+    expect(readFileSync(metadata)).toEqual(original);
+  });
+
   it('a moved tag installs the new digest; --offline installs the last pulled one with the registry stopped', async () => {
     const own = await startRegistry();
     const ref = `${own.host}/offline/kernel:stable`;
