@@ -144,10 +144,26 @@ export async function copy(
   options: CopyOptions = {},
 ): Promise<Descriptor> {
   const root = await src.resolve(srcRef);
-  await copyGraph(src, dst, root, options);
   const tag = dstRef ?? srcRef;
+  if (!isDigest(tag) && (await taggedDigest(dst, tag)) === root.digest) {
+    // Already there and tagged: a store holding a node holds its whole graph, so there is nothing to
+    // walk and nothing to move (an unchanged push is one request).
+    await options.onCopySkipped?.(root);
+    return root;
+  }
+  await copyGraph(src, dst, root, options);
   if (!isDigest(tag)) await dst.tag(root, tag);
   return root;
+}
+
+/** What `tag` names in `store` now, or undefined when it names nothing. */
+async function taggedDigest(store: Target, tag: string): Promise<string | undefined> {
+  try {
+    return (await store.resolve(tag)).digest;
+  } catch (error) {
+    if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
+    throw error;
+  }
 }
 
 /** A counting semaphore: at most `size` operations in flight; waiters are served first come, first served. */

@@ -234,4 +234,21 @@ describe('copy', () => {
     expect(permanent.attempts).toBe(1);
     expect(await permanent.exists(image.index)).toBe(false);
   });
+  it('does nothing when the destination tag already names the root, and copies when it names another', async () => {
+    const src = await openLayout(fresh(), { create: true });
+    const image = await buildSmallImage(src);
+    await src.tag(image.index, 'v1');
+    const dst = new ObservedStore();
+    await copy(src, 'v1', dst, 'v1');
+    const pushes = dst.pushed.length;
+    const skipped: string[] = [];
+    await copy(src, 'v1', dst, 'v1', { onCopySkipped: (d) => void skipped.push(d.digest) });
+    expect(dst.pushed.length).toBe(pushes);
+    expect(skipped).toEqual([image.index.digest]);
+    // The tag moved elsewhere: the copy walks again (finding the graph there) and moves it back.
+    const other = await buildSmallImage(dst, ['amd64'], 'b');
+    await dst.tag(other.index, 'v1');
+    await copy(src, 'v1', dst, 'v1');
+    expect((await dst.resolve('v1')).digest).toBe(image.index.digest);
+  });
 });
