@@ -1,4 +1,5 @@
 import {
+  createReadStream,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -302,6 +303,22 @@ describe('installKernel', () => {
         `content is more than ${rawTar(good()).length - 512} bytes, expected ${rawTar(good()).length - 512}`,
       ],
     ];
+    it('digest mismatch from a source that does not verify: the install core verifies it itself', async () => {
+      await install(await storeImage(layout, kartLayers()));
+      const before = snapshot();
+      const manifest = await storeImage(layout, [
+        { bytes: rawTar(good()), lie: { digest: sha256('something else') } },
+      ]);
+      // Raw blob files: no store verification, so no "verified" mark on the stream.
+      const raw = { fetch: async (desc: Descriptor) => createReadStream(layout.blobPath(desc.digest)) };
+      const error = await failure(
+        installKernel({ source: raw, manifest, dest, reference: 'oci:test:1', arch: 'amd64' }),
+      );
+      expect(error.code).toBe('DIGEST_MISMATCH');
+      expect(error.message).toContain(`content digest is ${sha256(rawTar(good()))}`);
+      expect(snapshot()).toEqual(before);
+    });
+
     for (const [name, layer, code, message] of cases) {
       it(name, async () => {
         await install(await storeImage(layout, kartLayers()));
