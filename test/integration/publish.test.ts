@@ -283,3 +283,55 @@ describe('kart publish: idempotency, changed configs, immutable tags, dry runs, 
     expect(await tagMap(repo)).toEqual(before);
   });
 });
+
+describe('kart publish --registry and --tag-template, then kart inspect, on the command line', () => {
+  it('takes the repository from the flavor, adds the templated tag, and inspect reads it back remotely', async () => {
+    const buildDir = world.build({ release: '6.3.1-test', arch: 'amd64' });
+    const published = await run(process.execPath, [
+      KART,
+      'publish',
+      buildDir,
+      '--flavor',
+      world.flavor,
+      '--registry',
+      registry.host,
+      '--version',
+      '6.3.1',
+      '--tag-template',
+      '{version}-k{configVersion}',
+      '--template-value',
+      'configVersion=83',
+      '--json',
+    ]);
+    const result = JSON.parse(published.stdout) as { destination?: string; tags: { tag: string }[] };
+    expect(result.tags.map((t) => t.tag)).toContain('6.3.1-k83');
+    // The flavor file says `repository = test-kernel`.
+    const tags = await tagMap('test-kernel');
+    expect(Object.keys(tags)).toEqual(
+      expect.arrayContaining(['6.3.1', '6.3.1-k83', `6.3.1-${config12(PASSING_CONFIG)}`]),
+    );
+    expect(tags['6.3.1-k83']).toBe(tags['6.3.1']);
+
+    const inspected = await run(process.execPath, [
+      KART,
+      'inspect',
+      `${registry.host}/test-kernel:6.3.1-k83`,
+      '--json',
+    ]);
+    const report = JSON.parse(inspected.stdout) as unknown;
+    expect(report).toMatchObject({
+      platforms: [
+        {
+          platform: 'linux/amd64',
+          annotations: { 'dev.edera.kernel.flavor': 'testflavor', 'dev.edera.kernel.version': '6.3.1' },
+          metadata: {
+            arch: 'x86_64',
+            version: '6.3.1',
+            unameRelease: '6.3.1-test',
+            tags: ['6.3.1', `6.3.1-${config12(PASSING_CONFIG)}`, '6.3.1-k83'],
+          },
+        },
+      ],
+    });
+  });
+});
