@@ -1,6 +1,7 @@
 /**
  * TLS against a real TLS server with a self-signed certificate made by openssl: verification fails
- * with TLS_FAILED (exit 3); --insecure gets through to the server's own answer.
+ * with TLS_FAILED (exit 3); --insecure gets through to the server's own answer; --ca-file with the
+ * server's certificate verifies it, another CA does not.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -31,6 +32,9 @@ beforeAll(async () => {
       '1',
       '-subj',
       '/CN=kart-test',
+      // So that --ca-file with this certificate verifies the server's address.
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,IP:::ffff:127.0.0.1',
       '-keyout',
       join(dir, 'key.pem'),
       '-out',
@@ -74,4 +78,33 @@ it('a self-signed certificate fails with TLS_FAILED, exit 3; --insecure reaches 
   const insecure = await kart('resolve', '--insecure', `${host}/kart/kernel:1`);
   expect(insecure.code).toBe(3);
   expect(insecure.stderr).toContain('not found (MANIFEST_UNKNOWN: manifest unknown)');
+});
+
+it("--ca-file with the server's CA verifies it; another CA fails; an unreadable file is refused", async () => {
+  const trusted = await kart('resolve', '--ca-file', join(dir, 'cert.pem'), `${host}/kart/kernel:1`);
+  expect(trusted.stderr).toContain('not found (MANIFEST_UNKNOWN: manifest unknown)');
+  expect(trusted.code).toBe(3);
+
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+    ].concat(['-subj', '/CN=other', '-keyout', join(dir, 'other-key.pem'), '-out', join(dir, 'other.pem')]),
+    { stdio: 'ignore' },
+  );
+  const other = await kart('resolve', '--ca-file', join(dir, 'other.pem'), `${host}/kart/kernel:1`);
+  expect(other.code).toBe(3);
+  expect(other.stderr).toContain('TLS handshake with');
+
+  const missing = await kart('resolve', '--ca-file', join(dir, 'absent.pem'), `${host}/kart/kernel:1`);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toContain(`--ca-file ${join(dir, 'absent.pem')}: cannot read it (ENOENT)`);
 });
