@@ -1,0 +1,72 @@
+/**
+ * HTTP_PROXY / NO_PROXY: kart's registry requests go through the proxy the environment names, and
+ * bypass it for hosts NO_PROXY lists. The proxy is a small forward proxy in front of the real registry.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+
+const KART = resolve(import.meta.dirname, '../../bin/kart.js');
+let registry: TestRegistry;
+let proxy: Server;
+let proxyUrl: string;
+const proxied: string[] = [];
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  // A forward proxy: requests arrive with absolute URLs; record them and pass them on.
+  proxy = createServer((req, res) => {
+    proxied.push(`${req.method} ${req.url}`);
+    const upstream = request(req.url!, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  proxy?.closeAllConnections();
+  await new Promise((done) => proxy?.close(done));
+  await registry?.stop();
+});
+
+function kart(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const clean = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !/^(https?|no)_proxy$/i.test(name)),
+    );
+    const child = spawn(process.execPath, [KART, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...clean, ...env },
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => done({ code, stderr }));
+  });
+}
+
+it('sends registry requests through HTTP_PROXY, and straight to the registry for NO_PROXY hosts', async () => {
+  const through = await kart({ HTTP_PROXY: proxyUrl }, 'resolve', `${registry.host}/kart/absent:1`);
+  expect(through.code).toBe(3);
+  expect(through.stderr).toContain('not found');
+  expect(proxied).toContain(`HEAD ${registry.url}/v2/kart/absent/manifests/1`);
+
+  const seen = proxied.length;
+  const direct = await kart(
+    { HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' },
+    'resolve',
+    `${registry.host}/kart/absent:2`,
+  );
+  expect(direct.code).toBe(3);
+  expect(direct.stderr).toContain('not found');
+  expect(proxied.length).toBe(seen);
+});
