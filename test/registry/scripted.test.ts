@@ -340,3 +340,23 @@ describe('referrers and tag pages', () => {
     }).rejects.toMatchObject({ code: 'PAGE_LINK_INVALID', exitCode: 3 });
   });
 });
+
+describe('stalls', () => {
+  it('a registry that stops sending mid-manifest fails with TRANSFER_STALLED (transient), not a hang', async () => {
+    const server = await serve((req, res) => {
+      // Headers and half the body, then silence with the connection held open.
+      res.writeHead(200, {
+        'content-type': MediaType.OciManifest,
+        'content-length': String(manifest.length),
+        'docker-content-digest': manifestDesc.digest,
+      });
+      res.write(manifest.subarray(0, 10));
+    });
+    const failure = await store(server, { stallTimeoutMs: 300, retry: { maxRetries: 0 } })
+      .fetch(manifestDesc)
+      .then(readAll)
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'TRANSFER_STALLED', exitCode: 3, transient: true });
+    expect((failure as Error).message).toContain(`${server.host} stopped sending data`);
+  });
+});
