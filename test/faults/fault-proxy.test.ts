@@ -67,7 +67,7 @@ describe('fault proxy', () => {
     });
   });
 
-  it('resets the connection after exactly the chosen number of downstream bytes', async () => {
+  it('resets the connection once the chosen number of downstream bytes went through, never later', async () => {
     const plan = {
       seed: 2,
       connectionScript: [{ kind: 'reset' as const, direction: 'downstream' as const, atByte: 123_457 }],
@@ -75,7 +75,10 @@ describe('fault proxy', () => {
     await withProxy(await startFaultProxy(target(), plan), async (proxy) => {
       const { bytes, ending } = await rawGet(proxy.host, blobPath);
       expect(ending).toBe('ECONNRESET');
-      expect(bytes.length).toBe(123_457);
+      // The proxy writes exactly 123 457 bytes, then resets; the peer's kernel drops whatever of them
+      // the client had not read yet when the RST arrived, so fewer may arrive, never more.
+      expect(bytes.length).toBeGreaterThan(0);
+      expect(bytes.length).toBeLessThanOrEqual(123_457);
       // What did arrive is the true prefix of the answer.
       const body = bodyOf(bytes);
       expect(body.equals(blob.subarray(0, body.length))).toBe(true);
