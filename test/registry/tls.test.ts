@@ -3,13 +3,14 @@
  * with TLS_FAILED (exit 3); --insecure gets through to the server's own answer; --ca-file with the
  * server's certificate verifies it, another CA does not.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { makeSelfSignedCert } from '../support/self-signed-cert.ts';
 
 const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 let dir: string;
@@ -18,32 +19,10 @@ let host: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kart-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=kart-test',
-      // So that --ca-file with this certificate verifies the server's address.
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,IP:::ffff:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
+  // IP subject-alt-names, so that --ca-file with this certificate verifies the server's address.
+  const cert = makeSelfSignedCert(dir, 'kart-test', { san: 'IP:127.0.0.1,IP:::ffff:127.0.0.1' });
   server = createServer(
-    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    { key: readFileSync(cert.keyPath), cert: readFileSync(cert.certPath) },
     (_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
@@ -81,28 +60,14 @@ it('a self-signed certificate fails with TLS_FAILED, exit 3; --insecure reaches 
 });
 
 it("--ca-file with the server's CA verifies it; another CA fails; an unreadable file is refused", async () => {
-  const trusted = await kart('resolve', '--ca-file', join(dir, 'cert.pem'), `${host}/kart/kernel:1`);
+  const trusted = await kart('resolve', '--ca-file', join(dir, 'kart-test.crt'), `${host}/kart/kernel:1`);
   expect(trusted.stderr).toContain('not found (MANIFEST_UNKNOWN: manifest unknown)');
   expect(trusted.code).toBe(3);
 
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-    ].concat(['-subj', '/CN=other', '-keyout', join(dir, 'other-key.pem'), '-out', join(dir, 'other.pem')]),
-    { stdio: 'ignore' },
-  );
-  const other = await kart('resolve', '--ca-file', join(dir, 'other.pem'), `${host}/kart/kernel:1`);
-  expect(other.code).toBe(3);
-  expect(other.stderr).toContain('TLS handshake with');
+  const other = makeSelfSignedCert(dir, 'other');
+  const untrusted = await kart('resolve', '--ca-file', other.certPath, `${host}/kart/kernel:1`);
+  expect(untrusted.code).toBe(3);
+  expect(untrusted.stderr).toContain('TLS handshake with');
 
   const missing = await kart('resolve', '--ca-file', join(dir, 'absent.pem'), `${host}/kart/kernel:1`);
   expect(missing.code).toBe(2);

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from './registry.ts';
+import { makeSelfSignedCert } from './self-signed-cert.ts';
 
 export interface TestUser {
   password: string;
@@ -65,29 +66,7 @@ export interface SigningCert {
 
 /** A self-signed P-256 certificate; the registry trusts it as its token root. */
 export function makeSigningCert(dir: string): SigningCert {
-  const keyPath = join(dir, 'token.key');
-  const certPath = join(dir, 'token.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=kart-test-token-issuer',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { certPath, keyPath } = makeSelfSignedCert(dir, 'kart-test-token-issuer');
   const pem = readFileSync(certPath, 'utf8');
   const certDer = pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, '');
   return { certPath, key: createPrivateKey(readFileSync(keyPath)), certDer };
