@@ -10,6 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
 import { BIG_TAG, KERNEL_TAG, packBigKernel, packDebianKernel, writeSyntheticSquashfs } from './artifacts.ts';
+import { installAreaDir } from '../src/kernel/install/index.ts';
 import { layoutGraph } from './layout-graph.ts';
 import { median, runTimed, type Timed } from './measure.ts';
 import { clearSkopeoCache, curlPullScript, curlPushScript, skopeoPullArgs, skopeoPushArgs } from './peers.ts';
@@ -84,10 +85,68 @@ const work = mkdtempSync(join(tmpdir(), 'kart-bench-'));
 const registry = await startRegistry();
 const figures: Figure[] = [];
 const scratch = (name: string) => join(work, name);
+/** Removes what a run left: paths, and a DEST's install area (`.<name>.kart/` beside it). */
 const clean = (...paths: string[]) => {
-  for (const path of paths) rmSync(path, { recursive: true, force: true });
-  rmSync(`${paths[0]}.kart`, { recursive: true, force: true });
+  for (const path of paths) {
+    rmSync(path, { recursive: true, force: true });
+    rmSync(installAreaDir(path), { recursive: true, force: true });
+  }
 };
+
+/** Where pulls land: an install's DEST and cache, a layout copy. Emptied after every run. */
+const dest = scratch('dest');
+const cache = scratch('cache');
+const pulled = scratch('pulled');
+
+/**
+ * pull -k of one artifact into an empty cache and DEST, side by side with skopeo (to a layout: it has
+ * no install) and with curl + sha256sum of the same blobs (the floor).
+ */
+async function pullKernelFigure(artifact: {
+  id: string;
+  title: string;
+  /** `HOST/REPO`, already pushed */
+  source: string;
+  repository: string;
+  tag: string;
+  graph: ReturnType<typeof layoutGraph>;
+  runs: number;
+  maxRssMb?: number;
+}): Promise<Figure> {
+  const ref = `${artifact.source}:${artifact.tag}`;
+  return {
+    id: artifact.id,
+    title: artifact.title,
+    unit: 's',
+    samples: await measure(
+      artifact.title,
+      [
+        {
+          name: 'kart',
+          run: () => kart('pull', '-k', ref, '--dest', dest, '--cache', cache),
+          cleanup: () => clean(dest, cache),
+        },
+        {
+          name: 'skopeo like-for-like',
+          run: () => skopeo(skopeoPullArgs(ref, pulled, artifact.tag, true)),
+          cleanup: () => clean(pulled),
+        },
+        {
+          name: 'curl + sha256sum (floor)',
+          run: () =>
+            bash(curlPullScript(artifact.graph, registry.url, artifact.repository, artifact.tag, pulled)),
+          cleanup: () => clean(pulled),
+        },
+      ],
+      artifact.runs,
+    ),
+    targets: [
+      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
+      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      ...(artifact.maxRssMb === undefined ? [] : [{ maxRssMb: artifact.maxRssMb }]),
+    ],
+  };
+}
 
 try {
   log(`registry at ${registry.host}; work in ${work}`);
@@ -162,7 +221,6 @@ try {
   });
 
   // pull registry → layout
-  const pulled = scratch('pulled');
   figures.push({
     id: 'pull',
     title: 'pull kernel → OCI layout',
@@ -201,38 +259,17 @@ try {
   });
 
   // pull -k → install (cold: empty cache, empty DEST)
-  const dest = scratch('dest');
-  const cache = scratch('cache');
-  figures.push({
-    id: 'pull-k',
-    title: 'pull -k kernel → install (cold cache)',
-    unit: 's',
-    samples: await measure(
-      'pull -k',
-      [
-        {
-          name: 'kart',
-          run: () => kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache),
-          cleanup: () => clean(dest, cache),
-        },
-        {
-          name: 'skopeo like-for-like',
-          run: () => skopeo(skopeoPullArgs(`${source}:${KERNEL_TAG}`, pulled, KERNEL_TAG, true)),
-          cleanup: () => clean(pulled),
-        },
-        {
-          name: 'curl + sha256sum (floor)',
-          run: () => bash(curlPullScript(graph, registry.url, 'bench/source', KERNEL_TAG, pulled)),
-          cleanup: () => clean(pulled),
-        },
-      ],
-      RUNS,
-    ),
-    targets: [
-      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
-    ],
-  });
+  figures.push(
+    await pullKernelFigure({
+      id: 'pull-k',
+      title: 'pull -k kernel → install (cold cache)',
+      source,
+      repository: 'bench/source',
+      tag: KERNEL_TAG,
+      graph,
+      runs: RUNS,
+    }),
+  );
 
   // push of unchanged content, warm pull -k
   kart('push', `oci:${kernelLayout}:${KERNEL_TAG}`, `${registry.host}/bench/unchanged:${KERNEL_TAG}`);
@@ -366,37 +403,18 @@ try {
       { maxRssMb: 150 },
     ],
   });
-  figures.push({
-    id: 'pull-k-1g',
-    title: 'pull -k 1 GiB image → install (cold cache)',
-    unit: 's',
-    samples: await measure(
-      'pull -k 1 GiB',
-      [
-        {
-          name: 'kart',
-          run: () => kart('pull', '-k', `${bigSource}:${BIG_TAG}`, '--dest', dest, '--cache', cache),
-          cleanup: () => clean(dest, cache),
-        },
-        {
-          name: 'skopeo like-for-like',
-          run: () => skopeo(skopeoPullArgs(`${bigSource}:${BIG_TAG}`, pulled, BIG_TAG, true)),
-          cleanup: () => clean(pulled),
-        },
-        {
-          name: 'curl + sha256sum (floor)',
-          run: () => bash(curlPullScript(bigGraph, registry.url, 'bench/big-source', BIG_TAG, pulled)),
-          cleanup: () => clean(pulled),
-        },
-      ],
-      BIG_RUNS,
-    ),
-    targets: [
-      { peer: 'skopeo like-for-like', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
-      { maxRssMb: 150 },
-    ],
-  });
+  figures.push(
+    await pullKernelFigure({
+      id: 'pull-k-1g',
+      title: 'pull -k 1 GiB image → install (cold cache)',
+      source: bigSource,
+      repository: 'bench/big-source',
+      tag: BIG_TAG,
+      graph: bigGraph,
+      runs: BIG_RUNS,
+      maxRssMb: 150,
+    }),
+  );
   figures.push({
     id: 'hash',
     title: 'sha256 of the 1 GiB file (page cache warm)',
