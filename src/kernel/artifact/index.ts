@@ -36,3 +36,13 @@ export {
   type InspectedPlatform,
   type InspectedFile,
 } from './inspect-artifact.ts';
+export {
+  mergePlatformEntry,
+  readTagIndex,
+  resolveIfTagged,
+  samePlatform,
+  holdsEntry,
+  entryForPlatform,
+  type TagIndexState,
+  type MergedIndex,
+} from './tag-index.ts';

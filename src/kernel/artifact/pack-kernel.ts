@@ -2,18 +2,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
-import {
-  canUpdateTag,
-  ImageIndexSchema,
-  ImageConfigSchema,
-  MediaType,
-  isImageManifestMediaType,
-  isIndexMediaType,
-  parseJson,
-  type Descriptor,
-  type Target,
-} from '../../oci/index.ts';
-import { descriptorOf, fetchBytes, fetchManifest, pushBytes } from '../../oci/manifest-io.ts';
+import { canUpdateTag, MediaType, type Descriptor, type Target } from '../../oci/index.ts';
+import { descriptorOf, pushBytes } from '../../oci/manifest-io.ts';
 import { buildAddonsFromModules, inspectSquashfs } from '../addons/index.ts';
 import { readKernelConfig } from '../config/index.ts';
 import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
@@ -21,6 +11,7 @@ import { inspectKernelImage, type KernelImageInfo } from '../image/index.ts';
 import { assertValidTag, versionFromRelease } from '../tags/index.ts';
 import { discoverBuildInputs, type BuildInputChoice, type BuildInputOptions } from './build-inputs.ts';
 import { readConfigPayload } from './config-payload.ts';
+import { mergePlatformEntry, readTagIndex } from './tag-index.ts';
 import {
   measureLayer,
   pushLayer,
@@ -229,11 +220,9 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
 
     // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
     const merged: { tag: string; bytes: Buffer; platforms: string[] }[] = [];
+    const entry: Descriptor = { ...manifestDesc, platform };
     for (const tag of tags) {
-      merged.push({
-        tag,
-        ...mergedIndex(await existingPlatformEntries(target, tag), { ...manifestDesc, platform }),
-      });
+      merged.push({ tag, ...mergedIndex((await readTagIndex(target, tag)).entries, entry) });
     }
 
     // Writes: leaves first, then the manifest, then each tag's index, then the tags.
@@ -241,13 +230,12 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     await pushBytes(target, configDesc, configBytes);
     await pushBytes(target, manifestDesc, manifestBytes);
     const indexes: PackKernelResult['indexes'] = [];
-    const entry: Descriptor = { ...manifestDesc, platform };
     for (const planned of merged) {
       if (canUpdateTag(target)) {
         // Merge again under the store's lock: another pack may have added its arch since the read above.
         let platforms = planned.platforms;
         const indexDesc = await target.updateTag(planned.tag, async () => {
-          const next = mergedIndex(await existingPlatformEntries(target, planned.tag), entry);
+          const next = mergedIndex((await readTagIndex(target, planned.tag)).entries, entry);
           platforms = next.platforms;
           const desc = descriptorOf(next.bytes, MediaType.OciIndex);
           await pushBytes(target, desc, next.bytes);
@@ -283,57 +271,13 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
   }
 }
 
-/** The platform entries a tag's index has now (none when the tag is new). */
-async function existingPlatformEntries(target: Target, tag: string): Promise<Descriptor[]> {
-  let root: Descriptor;
-  try {
-    root = await target.resolve(tag);
-  } catch (error) {
-    if (error instanceof KartError && error.code === 'NOT_FOUND') return [];
-    throw error;
-  }
-  if (isIndexMediaType(root.mediaType)) {
-    const index = parseJson(ImageIndexSchema, await fetchBytes(target, root), `${target.name}:${tag} index`);
-    return [...index.manifests];
-  }
-  if (isImageManifestMediaType(root.mediaType)) {
-    // A bare manifest under the tag: keep it as its platform's entry of the new index.
-    const fetched = await fetchManifest(target, root);
-    if (fetched.kind !== 'manifest') return [];
-    const config = parseJson(
-      ImageConfigSchema,
-      await fetchBytes(target, fetched.manifest.config),
-      `${target.name}:${tag} config`,
-    );
-    return [{ ...root, platform: { architecture: config.architecture, os: config.os } }];
-  }
-  throw new KartError(
-    'TAG_NOT_AN_IMAGE',
-    `${target.name}:${tag} names a ${root.mediaType}, not an image index`,
-    {
-      hint: 'pack under another tag',
-    },
-  );
-}
-
-/** A tag's index with `entry` as its platform's manifest: replacing that platform's entry, keeping the others. */
+/** A tag's index with `entry` merged in, and the platforms it then lists (for the result). */
 function mergedIndex(entries: Descriptor[], entry: Descriptor): { bytes: Buffer; platforms: string[] } {
-  const platform = entry.platform ?? { architecture: '?', os: '?' };
-  const at = entries.findIndex((e) => samePlatform(e, platform));
-  const manifests = at === -1 ? [...entries, entry] : entries.map((e, i) => (i === at ? entry : e));
-  const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  const { bytes, index } = mergePlatformEntry(entries, entry);
   return {
-    bytes: Buffer.from(JSON.stringify(index), 'utf8'),
-    platforms: manifests.map((e) => `${e.platform?.os ?? '?'}/${e.platform?.architecture ?? '?'}`),
+    bytes,
+    platforms: index.manifests.map((e) => `${e.platform?.os ?? '?'}/${e.platform?.architecture ?? '?'}`),
   };
-}
-
-function samePlatform(entry: Descriptor, platform: { architecture: string; os: string }): boolean {
-  return (
-    entry.platform?.os === platform.os &&
-    entry.platform.architecture === platform.architecture &&
-    entry.platform.variant === undefined
-  );
 }
 
 function sortedKeys(record: Record<string, string>): Record<string, string> {

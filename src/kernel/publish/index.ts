@@ -17,14 +17,6 @@ export {
   type PublishDestinationOptions,
 } from './publish-destination.ts';
 export {
-  mergePlatformEntry,
-  readTagIndex,
-  samePlatform,
-  holdsEntry,
-  type TagIndexState,
-  type MergedIndex,
-} from './platform-index.ts';
-export {
   updateTagIndex,
   tagsMissingEntry,
   DEFAULT_INDEX_ATTEMPTS,

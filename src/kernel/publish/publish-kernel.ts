@@ -32,7 +32,7 @@ import {
   type TagMove,
   type TagTemplate,
 } from '../tags/index.ts';
-import { entryForPlatform, mergePlatformEntry, readTagIndex } from './platform-index.ts';
+import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../../errors.ts';
 import type { Descriptor, Target } from '../../oci/index.ts';
 import { pushBytes } from '../../oci/manifest-io.ts';
-import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from './platform-index.ts';
+import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from '../artifact/tag-index.ts';
 
 /**
  * Puts one platform manifest into a tag's multi-arch index: read, merge, write, then read back.

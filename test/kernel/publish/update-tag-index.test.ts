@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { mergePlatformEntry, readTagIndex, updateTagIndex } from '../../../src/kernel/publish/index.ts';
+import { mergePlatformEntry, readTagIndex } from '../../../src/kernel/artifact/index.ts';
+import { updateTagIndex } from '../../../src/kernel/publish/index.ts';
 import {
   MediaType,
   openLayout,

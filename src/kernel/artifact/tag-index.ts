@@ -13,10 +13,10 @@ import {
 import { descriptorOf, fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
 
 /**
- * A tag's multi-arch index as publish sees it: the platform entries it holds now, and the index that
- * results from putting one platform manifest into it. Pure merging is kept apart from the reading so
- * the merge rule (replace the same platform in place, append a new one, never drop another) is
- * testable on its own.
+ * A tag's multi-arch index, as pack and publish both see it: the platform entries it holds now, and
+ * the index that results from putting one platform manifest into it. Pure merging is kept apart from
+ * the reading so the merge rule (replace the same platform in place, append a new one, never drop
+ * another) is testable on its own.
  */
 export interface TagIndexState {
   /** What the tag names now; undefined when the tag does not exist. */
@@ -102,11 +102,11 @@ export async function readTagIndex(target: Target, tag: string): Promise<TagInde
     }
   }
   throw new KartError(
-    'PUBLISH_TAG_NOT_AN_IMAGE',
-    `${target.name}:${tag} names a ${root.mediaType}, not an image index or manifest, so publish cannot merge into it`,
+    'TAG_NOT_AN_IMAGE',
+    `${target.name}:${tag} names a ${root.mediaType}, not an image index or manifest, so a platform cannot be merged into it`,
     {
       exitCode: 2,
-      hint: 'publish under other tags (--no-alias, --tag), or remove that tag from the repository first',
+      hint: 'use other tags, or remove that tag from the repository first',
       details: { tag, mediaType: root.mediaType },
     },
   );
