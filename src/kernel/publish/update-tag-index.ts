@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../../errors.ts';
-import type { Descriptor, Target } from '../../oci/index.ts';
+import { canUpdateTag, type Descriptor, type Target } from '../../oci/index.ts';
 import { pushBytes } from '../../oci/manifest-io.ts';
 import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from '../artifact/tag-index.ts';
 
@@ -13,7 +13,8 @@ import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from '.
  *     again, which now includes theirs, and write the merge).
  * Together they leave a window of one request between the check and the write; publishKernel closes
  * most of what remains with a final pass over all tags (see verifyTags). No platform is ever dropped
- * by kart itself: every write is a merge of the index as last read.
+ * by kart itself: every write is a merge of the index as last read. A store that can move a tag as one
+ * step (TagUpdater: a layout, under its lock) gets a single read-merge-write instead, with no window.
  */
 export interface TagIndexUpdate {
   tag: string;
@@ -43,6 +44,19 @@ export async function updateTagIndex(
   entry: Descriptor,
   options: UpdateTagIndexOptions = {},
 ): Promise<TagIndexUpdate> {
+  if (canUpdateTag(target)) {
+    // A store that moves tags atomically (a layout, under its lock): one read-merge-write, no race.
+    let previous: string | undefined;
+    let entries: readonly Descriptor[] = [];
+    const next = await target.updateTag(tag, async (current) => {
+      previous = current?.digest;
+      const merged = mergePlatformEntry((await readTagIndex(target, tag)).entries, entry);
+      entries = merged.index.manifests;
+      if (merged.descriptor.digest !== previous) await pushBytes(target, merged.descriptor, merged.bytes);
+      return merged.descriptor;
+    });
+    return result(tag, previous, next.digest, entries, 1);
+  }
   const maxAttempts = options.maxAttempts ?? DEFAULT_INDEX_ATTEMPTS;
   let firstPrevious: string | undefined;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {

@@ -136,6 +136,8 @@ describe('updateTagIndex', () => {
     let n = 0;
     const always: Target = new Proxy(layout, {
       get(target, key, receiver) {
+        // Like a registry: no atomic tag update, so the read-merge-write retries are what is tested.
+        if (key === 'updateTag') return undefined;
         if (key === 'resolve') {
           return async (reference: string) => {
             // Every pre-write check sees a fresh index from someone else.
@@ -156,5 +158,15 @@ describe('updateTagIndex', () => {
         layout.name,
       ),
     );
+  });
+
+  it('on a store with atomic tag updates (a layout), two arches updated at once both stay, in one round', async () => {
+    const [first, second] = await Promise.all([
+      updateTagIndex(layout, 'both', amd.desc),
+      updateTagIndex(layout, 'both', arm.desc),
+    ]);
+    expect([first.attempts, second.attempts]).toEqual([1, 1]);
+    const entries = (await readTagIndex(layout, 'both')).entries;
+    expect(entries.map((e) => e.digest).sort()).toEqual([amd.desc.digest, arm.desc.digest].sort());
   });
 });
