@@ -1,8 +1,8 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../errors.ts';
 import { fetchManifest, pushBytes, type FetchedManifest } from './manifest-io.ts';
 import { isManifestMediaType } from './media-types.ts';
 import { isDigest } from './digest.ts';
+import { DEFAULT_TRANSFER_RETRIES, retryTransient } from './transient-retry.ts';
 import type { Descriptor } from './schema.ts';
 import type { ReadOnlyStorage, Storage, Target } from './store.ts';
 
@@ -36,7 +36,7 @@ export interface CopyGraphOptions extends CopyHooks {
 }
 
 export const DEFAULT_COPY_CONCURRENCY = 4;
-export const DEFAULT_COPY_RETRIES = 2;
+export const DEFAULT_COPY_RETRIES = DEFAULT_TRANSFER_RETRIES;
 
 export async function copyGraph(
   src: ReadOnlyStorage,
@@ -55,18 +55,13 @@ export async function copyGraph(
     );
   }
   const limit = new Limiter(concurrency);
-  const retries = options.retries ?? DEFAULT_COPY_RETRIES;
-  const retryDelayMs = options.retryDelayMs ?? 500;
-  const again = async (transfer: () => Promise<void>): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await transfer();
-      } catch (error) {
-        if (attempt >= retries || failure || !(error instanceof KartError) || !error.transient) throw error;
-        await delay(retryDelayMs * 2 ** attempt);
-      }
-    }
-  };
+  const again = (transfer: () => Promise<void>): Promise<void> =>
+    retryTransient(transfer, {
+      retries: options.retries ?? DEFAULT_COPY_RETRIES,
+      delayMs: options.retryDelayMs ?? 500,
+      abandoned: () => failure !== undefined,
+    });
+
   const visits = new Map<string, Promise<void>>();
   let failure: { error: unknown } | undefined;
 

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { tempSiblingPath } from '../../oci/atomic-file.ts';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
+import { retryTransient } from '../../oci/transient-retry.ts';
 import { digestHex } from '../../oci/digest.ts';
 import { openLayout, type OciLayout } from '../../oci/layout.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
@@ -123,10 +124,12 @@ class LayoutCache implements KernelCache {
       async () => {
         // Another process may have stored it while we waited for the lock.
         if (await this.layout.exists(desc)) return { fromCache: true };
-        const content = await remote.fetch(desc);
         // The layout verifies size and digest while writing a temp file and renames it into blobs/
-        // only when both match.
-        await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
+        // only when both match; a download cut beyond what the registry client resumes starts over.
+        await retryTransient(async () => {
+          const content = await remote.fetch(desc);
+          await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
+        });
         return { fromCache: false };
       },
       BLOB_LOCK,
