@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
 import { BIG_TAG, KERNEL_TAG, packBigKernel, packDebianKernel, writeSyntheticSquashfs } from './artifacts.ts';
 import { installAreaDir } from '../src/kernel/install/index.ts';
@@ -23,7 +23,10 @@ const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 3);
 const BIG_BYTES = 1024 ** 3;
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
-const kart = (...args: string[]) => runTimed(process.execPath, [KART, ...args], { okCodes: [0, 1] });
+// kart runs as users run it: bin/kart.js as a program, so its shebang's Node flags apply; `env` finds
+// the Node this bench runs on first.
+const KART_ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+const kart = (...args: string[]) => runTimed(KART, args, { okCodes: [0, 1], env: KART_ENV });
 const skopeo = (args: string[]) => {
   clearSkopeoCache();
   return runTimed('skopeo', args);
