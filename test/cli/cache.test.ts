@@ -2,32 +2,21 @@
  * `kart cache ls|verify|prune` and `kart pull -k` through the CLI: exact stdout, stderr and exit codes
  * on a cache filled by real pulls from the real registry.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import { copyReference } from '../../src/registry/index.ts';
+import { runKart } from '../support/kart-cli.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 let registry: TestRegistry;
 let work: string;
 let layout: OciLayout;
 
-function kart(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [KART, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kart = (...args: string[]) => runKart(args);
 
 beforeAll(async () => {
   registry = await startRegistry();

@@ -1,23 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
+import { runKartSync } from '../support/kart-cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const scratch = mkdtempSync(join(tmpdir(), 'kart-check-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function kart(args: string[], input?: Buffer | string) {
-  const run = spawnSync(process.execPath, ['./bin/kart.js', ...args], {
-    cwd: ROOT,
-    input,
-    encoding: 'utf8',
-  });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const kart = (args: string[], input?: Buffer | string) =>
+  runKartSync(args, { cwd: ROOT, ...(input === undefined ? {} : { input }) });
 
 function write(name: string, content: string | Buffer): string {
   const path = join(scratch, name);

@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
+import { runKartSync } from '../support/kart-cli.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
-
-function kart(args: string[], input?: string | Buffer) {
-  const result = spawnSync(process.execPath, [KART, 'config', ...args], {
-    input,
-    encoding: 'utf8',
-    cwd: dir,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const kart = (args: string[], input?: string | Buffer) =>
+  runKartSync(['config', ...args], { cwd: dir, ...(input === undefined ? {} : { input }) });
 
 let dir: string;
 const file = (name: string, text: string | Buffer) => {

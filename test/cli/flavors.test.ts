@@ -1,13 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runKartSync } from '../support/kart-cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-
-function kart(args: string[]) {
-  const run = spawnSync(process.execPath, ['./bin/kart.js', ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const kart = (args: string[]) => runKartSync(args, { cwd: ROOT });
 
 describe('kart flavors', () => {
   it('lists the shipped flavors', () => {

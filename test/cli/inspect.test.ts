@@ -1,18 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runKartSync } from '../support/kart-cli.ts';
 import { makeSyntheticBuild, type SyntheticBuild } from '../kernel/artifact/pack-fixtures.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
-function kart(args: string[]) {
-  const run = spawnSync(process.execPath, [KART, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SOURCE_DATE_EPOCH: '0' },
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const kart = (args: string[]) => runKartSync(args, { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
 
 let build: SyntheticBuild;
 let layout: string;
@@ -37,14 +30,14 @@ beforeAll(() => {
     `oci:${layout}:6.1`,
     '--json',
   ]);
-  expect(run.status).toBe(0);
+  expect(run.code).toBe(0);
   packed = JSON.parse(run.stdout) as typeof packed;
 });
 
 describe('kart inspect', () => {
   it('shows platforms, manifest digest, files, metadata and annotations as JSON', () => {
     const run = kart(['inspect', `oci:${layout}:6.1`, '--json']);
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as {
       platforms: {
         platform: string;
@@ -73,7 +66,7 @@ describe('kart inspect', () => {
 
   it('prints a text summary', () => {
     const run = kart(['inspect', `oci:${layout}:stable`]);
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     expect(run.stdout).toContain(`linux/amd64: manifest ${packed.manifest.digest}`);
     expect(run.stdout).toContain(
       'KERNEL_ARCH=x86_64 KERNEL_VERSION=6.1.99 KERNEL_UNAME_R=6.1.99-demo KERNEL_FLAVOR=demo',
@@ -82,7 +75,7 @@ describe('kart inspect', () => {
 
   it('exits 2 for an unknown tag, naming the tags there are', () => {
     const run = kart(['inspect', `oci:${layout}:nope`]);
-    expect(run.status).toBe(2);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('kart: error: tag "nope" is not in');
     expect(run.stderr).toContain('6.1, stable');
   });

@@ -1,26 +1,21 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
+import { runKartSync } from '../support/kart-cli.ts';
 
 /**
  * The real thing: Debian's cloud kernel, its real modules (through mksquashfs) and its config, packed by
  * the CLI, read by skopeo, unpacked again. The Debian config fails the zone flavor (it is no Xen zone
  * kernel), so the round trip packs with --no-check and the failure is its own test.
  */
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
 
-function kart(args: string[], env: Record<string, string> = {}) {
-  const run = spawnSync(process.execPath, [KART, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const kart = (args: string[], env: Record<string, string> = {}) =>
+  runKartSync(args, { env: { ...process.env, ...env } });
 
 function sha256sum(path: string): string {
   return `sha256:${execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]}`;
@@ -46,7 +41,7 @@ beforeAll(() => {
     EPOCH,
   );
   expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
+  expect(run.code).toBe(0);
   packed = JSON.parse(run.stdout) as PackJson;
 }, 600_000);
 
@@ -98,7 +93,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
     const dest = join(work, 'dest');
     const run = kart(['unpack', `oci:${layout}:6.1`, '--dest', dest, '--arch', 'amd64']);
     expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(debian.vmlinuz));
     expect(readFileSync(join(dest, 'config'))).toEqual(readFileSync(debian.config));
     expect(readFileSync(join(dest, 'metadata'), 'utf8')).toBe(
@@ -145,7 +140,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
       ],
       EPOCH,
     );
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     const second = JSON.parse(run.stdout) as PackJson;
     expect(second.manifest.digest).toBe(packed.manifest.digest);
     expect(second.indexes[0]?.digest).toBe(packed.indexes[0]?.digest);
@@ -164,7 +159,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
       '--flavor',
       'zone',
     ]);
-    expect(run.status).toBe(1);
+    expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       /^kart: error: .*config-.* does not meet flavor zone \(\d+ requirements? failed\):\n {2}.*CONFIG_/,
     );
@@ -195,15 +190,15 @@ describe('kart pack (real Debian cloud kernel)', () => {
       '--flavor',
       'zone',
     ]);
-    expect(missing.status).toBe(2);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(
       `kart: error: kernel ${join(work, 'nope')} does not exist or cannot be read`,
     );
     const flavor = kart([...base, '--flavor', 'no-such-flavor']);
-    expect(flavor.status).toBe(2);
+    expect(flavor.code).toBe(2);
     expect(flavor.stderr).toContain('no-such-flavor');
     const arch = kart([...base, '--flavor', 'zone', '--arch', 'arm64']);
-    expect(arch.status).toBe(2);
+    expect(arch.code).toBe(2);
     expect(arch.stderr).toContain(
       `--arch arm64 was given, but ${debian.vmlinuz} is an x86_64 kernel (linux/amd64)`,
     );
@@ -222,7 +217,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
       'zone',
       '--no-check',
     ]);
-    expect(unwritable.status).toBe(2);
+    expect(unwritable.code).toBe(2);
     expect(unwritable.stderr).toContain(file);
   });
 });

@@ -3,27 +3,13 @@
  * messages of the usage errors, a refused config (exit 1, nothing written), and a catalogue that
  * stops at its first failure with a summary.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FAILING_CONFIG, makeFixtureWorld } from '../kernel/publish/publish-fixture.ts';
+import { runKart } from '../support/kart-cli.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
-const execFileAsync = promisify(execFile);
-
-async function kart(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [KART, ...args], {
-      ...(cwd ? { cwd } : {}),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const kart = (args: string[], cwd?: string) => runKart(args, cwd === undefined ? {} : { cwd });
 
 const world = makeFixtureWorld();
 

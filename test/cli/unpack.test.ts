@@ -1,18 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runKartSync } from '../support/kart-cli.ts';
 import { makeSyntheticBuild, type SyntheticBuild } from '../kernel/artifact/pack-fixtures.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
-function kart(args: string[]) {
-  const run = spawnSync(process.execPath, [KART, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SOURCE_DATE_EPOCH: '0' },
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const kart = (args: string[]) => runKartSync(args, { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
 
 let build: SyntheticBuild;
 let layout: string;
@@ -31,15 +24,15 @@ beforeAll(() => {
     '-o',
     `oci:${layout}:6.1`,
   ];
-  expect(kart(['pack', '--kernel', build.bzImage, ...common]).status).toBe(0);
-  expect(kart(['pack', '--kernel', build.arm64Image, ...common]).status).toBe(0);
+  expect(kart(['pack', '--kernel', build.bzImage, ...common]).code).toBe(0);
+  expect(kart(['pack', '--kernel', build.arm64Image, ...common]).code).toBe(0);
 });
 
 describe('kart unpack', () => {
   it('installs the chosen platform and reports it as JSON', () => {
     const dest = join(work, 'arm');
     const run = kart(['unpack', `oci:${layout}:6.1`, '--dest', dest, '--arch', 'arm64', '--json']);
-    expect(run.status).toBe(0);
+    expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as {
       platform: string;
       files: { name: string }[];
@@ -57,7 +50,7 @@ describe('kart unpack', () => {
     const strict = join(work, 'strict.ini');
     writeFileSync(strict, 'description = strict\n\n[require]\nCONFIG_MISSING_THING = y\n');
     const run = kart(['unpack', `oci:${layout}:6.1`, '--dest', dest, '--arch', 'amd64', '--flavor', strict]);
-    expect(run.status).toBe(1);
+    expect(run.code).toBe(1);
     expect(run.stderr).toContain("kart: error: the kernel's config does not meet flavor strict: ");
     expect(run.stderr).toContain('CONFIG_MISSING_THING');
   });
@@ -75,10 +68,10 @@ describe('kart unpack', () => {
         build.flavor,
         '-o',
         `oci:${other}:1`,
-      ]).status,
+      ]).code,
     ).toBe(0);
     const run = kart(['unpack', `oci:${other}:1`, '--dest', join(work, 'x'), '--arch', 'arm64']);
-    expect(run.status).toBe(1);
+    expect(run.code).toBe(1);
     expect(run.stderr).toContain(`kart: error: oci:${other}:1 has no linux/arm64 kernel; it has linux/amd64`);
   });
 
@@ -87,7 +80,7 @@ describe('kart unpack', () => {
     mkdirSync(dest);
     writeFileSync(join(dest, 'notes'), 'keep me');
     const run = kart(['unpack', `oci:${layout}:6.1`, '--dest', dest, '--arch', 'amd64']);
-    expect(run.status).toBe(2);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain(
       `kart: error: destination ${dest} is a directory kart did not make, and it is not empty`,
     );

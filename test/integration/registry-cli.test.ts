@@ -2,39 +2,23 @@
  * kart's registry commands against the real registry (Debian's distribution 2.8) and skopeo, through
  * the CLI a user runs: exact stdout, stderr and exit codes; digests compared with what skopeo sees.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout } from '../../src/oci/layout.ts';
 import { sha256Digest } from '../../src/oci/digest.ts';
+import { runKart } from '../support/kart-cli.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { kernelImage, pushImage } from '../registry/kernel-image-fixture.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 let registry: TestRegistry;
 let work: string;
 const image = kernelImage('cli');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function kart(...args: string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [KART, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kart = (...args: string[]) => runKart(args);
 
 // Asynchronous on purpose: the counting proxy runs in this process and must keep serving skopeo.
 async function skopeo(...args: string[]): Promise<string> {

@@ -2,14 +2,12 @@
  * HTTP_PROXY / NO_PROXY: kart's registry requests go through the proxy the environment names, and
  * bypass it for hosts NO_PROXY lists. The proxy is a small forward proxy in front of the real registry.
  */
-import { spawn } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runKart } from '../support/kart-cli.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 let registry: TestRegistry;
 let proxy: Server;
 let proxyUrl: string;
@@ -36,22 +34,12 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-function kart(
-  env: Record<string, string>,
-  ...args: string[]
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const clean = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !/^(https?|no)_proxy$/i.test(name)),
-    );
-    const child = spawn(process.execPath, [KART, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...clean, ...env },
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => done({ code, stderr }));
-  });
+/** kart with only these proxy variables (any the machine has set are dropped). */
+function kart(env: Record<string, string>, ...args: string[]) {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(https?|no)_proxy$/i.test(name)),
+  );
+  return runKart(args, { env: { ...clean, ...env } });
 }
 
 it('sends registry requests through HTTP_PROXY, and straight to the registry for NO_PROXY hosts', async () => {

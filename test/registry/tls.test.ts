@@ -3,16 +3,15 @@
  * with TLS_FAILED (exit 3); --insecure gets through to the server's own answer; --ca-file with the
  * server's certificate verifies it, another CA does not.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runKart } from '../support/kart-cli.ts';
 import { makeSelfSignedCert } from '../support/self-signed-cert.ts';
 
-const KART = resolve(import.meta.dirname, '../../bin/kart.js');
 let dir: string;
 let server: Server;
 let host: string;
@@ -38,14 +37,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function kart(...args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [KART, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => done({ code, stderr }));
-  });
-}
+const kart = (...args: string[]) => runKart(args);
 
 it('a self-signed certificate fails with TLS_FAILED, exit 3; --insecure reaches the registry', async () => {
   const failed = await kart('resolve', `${host}/kart/kernel:1`);
