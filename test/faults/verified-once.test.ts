@@ -3,13 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isKartError } from '../../src/errors.ts';
 import { openLayout } from '../../src/oci/layout.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import { descriptorOf, pushBytes } from '../../src/oci/manifest-io.ts';
 import type { Target } from '../../src/oci/store.ts';
 import { copyReference } from '../../src/registry/index.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
 
 /**
  * Bytes are hashed once on their way: a layout's fetch and a registry blob read verify as they flow,
@@ -55,15 +55,7 @@ async function layoutWithImage(dir: string): Promise<void> {
   await layout.tag(manifestDesc, 'v1');
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isKartError(error)) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected the copy to fail');
-}
+const failure = (promise: Promise<unknown>) => kartErrorOf(promise);
 
 describe('verified once, still verified', () => {
   it('a layout blob corrupted at rest fails the push, and the registry gets no tag', async () => {

@@ -14,7 +14,6 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  KartError,
   LOCK_FILE_NAME,
   MediaType,
   descriptorOf,
@@ -25,6 +24,7 @@ import {
   type Descriptor,
 } from '../../src/index.ts';
 import { buildSmallImage } from './support/small-image.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-layout-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -32,15 +32,7 @@ let counter = 0;
 const fresh = (): string => join(work, `layout-${++counter}`);
 const OCI_INDEX = resolve(import.meta.dirname, '../../src/oci/index.ts');
 
-async function caught(run: () => Promise<unknown>): Promise<KartError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KartError);
-    return error as KartError;
-  }
-  throw new Error('expected a KartError');
-}
+const caught = (run: () => Promise<unknown>) => kartErrorOf(run);
 
 function listTree(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();

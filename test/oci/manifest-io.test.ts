@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  KartError,
   MAX_MANIFEST_BYTES,
   MediaType,
   MemoryStore,
@@ -11,16 +10,9 @@ import {
   sha256Digest,
 } from '../../src/index.ts';
 import { buildSmallImage } from './support/small-image.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
 
-async function caught(run: () => Promise<unknown>): Promise<KartError> {
-  try {
-    await run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KartError);
-    return error as KartError;
-  }
-  throw new Error('expected a KartError');
-}
+const caught = (run: () => Promise<unknown>) => kartErrorOf(run);
 
 describe('manifest I/O', () => {
   it('pushJson stores the exact serialised bytes; fetchManifest parses index and manifest by media type', async () => {

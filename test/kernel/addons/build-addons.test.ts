@@ -14,9 +14,10 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KartError } from '../../../src/errors.ts';
+import type { KartError } from '../../../src/errors.ts';
 import { buildAddonsFromModules, type BuiltAddons } from '../../../src/kernel/addons/index.ts';
 import { debianKernelPaths } from '../../support/debian-kernels.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-addons-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -67,13 +68,9 @@ function makeModulesTree(root: string, release: string): string {
 }
 
 async function failure(run: Promise<unknown>): Promise<KartError> {
-  const error = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KartError);
-  expect((error as KartError).exitCode).toBe(2);
-  return error as KartError;
+  const error = await kartErrorOf(run);
+  expect(error.exitCode).toBe(2);
+  return error;
 }
 
 describe("buildAddonsFromModules on Debian's real modules", () => {

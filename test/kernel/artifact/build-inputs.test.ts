@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isKartError } from '../../../src/errors.ts';
 import { discoverBuildInputs, type BuildInputOptions } from '../../../src/kernel/artifact/index.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 
 function buildDir(files: string[], dirs: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'kart-build-'));
@@ -16,13 +16,8 @@ function buildDir(files: string[], dirs: string[] = []): string {
 }
 
 async function failure(options: BuildInputOptions): Promise<{ code: string; message: string }> {
-  try {
-    await discoverBuildInputs(options);
-  } catch (error) {
-    if (isKartError(error)) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a failure');
+  const { code, message } = await kartErrorOf(discoverBuildInputs(options));
+  return { code, message };
 }
 
 describe('discoverBuildInputs', () => {

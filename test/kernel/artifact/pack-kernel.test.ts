@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isKartError } from '../../../src/errors.ts';
 import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
 import { makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 
 let build: SyntheticBuild;
 beforeAll(() => {
@@ -33,17 +33,7 @@ async function pack(dir: string, extra: Partial<PackKernelOptions> = {}) {
   return packKernel(options(extra), await openLayout(dir, { create: true }));
 }
 
-async function failure(
-  promise: Promise<unknown>,
-): Promise<{ code: string; message: string; exitCode: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isKartError(error)) return { code: error.code, message: error.message, exitCode: error.exitCode };
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (promise: Promise<unknown>) => kartErrorOf(promise);
 
 describe('packKernel', () => {
   it('writes the format-v1 artifact: four layers in order, titles, config blob, annotations, index', async () => {

@@ -6,19 +6,12 @@ import fc from 'fast-check';
 import { KartError } from '../../../src/errors.ts';
 import { expandCatalogue, parseCatalogue, readCatalogueFile } from '../../../src/kernel/catalogue/index.ts';
 import { CACHE_ROOT, debianKernelPaths } from '../../support/debian-kernels.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const SAMPLE = join(REPO, 'kernels/sample.ini');
 
-async function kartError(fn: () => unknown): Promise<KartError> {
-  try {
-    await fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KartError);
-    return error as KartError;
-  }
-  throw new Error('expected a KartError');
-}
+const kartError = (fn: () => unknown) => kartErrorOf(fn);
 
 describe('parseCatalogue + expandCatalogue', () => {
   const text = [

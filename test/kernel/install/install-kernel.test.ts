@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { isKartError } from '../../../src/errors.ts';
 import { installAreaDir, installKernel } from '../../../src/kernel/install/index.ts';
 import { openLayout, type OciLayout } from '../../../src/oci/layout.ts';
 import type { Descriptor } from '../../../src/oci/index.ts';
@@ -27,6 +26,7 @@ import {
   type CraftedLayer,
   type RawEntry,
 } from './crafted-images.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 
 let root: string;
 let layout: OciLayout;
@@ -42,17 +42,7 @@ async function install(manifest: Descriptor, extra: { flavor?: string } = {}) {
   return installKernel({ source: layout, manifest, dest, reference: 'oci:test:1', arch: 'amd64', ...extra });
 }
 
-async function failure(
-  promise: Promise<unknown>,
-): Promise<{ code: string; message: string; exitCode: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isKartError(error)) return { code: error.code, message: error.message, exitCode: error.exitCode };
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (promise: Promise<unknown>) => kartErrorOf(promise);
 
 /** Every file under DEST (through its symlink) and its bytes, plus where DEST points. */
 function snapshot(): { link: string; files: Record<string, string> } {
