@@ -56,13 +56,11 @@ export interface Flavor {
   recommendations: Requirement[];
 }
 
-export interface FlavorSummary {
-  name: string;
-  file: string;
-  description: string;
-  repository?: string;
-  addonsMaxBytes?: number;
-  extends: string[];
+/** What `kart flavors` lists: a flavor with its rules counted rather than spelled out. */
+export interface FlavorSummary extends Pick<
+  Flavor,
+  'name' | 'file' | 'description' | 'repository' | 'addonsMaxBytes' | 'extends'
+> {
   requirements: number;
   recommendations: number;
 }
