@@ -102,6 +102,71 @@ const cache = scratch('cache');
 const pulled = scratch('pulled');
 
 /**
+ * push of one artifact from its layout into new repositories, side by side with skopeo moving the
+ * same bytes (--preserve-digests) and with curl POST + PUT of the same blobs (the floor).
+ */
+async function pushFigure(artifact: {
+  id: string;
+  title: string;
+  layout: string;
+  tag: string;
+  graph: ReturnType<typeof layoutGraph>;
+  /** names the new repositories: `bench/<prefix>-kart-N`, ... */
+  prefix: string;
+  runs: number;
+  /** where kart pushes in a round (default: a new repository each time) */
+  kartRepository?: (round: number) => string;
+  /** more peers, measured after kart */
+  peers?: Contender[];
+  targets?: Figure['targets'];
+}): Promise<Figure> {
+  /** a new repository name, e.g. `bench/push-curl-7` */
+  const repository = (who: string) => `bench/${artifact.prefix}-${who}-${fresh()}`;
+  return {
+    id: artifact.id,
+    title: artifact.title,
+    unit: 's',
+    samples: await measure(
+      artifact.title,
+      [
+        {
+          name: 'kart',
+          run: (round) =>
+            kart(
+              'push',
+              `oci:${artifact.layout}:${artifact.tag}`,
+              `${artifact.kartRepository?.(round) ?? `${registry.host}/${repository('kart')}`}:${artifact.tag}`,
+            ),
+        },
+        ...(artifact.peers ?? []),
+        {
+          name: 'skopeo --preserve-digests',
+          run: () =>
+            skopeo(
+              skopeoPushArgs(
+                artifact.layout,
+                artifact.tag,
+                `${registry.host}/${repository('skopeo')}:${artifact.tag}`,
+                true,
+              ),
+            ),
+        },
+        {
+          name: 'curl POST+PUT (floor)',
+          run: () => bash(curlPushScript(artifact.graph, registry.url, repository('curl'), artifact.tag)),
+        },
+      ],
+      artifact.runs,
+    ),
+    targets: [
+      { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
+      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
+      ...(artifact.targets ?? []),
+    ],
+  };
+}
+
+/**
  * pull -k of one artifact into an empty cache and DEST, side by side with skopeo (to a layout: it has
  * no install) and with curl + sha256sum of the same blobs (the floor).
  */
@@ -162,22 +227,16 @@ try {
   kart('push', `oci:${kernelLayout}:${KERNEL_TAG}`, `${source}:${KERNEL_TAG}`);
 
   // push layout → a fresh repository
-  figures.push({
-    id: 'push',
-    title: `push ${(kernelBytes / 1e6).toFixed(0)} MB kernel → fresh repository`,
-    unit: 's',
-    samples: await measure(
-      'push',
-      [
-        {
-          name: 'kart',
-          run: () =>
-            kart(
-              'push',
-              `oci:${kernelLayout}:${KERNEL_TAG}`,
-              `${registry.host}/bench/push-kart-${fresh()}:${KERNEL_TAG}`,
-            ),
-        },
+  figures.push(
+    await pushFigure({
+      id: 'push',
+      title: `push ${(kernelBytes / 1e6).toFixed(0)} MB kernel → fresh repository`,
+      layout: kernelLayout,
+      tag: KERNEL_TAG,
+      graph,
+      prefix: 'push',
+      runs: RUNS,
+      peers: [
         {
           // On a registry of its own, new for each run: on the shared one, after the other tools'
           // uploads, distribution 2.8 left skopeo's HEAD of a blob in a new repository unanswered
@@ -192,36 +251,15 @@ try {
               skopeoPushArgs(
                 kernelLayout,
                 KERNEL_TAG,
-                `${isolated!.host}/bench/push-skopeo-${fresh()}:${KERNEL_TAG}`,
+                `${isolated!.host}/bench/push-skopeo-default-${fresh()}:${KERNEL_TAG}`,
                 false,
               ),
             ),
         },
-        {
-          name: 'skopeo --preserve-digests',
-          run: () =>
-            skopeo(
-              skopeoPushArgs(
-                kernelLayout,
-                KERNEL_TAG,
-                `${registry.host}/bench/push-skopeo-like-${fresh()}:${KERNEL_TAG}`,
-                true,
-              ),
-            ),
-        },
-        {
-          name: 'curl POST+PUT (floor)',
-          run: () => bash(curlPushScript(graph, registry.url, `bench/push-curl-${fresh()}`, KERNEL_TAG)),
-        },
       ],
-      RUNS,
-    ),
-    targets: [
-      { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
-      { peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 },
-      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
-    ],
-  });
+      targets: [{ peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 }],
+    }),
+  );
 
   // pull registry → layout
   figures.push({
@@ -365,47 +403,20 @@ try {
   const bigGraph = layoutGraph(bigLayout, BIG_TAG);
   const bigSource = `${registry.host}/bench/big-source`;
   log('1 GiB artifact packed');
-  figures.push({
-    id: 'push-1g',
-    title: 'push 1 GiB image → fresh repository',
-    unit: 's',
-    samples: await measure(
-      'push 1 GiB',
-      [
-        {
-          name: 'kart',
-          run: (r) =>
-            kart(
-              'push',
-              `oci:${bigLayout}:${BIG_TAG}`,
-              `${r === 0 ? bigSource : `${registry.host}/bench/big-kart-${fresh()}`}:${BIG_TAG}`,
-            ),
-        },
-        {
-          name: 'skopeo --preserve-digests',
-          run: () =>
-            skopeo(
-              skopeoPushArgs(
-                bigLayout,
-                BIG_TAG,
-                `${registry.host}/bench/big-skopeo-${fresh()}:${BIG_TAG}`,
-                true,
-              ),
-            ),
-        },
-        {
-          name: 'curl POST+PUT (floor)',
-          run: () => bash(curlPushScript(bigGraph, registry.url, `bench/big-curl-${fresh()}`, BIG_TAG)),
-        },
-      ],
-      BIG_RUNS,
-    ),
-    targets: [
-      { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
-      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
-      { maxRssMb: 150 },
-    ],
-  });
+  figures.push(
+    await pushFigure({
+      id: 'push-1g',
+      title: 'push 1 GiB image → fresh repository',
+      layout: bigLayout,
+      tag: BIG_TAG,
+      graph: bigGraph,
+      prefix: 'big',
+      runs: BIG_RUNS,
+      // The first round's push is also the source the 1 GiB pull -k reads.
+      kartRepository: (round) => (round === 0 ? bigSource : `${registry.host}/bench/big-kart-${fresh()}`),
+      targets: [{ maxRssMb: 150 }],
+    }),
+  );
   figures.push(
     await pullKernelFigure({
       id: 'pull-k-1g',
