@@ -2,7 +2,7 @@ export * from './media-types.ts';
 export * from './digest.ts';
 export * from './schema.ts';
 export type * from './store.ts';
-export { canUpdateTag } from './store.ts';
+export { canIngest, canUpdateTag } from './store.ts';
 export * from './reference.ts';
 export * from './tar-writer.ts';
 export * from './layout.ts';

@@ -65,6 +65,19 @@ export function canUpdateTag(target: object): target is TagUpdater {
   return typeof (target as Partial<TagUpdater>).updateTag === 'function';
 }
 
+/**
+ * A store that can take content whose digest is known only once all of it has been read (a layer
+ * being generated), hashing it as it writes and naming it by that digest. A layout can; a registry
+ * needs the digest before the upload ends, so producers of such content hash it first there.
+ */
+export interface Ingester {
+  ingest(content: Readable, mediaType: string): Promise<Descriptor>;
+}
+
+export function canIngest(target: object): target is Ingester {
+  return typeof (target as Partial<Ingester>).ingest === 'function';
+}
+
 export interface Deleter {
   delete(desc: Descriptor): Promise<void>;
 }

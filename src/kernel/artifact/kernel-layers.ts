@@ -1,8 +1,9 @@
-import { Readable, Writable } from 'node:stream';
+import { Readable, Writable, pipeline as pipelineCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import {
   DigestingStream,
+  type Ingester,
   MediaType,
   tarLayer,
   type Descriptor,
@@ -12,10 +13,10 @@ import {
 
 /**
  * One artifact file as one layer: a tar holding `kernel/` then the file, uncompressed or gzip. A layer's
- * digest is known only once it has been produced, and no layer is ever held in memory, so each layer
- * is produced twice from its (deterministic) inputs: once to hash it, once to push it against that
- * digest. The second pass is verified by the store, so an input that changed in between is refused.
- * This works for any Pusher (a layout, a registry repository) without a store-specific ingest API.
+ * digest is known only once it has been produced, and no layer is ever held in memory. A store that
+ * can ingest (a layout) takes each layer as it is produced, once. Any other store (a registry) gets it
+ * produced twice from its deterministic inputs: once to hash it, once to push it against that digest;
+ * the second pass is verified by the store, so an input that changed in between is refused.
  */
 export type LayerCompressionOption = 'none' | 'gzip';
 
@@ -83,6 +84,32 @@ export async function measureLayer(
       size,
       annotations: { [TITLE_ANNOTATION]: file.path },
     },
+  };
+}
+
+/** Produces a layer once, straight into a store that names content by the digest it computes. */
+export async function ingestLayer(
+  store: Ingester,
+  file: ArtifactFile,
+  compression: LayerCompressionOption,
+  mtime: number,
+): Promise<MeasuredLayer> {
+  const diff = new DigestingStream();
+  // pipeline() hands back its last stream and destroys the chain on any error, so a failing tar or
+  // gzip fails the ingest, which then keeps nothing.
+  const noop = () => undefined;
+  const content =
+    compression === 'none'
+      ? pipelineCallback(tarOf(file, mtime), diff, noop)
+      : pipelineCallback(tarOf(file, mtime), diff, createGzip({ level: 6 }), noop);
+  const stored = await store.ingest(
+    content,
+    compression === 'none' ? MediaType.OciLayer : MediaType.OciLayerGzip,
+  );
+  return {
+    file,
+    diffId: diff.digest(),
+    descriptor: { ...stored, annotations: { [TITLE_ANNOTATION]: file.path } },
   };
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
-import { canUpdateTag, MediaType, type Descriptor, type Target } from '../../oci/index.ts';
+import { canIngest, canUpdateTag, MediaType, type Descriptor, type Target } from '../../oci/index.ts';
 import { descriptorOf, pushBytes } from '../../oci/manifest-io.ts';
 import { buildAddonsFromModules, inspectSquashfs } from '../addons/index.ts';
 import { readKernelConfig } from '../config/index.ts';
@@ -13,6 +13,7 @@ import { discoverBuildInputs, type BuildInputChoice, type BuildInputOptions } fr
 import { readConfigPayload } from './config-payload.ts';
 import { mergePlatformEntry, readTagIndex } from './tag-index.ts';
 import {
+  ingestLayer,
   measureLayer,
   pushLayer,
   type ArtifactFile,
@@ -181,8 +182,19 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
       { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
     ];
 
+    // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
+    const existing = new Map<string, Descriptor[]>();
+    for (const tag of tags) existing.set(tag, (await readTagIndex(target, tag)).entries);
+
+    // A layout takes each layer as it is produced; other stores get it hashed first and pushed below.
     const layers: MeasuredLayer[] = [];
-    for (const file of files) layers.push(await measureLayer(file, compression, mtime));
+    for (const file of files) {
+      layers.push(
+        canIngest(target)
+          ? await ingestLayer(target, file, compression, mtime)
+          : await measureLayer(file, compression, mtime),
+      );
+    }
 
     const created =
       options.sourceDateEpoch === undefined
@@ -218,15 +230,11 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     const platform = { architecture: sniffed, os: 'linux' as const };
     const manifestDesc = descriptorOf(manifestBytes, MediaType.OciManifest);
 
-    // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
-    const merged: { tag: string; bytes: Buffer; platforms: string[] }[] = [];
     const entry: Descriptor = { ...manifestDesc, platform };
-    for (const tag of tags) {
-      merged.push({ tag, ...mergedIndex((await readTagIndex(target, tag)).entries, entry) });
-    }
+    const merged = tags.map((tag) => ({ tag, ...mergedIndex(existing.get(tag) ?? [], entry) }));
 
     // Writes: leaves first, then the manifest, then each tag's index, then the tags.
-    for (const layer of layers) await pushLayer(target, layer, compression, mtime);
+    if (!canIngest(target)) for (const layer of layers) await pushLayer(target, layer, compression, mtime);
     await pushBytes(target, configDesc, configBytes);
     await pushBytes(target, manifestDesc, manifestBytes);
     const indexes: PackKernelResult['indexes'] = [];

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
+import { MemoryStore, canIngest } from '../../../src/oci/index.ts';
 import { makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
 
@@ -96,6 +97,16 @@ describe('packKernel', () => {
     expect(a.files[0]?.layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
     const c = await pack(layoutDir(), { compress: 'gzip', sourceDateEpoch: 1700000001 });
     expect(c.manifest.digest).not.toBe(a.manifest.digest);
+  });
+
+  it('gives the same digests whether the store ingests layers in one pass (a layout) or not (hash, then push)', async () => {
+    const memory = new MemoryStore();
+    expect(canIngest(memory)).toBe(false);
+    const twoPass = await packKernel(options(), memory);
+    const onePass = await pack(layoutDir());
+    expect(onePass.manifest).toEqual(twoPass.manifest);
+    expect(onePass.files).toEqual(twoPass.files);
+    expect(onePass.indexes.map((i) => i.index.digest)).toEqual(twoPass.indexes.map((i) => i.index.digest));
   });
 
   it('keeps both platforms when amd64 and arm64 are packed into one tag at the same time', async () => {
