@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Two cores: more workers only fight over the CPU and the registry.
     maxWorkers: 2,
+    // vitest's own report, then one plain closing line (`tests: N passed, N failed, N skipped`).
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
