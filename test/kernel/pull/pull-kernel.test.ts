@@ -56,7 +56,7 @@ describe('pullKernel shapes', () => {
   for (const shape of shapes) {
     for (const arch of ['amd64', 'arm64'] as const) {
       it(`installs a ${shape} image for linux/${arch} from an index with an attestation entry`, async () => {
-        const ref = await publish(`shapes/${shape}`, arch === 'amd64' ? 'a' : 'b');
+        const ref = await publish(`shapes/${shape}`, arch === 'amd64' ? 'a' : 'b', { shape });
         const dest = join(work, `dest-${shape}-${arch}`);
         const cacheDir = join(work, `cache-${shape}-${arch}`);
         const result = await pullKernel({
@@ -68,6 +68,14 @@ describe('pullKernel shapes', () => {
         });
         const expected = expectedFiles(arch, shape);
         expect(readInstalled(dest, Object.keys(expected))).toEqual(expected);
+        // Exactly the files of that shape: a LinuxKit image has no metadata but keeps its kernel.tar.
+        const installedNames = readdirSync(dest).sort();
+        expect(installedNames).toEqual(
+          (shape === 'linuxkit'
+            ? ['config', 'kart.json', 'kernel', 'kernel.tar']
+            : ['config', 'kart.json', 'kernel', 'metadata']
+          ).sort(),
+        );
         expect(result.platform).toBe(`linux/${arch}`);
         expect(result.installed).toBe(true);
         expect(result.files.find((f) => f.name === 'kernel')).toMatchObject({
