@@ -151,6 +151,11 @@ describe('kart check', () => {
         `kart: error: cannot read ${join(scratch, 'nope.config')}: ENOENT: no such file or directory\nkart: hint: check that the path exists and is a readable file\n`,
       ],
       [
+        'a config that sets no symbol (an empty file, or only comments)',
+        () => ['check', '--flavor', 'zone', write('empty.config', '# Linux kernel configuration\n\n')],
+        `kart: error: ${join(scratch, 'empty.config')}: no CONFIG_ symbol in it; a kernel .config sets thousands\nkart: hint: pass a kernel .config (for example /boot/config-$(uname -r)), a config.gz such as /proc/config.gz, or - for stdin\n`,
+      ],
+      [
         'no --flavor',
         () => ['check', config],
         'kart: error: kart check needs at least one --flavor\nkart: hint: name a shipped flavor (kart flavors lists them) or a flavor file, e.g. --flavor zone\n',
@@ -166,6 +171,15 @@ describe('kart check', () => {
         expect(kart(args())).toEqual({ code: 2, stdout: '', stderr });
       });
     }
+
+    it('an empty stdin (say, a zcat that failed upstream of the pipe)', () => {
+      const run = kart(['check', '--flavor', 'dm-verity', '-'], '');
+      expect(run).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(/^kart: error: <stdin>: no CONFIG_ symbol in it; /),
+      });
+    });
 
     it('a file that is not a kernel config', () => {
       const run = kart(['check', '--flavor', 'zone', '/bin/sh']);

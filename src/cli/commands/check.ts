@@ -41,7 +41,7 @@ export function register(program: Command): void {
         // Flavors first: a bad flavor is a usage error worth reporting before reading a large config.
         const flavors = [];
         for (const name of options.flavor) flavors.push(await flavorLib.loadFlavor(name));
-        const config = await readKernelConfig(path);
+        const config = await readKernelConfig(path, { whole: true });
         const report = flavorLib.checkConfig(config, flavors);
         const render = {
           text: flavorLib.renderCheckText,

@@ -14,6 +14,15 @@ export function configInvalid(source: string, line: number | undefined, message:
   });
 }
 
+/** CONFIG_EMPTY: a whole config was expected, and the input sets no CONFIG_ symbol at all. */
+export function configEmpty(source: string): KartError {
+  return new KartError(
+    'CONFIG_EMPTY',
+    `${displaySource(source)}: no CONFIG_ symbol in it; a kernel .config sets thousands`,
+    { hint: CONFIG_HINT, exitCode: 2, details: { source } },
+  );
+}
+
 /** A line quoted in a message: bounded, and with control characters escaped so a terminal shows them. */
 export function excerpt(text: string, max = 60): string {
   return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);

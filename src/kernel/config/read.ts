@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { TextDecoder } from 'node:util';
 import type { KernelConfigWithLines } from './types.ts';
 import { parseKernelConfig } from './parse.ts';
-import { configInvalid, configUnreadable } from './errors.ts';
+import { configEmpty, configInvalid, configUnreadable } from './errors.ts';
 
 /** A .config is a few hundred KB; anything this large is some other file, and we stop reading it. */
 export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
@@ -12,6 +12,12 @@ export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
 export interface ReadKernelConfigOptions {
   /** where `-` reads from; process.stdin unless a caller (a test) passes another stream */
   stdin?: Readable;
+  /**
+   * The input must be a whole kernel config, not a fragment: one that sets no `CONFIG_` symbol is
+   * refused (CONFIG_EMPTY). A check of an empty input would otherwise report every requirement
+   * "absent" (or pass a flavor of `n` rules), hiding that `zcat config.gz | kart check -` read nothing.
+   */
+  whole?: boolean;
 }
 
 /**
@@ -25,7 +31,9 @@ export async function readKernelConfig(
 ): Promise<KernelConfigWithLines> {
   const input = pathOrDash === '-' ? (options.stdin ?? process.stdin) : await openFile(pathOrDash);
   const text = await readText(input, pathOrDash);
-  return parseKernelConfig(text, pathOrDash);
+  const config = parseKernelConfig(text, pathOrDash);
+  if (options.whole === true && config.entries().next().done === true) throw configEmpty(pathOrDash);
+  return config;
 }
 
 async function openFile(path: string): Promise<Readable> {
