@@ -17,6 +17,10 @@
  * policy compares a version only with versions of the *same* variant (see policy.ts), and a variant's
  * aliases carry the variant as a suffix.
  *
+ * Not the `semver` package: kernel versions are not semver. `6.1` and `6` are valid tags (semver
+ * wants three parts), `6.1.0-rc3` vs `6.1-rc3` name the same prerelease, and a variant suffix is not
+ * a semver prerelease (semver would sort `6.18.44-nvidia` *before* 6.18.44).
+ *
  * Anything else (`latest`, `stable`, `v6.1`, `6.1.x`, `06.1`) is not a version: parse returns undefined
  * and the tag policy ignores the tag.
  */
