@@ -230,9 +230,11 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
         done.set(planned.tag, await updateTagIndex(target, planned.tag, entry, { onRetry: retry }));
       }
       // A concurrent publisher may have overwritten a tag after this one's own check: merge again.
-      for (let round = 0; round < 3; round++) {
+      // Still missing after the last round: say so, rather than report a publish that lost its arch.
+      for (let round = 0; ; round++) {
         const missing = await tagsMissingEntry(target, [...done.keys()], entry);
         if (missing.length === 0) break;
+        if (round === FINAL_PASS_ROUNDS) throw platformLostFromTags(destination, missing, platform);
         for (const tag of missing) {
           const again = await updateTagIndex(target, tag, entry, { onRetry: retry });
           const first = done.get(tag);
@@ -262,6 +264,21 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** Rounds of the final pass that re-merges this platform into tags a concurrent writer overwrote. */
+const FINAL_PASS_ROUNDS = 3;
+
+function platformLostFromTags(destination: string, tags: string[], platform: string): KartError {
+  return new KartError(
+    'PUBLISH_INDEX_CONFLICT',
+    `${destination}: ${tags.join(', ')} still lack ${platform} after ${FINAL_PASS_ROUNDS} merges; another publisher keeps overwriting ${tags.length === 1 ? 'that tag' : 'those tags'}`,
+    {
+      exitCode: 3,
+      hint: 'run publish again when the other publisher is done (it is idempotent: it uploads nothing twice)',
+      details: { tags, platform, rounds: FINAL_PASS_ROUNDS },
+    },
+  );
 }
 
 function isUnchanged(blobs: readonly PublishBlob[], tags: readonly PublishTag[]): boolean {

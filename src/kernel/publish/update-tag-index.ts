@@ -12,9 +12,11 @@ import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from '.
  *   - after writing, the tag must hold this platform manifest (else another writer overwrote it: read
  *     again, which now includes theirs, and write the merge).
  * Together they leave a window of one request between the check and the write; publishKernel closes
- * most of what remains with a final pass over all tags (see verifyTags). No platform is ever dropped
- * by kart itself: every write is a merge of the index as last read. A store that can move a tag as one
- * step (TagUpdater: a layout, under its lock) gets a single read-merge-write instead, with no window.
+ * most of what remains with a final pass over all tags (tagsMissingEntry), and fails with
+ * PUBLISH_INDEX_CONFLICT rather than report success while a tag still lacks its platform. No platform
+ * is ever dropped by kart itself: every write is a merge of the index as last read. A store that can
+ * move a tag as one step (TagUpdater: a layout, under its lock) gets a single read-merge-write instead,
+ * with no window.
  */
 export interface TagIndexUpdate {
   tag: string;

@@ -134,6 +134,7 @@ describe('updateTagIndex', () => {
 
   it('gives up with PUBLISH_INDEX_CONFLICT when the index never holds still, leaving the last writer', async () => {
     let n = 0;
+    let lastOther: Descriptor | undefined;
     const always: Target = new Proxy(layout, {
       get(target, key, receiver) {
         // Like a registry: no atomic tag update, so the read-merge-write retries are what is tested.
@@ -141,8 +142,10 @@ describe('updateTagIndex', () => {
         if (key === 'resolve') {
           return async (reference: string) => {
             // Every pre-write check sees a fresh index from someone else.
-            if (reference === 'x' && ++n % 2 === 0)
-              await writeIndex(layout, 'x', [platformManifest('arm64', String(n)).desc]);
+            if (reference === 'x' && ++n % 2 === 0) {
+              lastOther = platformManifest('arm64', String(n)).desc;
+              await writeIndex(layout, 'x', [lastOther]);
+            }
             return target.resolve(reference);
           };
         }
@@ -158,6 +161,8 @@ describe('updateTagIndex', () => {
         layout.name,
       ),
     );
+    // Giving up writes nothing of its own: the tag is the other publisher's last index, untouched.
+    expect((await readTagIndex(layout, 'x')).entries).toEqual([lastOther]);
   });
 
   it('on a store with atomic tag updates (a layout), two arches updated at once both stay, in one round', async () => {
