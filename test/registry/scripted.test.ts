@@ -341,6 +341,56 @@ describe('referrers and tag pages', () => {
   });
 });
 
+describe('pushing a manifest with a subject', () => {
+  const signature = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: 'application/vnd.example.sig',
+      config: { mediaType: MediaType.OciEmpty, digest: sha256Digest('{}'), size: 2 },
+      layers: [blobDesc],
+      subject: manifestDesc,
+    }),
+  );
+  const signatureDigest = sha256Digest(signature);
+  const fallbackTag = `sha256-${manifestDesc.digest.slice(7)}`;
+
+  it('writes no fallback index when the registry answers with OCI-Subject (it has the referrers API)', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(201, { 'docker-content-digest': signatureDigest, 'oci-subject': manifestDesc.digest });
+      res.end();
+    });
+    const pushed = await store(server).pushManifest(signature, MediaType.OciManifest);
+    expect(pushed.digest).toBe(signatureDigest);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `PUT /v2/acme/kernel/manifests/${signatureDigest}`,
+    ]);
+  });
+
+  it('without OCI-Subject, adds the manifest to the <alg>-<hex> fallback index', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'GET') return sendError(res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown');
+      res.writeHead(201);
+      res.end();
+    });
+    await store(server).pushManifest(signature, MediaType.OciManifest);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `PUT /v2/acme/kernel/manifests/${signatureDigest}`,
+      `GET /v2/acme/kernel/manifests/${fallbackTag}`,
+      `PUT /v2/acme/kernel/manifests/${fallbackTag}`,
+    ]);
+    const index = JSON.parse(server.requests[2]!.body.toString('utf8')) as { manifests: unknown[] };
+    expect(index.manifests).toEqual([
+      {
+        mediaType: MediaType.OciManifest,
+        digest: signatureDigest,
+        size: signature.length,
+        artifactType: 'application/vnd.example.sig',
+      },
+    ]);
+  });
+});
+
 describe('stalls', () => {
   it('a registry that stops sending mid-manifest fails with TRANSFER_STALLED (transient), not a hang', async () => {
     const server = await serve((req, res) => {
