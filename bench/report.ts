@@ -22,6 +22,18 @@ export interface Figure {
 
 export interface Result extends Figure {
   medians: Record<string, { seconds: number; rssMb: number }>;
+  /** kart's median time over each peer's (below 1: kart is faster), for every peer, target or not */
+  ratios?: Record<string, number>;
+}
+
+export function ratiosToPeers(medians: Result['medians']): Record<string, number> {
+  const kart = medians.kart;
+  if (kart === undefined) return {};
+  return Object.fromEntries(
+    Object.entries(medians)
+      .filter(([name]) => name !== 'kart')
+      .map(([name, peer]) => [name, Number((kart.seconds / peer.seconds).toFixed(3))]),
+  );
 }
 
 export interface Verdict {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: kart side by side with skopeo and the curl floor, on one local Debian registry, in
  * one run. Each figure is the median of BENCH_RUNS runs (default 5; the 1 GiB figures BENCH_BIG_RUNS,
- * default 3), kart and its peers interleaved round by round. Prints a table (ratios kart/peer, targets)
+ * default 5), kart and its peers interleaved round by round. Prints a table (ratios kart/peer, targets)
  * and writes bench/results.json. Not part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,12 +14,12 @@ import { installAreaDir } from '../src/kernel/install/index.ts';
 import { layoutGraph } from './layout-graph.ts';
 import { median, runTimed, type Timed } from './measure.ts';
 import { clearSkopeoCache, curlPullScript, curlPushScript, skopeoPullArgs, skopeoPushArgs } from './peers.ts';
-import { renderTable, type Figure, type Result } from './report.ts';
+import { ratiosToPeers, renderTable, type Figure, type Result } from './report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const KART = join(ROOT, 'bin', 'kart.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 3);
+const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 5);
 const BIG_BYTES = 1024 ** 3;
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -61,7 +61,10 @@ async function runWithRetry(title: string, contender: Contender, round: number):
   }
 }
 
-/** Runs every contender once per round, in turn, so drift (page cache, other load) hits all alike. */
+/**
+ * Runs every contender once per round, in turn, so drift (page cache, other load) hits all alike; the
+ * order rotates each round, so no tool always goes first (into a cold page cache or a fresh registry).
+ */
 async function measure(
   title: string,
   contenders: Contender[],
@@ -69,7 +72,8 @@ async function measure(
 ): Promise<Record<string, Timed[]>> {
   const samples: Record<string, Timed[]> = Object.fromEntries(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < runs; round++) {
-    for (const contender of contenders) {
+    const shift = round % contenders.length;
+    for (const contender of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
       samples[contender.name]!.push(await runWithRetry(title, contender, round));
       contender.cleanup?.(round);
     }
@@ -448,15 +452,17 @@ try {
     targets: [{ peer: 'sha256sum', minThroughputRatio: 0.9 }],
   });
 
-  const results: Result[] = figures.map((figure) => ({
-    ...figure,
-    medians: Object.fromEntries(
-      Object.entries(figure.samples).map(([name, timed]) => [
-        name,
-        { seconds: median(timed.map((t) => t.seconds)), rssMb: median(timed.map((t) => t.rssKb)) / 1024 },
-      ]),
-    ),
-  }));
+  const results: Result[] = figures
+    .map((figure) => ({
+      ...figure,
+      medians: Object.fromEntries(
+        Object.entries(figure.samples).map(([name, timed]) => [
+          name,
+          { seconds: median(timed.map((t) => t.seconds)), rssMb: median(timed.map((t) => t.rssKb)) / 1024 },
+        ]),
+      ),
+    }))
+    .map((result) => ({ ...result, ratios: ratiosToPeers(result.medians) }));
   const { text, verdicts } = renderTable(results);
   console.log(text);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
