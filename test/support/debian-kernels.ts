@@ -7,11 +7,12 @@
  * debianKernelPaths(), which only computes paths and checks they exist.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export type DebianFlavor = 'cloud-amd64' | 'amd64';
 export const CACHE_ROOT = resolve(import.meta.dirname, '../../.cache/debian-kernels');
+const FETCH_SCRIPT = resolve(import.meta.dirname, '../../scripts/fetch-debian-kernel.sh');
 
 export interface DebianKernel {
   /** the kernel's modules squashed into addons.squashfs (built once by the global setup) */
@@ -35,35 +36,24 @@ function need(command: string, pkg: string): void {
   }
 }
 
-/** Downloads and unpacks Debian's linux-image-<flavor> once; returns where it is. */
+/**
+ * Downloads and unpacks Debian's linux-image-<flavor> once; returns where it is. The fetching is
+ * scripts/fetch-debian-kernel.sh, the same script the README's demo runs, so a fresh CI machine
+ * exercises its download branch and every later run its cached one.
+ */
 export function ensureDebianKernel(flavor: DebianFlavor): DebianKernel {
-  const marker = join(CACHE_ROOT, `${flavor}.release`);
-  if (existsSync(marker)) return debianKernelPaths(flavor);
+  if (existsSync(join(CACHE_ROOT, `${flavor}.release`))) return debianKernelPaths(flavor);
   need('apt-get', 'apt');
   need('dpkg-deb', 'dpkg');
-  mkdirSync(CACHE_ROOT, { recursive: true });
-  const depends = execFileSync('apt-cache', ['depends', `linux-image-${flavor}`], { encoding: 'utf8' });
-  const pkg = /Depends: (linux-image-[0-9][^\s]*)/.exec(depends)?.[1];
-  if (!pkg) {
+  const printed = execFileSync('bash', [FETCH_SCRIPT, flavor], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  if (printed !== join(CACHE_ROOT, flavor)) {
     throw new Error(
-      `test setup: apt-cache knows no linux-image-${flavor}; run "apt-get update" first (Debian's package lists are needed)`,
+      `test setup: ${FETCH_SCRIPT} ${flavor} printed ${printed}, not ${join(CACHE_ROOT, flavor)}`,
     );
   }
-  const release = pkg.replace(/^linux-image-/, '').replace(/-unsigned$/, '');
-  const work = join(CACHE_ROOT, `${flavor}.tmp-${process.pid}`);
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  execFileSync('apt-get', ['download', '-q', pkg], { cwd: work, stdio: ['ignore', 'ignore', 'inherit'] });
-  const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
-  if (!deb) throw new Error(`test setup: apt-get download ${pkg} produced no .deb`);
-  const root = join(work, 'root');
-  execFileSync('dpkg-deb', ['-x', join(work, deb), root]);
-  rmSync(join(work, deb));
-  const final = join(CACHE_ROOT, flavor);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(root, final);
-  rmSync(work, { recursive: true, force: true });
-  writeFileSync(marker, `${release}\n`);
   return debianKernelPaths(flavor);
 }
 
