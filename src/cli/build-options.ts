@@ -26,9 +26,17 @@ export function addBuildOptions(command: Command): Command {
     .option('--config <file>', 'the kernel config (.config or config.gz)')
     .option('--addons <file>', 'an existing addons.squashfs')
     .option('--modules <dir>', 'a lib/modules/<release> tree (or its parent), packed with mksquashfs')
-    .option('--version <x.y.z>', 'KERNEL_VERSION (default: the numeric prefix of the release)')
+    .option(
+      '--version <x.y.z>',
+      'KERNEL_VERSION, a kernel release such as 6.1.10 or 7.3.0-rc3 (default: the X.Y.Z prefix of the release)',
+    )
     .option('--arch <amd64|arm64>', 'the architecture (default: read from the image; must agree)')
-    .option('--annotation <key=value>', 'a manifest annotation (repeatable)', collect, [])
+    .option(
+      '--annotation <key=value>',
+      "a manifest annotation (repeatable; dev.edera.kernel.* are kart's own, refused)",
+      collect,
+      [],
+    )
     .option('--compress <none|gzip>', 'layer compression', 'none')
     .option('--source <url>', 'org.opencontainers.image.source')
     .option('--revision <rev>', 'org.opencontainers.image.revision');

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
 import { runKartSync } from '../support/kart-cli.ts';
+import { layoutTree } from '../kernel/artifact/pack-fixtures.ts';
 
 /**
  * The real thing: Debian's cloud kernel, its real modules (through mksquashfs) and its config, packed by
@@ -148,6 +149,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
 
   it('exits 1 listing the failures when the config does not meet the flavor, layout unchanged', () => {
     const before = readFileSync(join(layout, 'index.json'));
+    const tree = layoutTree(layout);
     const run = kart([
       'pack',
       '--kernel',
@@ -165,10 +167,12 @@ describe('kart pack (real Debian cloud kernel)', () => {
     );
     expect(run.stdout).toBe('');
     expect(readFileSync(join(layout, 'index.json'))).toEqual(before);
+    expect(layoutTree(layout)).toEqual(tree);
   });
 
   it('exits 2 for a missing file, an unknown flavor, a wrong arch and an unwritable output, layout unchanged', () => {
     const before = readFileSync(join(layout, 'index.json'));
+    const tree = layoutTree(layout);
     const base = [
       'pack',
       '--kernel',
@@ -203,6 +207,7 @@ describe('kart pack (real Debian cloud kernel)', () => {
       `--arch arm64 was given, but ${debian.vmlinuz} is an x86_64 kernel (linux/amd64)`,
     );
     expect(readFileSync(join(layout, 'index.json'))).toEqual(before);
+    expect(layoutTree(layout)).toEqual(tree);
     const file = join(work, 'a-file');
     writeFileSync(file, 'x');
     const unwritable = kart([
@@ -219,5 +224,115 @@ describe('kart pack (real Debian cloud kernel)', () => {
     ]);
     expect(unwritable.code).toBe(2);
     expect(unwritable.stderr).toContain(file);
+  });
+
+  it('exits 2 for addons over the limit, a binary config with --no-check, a bad --version and a reserved annotation, layout unchanged', () => {
+    const before = readFileSync(join(layout, 'index.json'));
+    const tree = layoutTree(layout);
+    const base = ['pack', '--kernel', debian.vmlinuz, '-o', `oci:${layout}:6.1`, '--flavor', 'zone'];
+    const withConfig = [...base, '--config', debian.config, '--no-check'];
+
+    const tiny = join(work, 'tiny.ini');
+    writeFileSync(tiny, 'description = a 1 KiB addons limit\naddons_max_bytes = 1024\n');
+    const tooLarge = kart([
+      'pack',
+      '--kernel',
+      debian.vmlinuz,
+      '--config',
+      debian.config,
+      '--addons',
+      debian.addons,
+      '-o',
+      `oci:${layout}:6.1`,
+      '--flavor',
+      tiny,
+    ]);
+    expect(tooLarge.code).toBe(2);
+    expect(tooLarge.stderr).toMatch(
+      /^kart: error: addons\.squashfs is \d+ bytes, more than flavor tiny allows \(1024\)/,
+    );
+
+    // --no-check skips the flavor's requirements; the config is still read, and a shell is no config.
+    const binary = kart([...base, '--config', '/bin/sh', '--no-check']);
+    expect(binary.code).toBe(2);
+    expect(binary.stderr).toContain(
+      'kart: error: /bin/sh:1: holds binary data (a NUL byte); this is not a kernel .config',
+    );
+
+    const version = kart([...withConfig, '--version', 'not a version!']);
+    expect(version.code).toBe(2);
+    expect(version.stderr).toContain('kart: error: version "not a version!" is not a kernel release version');
+
+    const reserved = kart([...withConfig, '--annotation', 'dev.edera.kernel.flavor=host']);
+    expect(reserved.code).toBe(2);
+    expect(reserved.stderr).toContain(
+      "kart: error: annotation dev.edera.kernel.flavor cannot be set: dev.edera.kernel.* annotations are kart's own",
+    );
+
+    expect(readFileSync(join(layout, 'index.json'))).toEqual(before);
+    expect(layoutTree(layout)).toEqual(tree);
+  });
+
+  it('creates no layout when a pack into a new directory is refused', () => {
+    const fresh = join(work, 'never-created');
+    const base = ['pack', '--kernel', debian.vmlinuz, '--config', debian.config, '-o', `oci:${fresh}:x`];
+    for (const args of [
+      [...base, '--flavor', 'nosuch'],
+      [...base, '--flavor', 'zone'],
+      [...base, '--flavor', 'zone', '--no-check', '--version', 'not a version!'],
+    ]) {
+      const run = kart(args);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/^kart: error: /);
+      expect(existsSync(fresh)).toBe(false);
+    }
+  });
+
+  it('puts --annotation, --source and --revision on the manifest beside kart own annotations', () => {
+    const out = join(work, 'annotated');
+    const run = kart(
+      [
+        'pack',
+        '--kernel',
+        debian.vmlinuz,
+        '--config',
+        debian.config,
+        '--flavor',
+        'zone',
+        '--no-check',
+        '-o',
+        `oci:${out}:6.1`,
+        '--annotation',
+        'org.example.team=kernels',
+        '--annotation',
+        'org.opencontainers.image.vendor=Example=Inc',
+        '--source',
+        'https://example.com/kernels.git',
+        '--revision',
+        '0123abcd',
+      ],
+      EPOCH,
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const blob = (digest: string): unknown =>
+      JSON.parse(readFileSync(join(out, 'blobs/sha256', digest.slice('sha256:'.length)), 'utf8'));
+    const layoutIndex = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    const index = blob(layoutIndex.manifests[0]!.digest) as { manifests: { digest: string }[] };
+    const manifest = blob(index.manifests[0]!.digest) as { annotations: Record<string, string> };
+    const version = debian.release.replace(/-.*/, '');
+    expect(manifest.annotations).toEqual({
+      'dev.edera.kernel.flavor': 'zone',
+      'dev.edera.kernel.format': '1',
+      'dev.edera.kernel.version': version,
+      'org.example.team': 'kernels',
+      'org.opencontainers.image.created': '2023-11-14T22:13:20Z',
+      'org.opencontainers.image.revision': '0123abcd',
+      'org.opencontainers.image.source': 'https://example.com/kernels.git',
+      'org.opencontainers.image.vendor': 'Example=Inc',
+      'org.opencontainers.image.version': version,
+    });
   });
 });

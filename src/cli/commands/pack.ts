@@ -46,7 +46,6 @@ export function register(program: Command): void {
         }
         const { openLayout } = await import('../../oci/layout.ts');
         const { packKernel } = await import('../../kernel/artifact/index.ts');
-        const target = await openLayout(reference.dir, { create: true });
         const result = await packKernel(
           {
             ...(buildDir === undefined ? {} : { buildDir }),
@@ -58,7 +57,9 @@ export function register(program: Command): void {
               if (options.json !== true) process.stderr.write(`kart: ${message}\n`);
             },
           },
-          target,
+          // Opened (and created) only once the pack has passed every check: a refused pack into a
+          // new directory leaves no empty layout behind.
+          () => openLayout(reference.dir, { create: true }),
         );
         if (options.json === true) {
           printJson({

@@ -29,7 +29,13 @@ export {
   hostOciArch,
   type OciKernelArch,
 } from './kernel-platform.ts';
-export { packKernel, type PackKernelOptions, type PackKernelResult, type PackedFile } from './pack-kernel.ts';
+export {
+  packKernel,
+  type PackKernelOptions,
+  type PackKernelResult,
+  type PackedFile,
+  type PackTarget,
+} from './pack-kernel.ts';
 export {
   inspectKernelArtifact,
   type InspectedArtifact,

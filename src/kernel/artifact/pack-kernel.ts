@@ -5,10 +5,9 @@ import { KartError } from '../../errors.ts';
 import { canIngest, canUpdateTag, MediaType, type Descriptor, type Target } from '../../oci/index.ts';
 import { descriptorOf, pushBytes } from '../../oci/manifest-io.ts';
 import { buildAddonsFromModules, inspectSquashfs } from '../addons/index.ts';
-import { readKernelConfig } from '../config/index.ts';
 import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
 import { inspectKernelImage, type KernelImageInfo } from '../image/index.ts';
-import { assertValidTag, versionFromRelease } from '../tags/index.ts';
+import { assertValidTag, parsePublishVersion, versionFromRelease } from '../tags/index.ts';
 import { discoverBuildInputs, type BuildInputChoice, type BuildInputOptions } from './build-inputs.ts';
 import { readConfigPayload } from './config-payload.ts';
 import { mergePlatformEntry, readTagIndex } from './tag-index.ts';
@@ -26,20 +25,28 @@ import { formatKernelMetadata, type KernelMetadata } from './metadata.ts';
 /**
  * `kart pack` as a library function: a kernel build → the format-v1 artifact in any Target (an OCI
  * layout by default), tagged. Everything that can be refused is checked before the first byte is
- * written (inputs, architecture, flavor requirements, addons size, tags), so a refused pack leaves the
- * target's tags exactly as they were. Blobs are content-addressed: what a failed push left is
- * unreferenced and harmless.
+ * written (inputs, version, annotations, architecture, the config, flavor requirements, addons size,
+ * tags), so a refused pack leaves the target exactly as it was; given as a function, the target is not
+ * even opened (a new layout directory is not created). Blobs are content-addressed: what a push that
+ * failed midway left is unreferenced and harmless.
  */
 export interface PackKernelOptions extends BuildInputOptions {
   /** flavor name (shipped) or flavor file path: KERNEL_FLAVOR, the checks and the addons limit */
   flavor: string;
-  /** skip the flavor's requirements (the addons limit still applies) */
+  /** skip the flavor's requirements (the config is still read and must parse; the addons limit applies) */
   noCheck?: boolean;
-  /** KERNEL_VERSION; default the numeric X.Y.Z prefix of the image's release */
+  /**
+   * KERNEL_VERSION; default the numeric X.Y.Z prefix of the image's release. A kernel release version
+   * (6.1.10, 7.3.0-rc3, 6.18.44-nvidia-595.91.07), as publish requires; else VERSION_INVALID.
+   */
   version?: string;
   /** default: sniffed from the image; given and different from the image: refused */
   arch?: string;
-  /** extra manifest annotations (k=v); they override kart's own except dev.edera.kernel.* */
+  /**
+   * extra manifest annotations (k=v); they override kart's org.opencontainers.image.* values. A
+   * dev.edera.kernel.* key is refused (ANNOTATION_RESERVED): consumers read the format, version and
+   * flavor from those, so only --version and --flavor set them.
+   */
   annotations?: Record<string, string>;
   /** the tags to point at the index (first is the output tag); all go into KERNEL_TAGS */
   tags: string[];
@@ -76,8 +83,18 @@ export interface PackKernelResult {
 const FORMAT_ANNOTATION = 'dev.edera.kernel.format';
 const VERSION_ANNOTATION = 'dev.edera.kernel.version';
 const FLAVOR_ANNOTATION = 'dev.edera.kernel.flavor';
+const RESERVED_ANNOTATION_PREFIX = 'dev.edera.kernel.';
 
-export async function packKernel(options: PackKernelOptions, target: Target): Promise<PackKernelResult> {
+/**
+ * Where the artifact goes: a store, or a function that opens it, called only once every check has
+ * passed (so `kart pack -o oci:NEW:TAG` that is refused does not leave a NEW layout behind).
+ */
+export type PackTarget = Target | (() => Promise<Target>);
+
+export async function packKernel(
+  options: PackKernelOptions,
+  packTarget: PackTarget,
+): Promise<PackKernelResult> {
   if (options.tags.length === 0) {
     throw new KartError('PACK_TAG_MISSING', 'no tag to pack under', {
       hint: 'give the output as oci:DIR:TAG or add --tag',
@@ -96,6 +113,20 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     );
   }
   const compression = options.compress ?? 'none';
+  if (options.version !== undefined) parsePublishVersion(options.version);
+  const reserved = Object.keys(options.annotations ?? {}).filter((key) =>
+    key.startsWith(RESERVED_ANNOTATION_PREFIX),
+  );
+  if (reserved.length > 0) {
+    throw new KartError(
+      'ANNOTATION_RESERVED',
+      `annotation ${reserved.join(', ')} cannot be set: ${RESERVED_ANNOTATION_PREFIX}* annotations are kart's own (format, version, flavor), read by every consumer`,
+      {
+        hint: 'drop the annotation; set the version with --version and the flavor with --flavor',
+        details: { annotations: reserved },
+      },
+    );
+  }
 
   const inputs = await discoverBuildInputs(options);
   const flavor = await loadFlavor(options.flavor);
@@ -119,9 +150,12 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
     );
   }
 
+  // Read and parsed even with --no-check: that skips the flavor's requirements, not knowing that the
+  // file packed as kernel/config.gz is a kernel config.
+  const config = await readConfigPayload(inputs.config);
   let check: CheckReport | undefined;
   if (!options.noCheck) {
-    check = checkConfig(await readKernelConfig(inputs.config), [flavor]);
+    check = checkConfig(config.config, [flavor]);
     if (!check.ok) {
       const failures = check.flavors.flatMap((result) => result.failures.map((failure) => failure.message));
       throw new KartError(
@@ -131,7 +165,6 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
       );
     }
   }
-  const config = await readConfigPayload(inputs.config);
 
   const work = await mkdtemp(join(tmpdir(), 'kart-pack-'));
   try {
@@ -156,7 +189,6 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
         'ADDONS_TOO_LARGE',
         `addons.squashfs is ${addonsSize} bytes, more than flavor ${flavor.name} allows (${flavor.addonsMaxBytes})`,
         {
-          exitCode: 1,
           hint: 'strip the modules (INSTALL_MOD_STRIP=1) or leave some out',
           details: { size: addonsSize, limit: flavor.addonsMaxBytes },
         },
@@ -182,6 +214,7 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
       { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
     ];
 
+    const target = typeof packTarget === 'function' ? await packTarget() : packTarget;
     // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
     const existing = new Map<string, Descriptor[]>();
     for (const tag of tags) existing.set(tag, (await readTagIndex(target, tag)).entries);
@@ -216,7 +249,7 @@ export async function packKernel(options: PackKernelOptions, target: Target): Pr
       ...(options.revision === undefined ? {} : { 'org.opencontainers.image.revision': options.revision }),
       ...(options.annotations ?? {}),
       [FORMAT_ANNOTATION]: '1',
-      [VERSION_ANNOTATION]: version.replaceAll('+', '-'),
+      [VERSION_ANNOTATION]: version,
       [FLAVOR_ANNOTATION]: flavor.name,
     };
     const manifest = {

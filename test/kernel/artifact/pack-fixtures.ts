@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { makeArm64Image, makeBzImage } from '../../support/synthetic-kernels.ts';
 
 /** A small synthetic kernel build (tests of pack behaviour that do not need the real Debian kernel). */
@@ -11,6 +11,8 @@ export interface SyntheticBuild {
   arm64Image: string;
   config: string;
   failingConfig: string;
+  /** comments only: parses, but sets no CONFIG_ symbol */
+  emptyConfig: string;
   addons: string;
   notSquashfs: string;
   /** a flavor requiring CONFIG_DEMO=y with a 1 MiB addons limit */
@@ -31,6 +33,8 @@ export function makeSyntheticBuild(): SyntheticBuild {
   writeFileSync(config, '# demo\nCONFIG_DEMO=y\nCONFIG_XEN=y\n');
   const failingConfig = join(dir, 'failing.config');
   writeFileSync(failingConfig, '# demo\n# CONFIG_DEMO is not set\n');
+  const emptyConfig = join(dir, 'empty.config');
+  writeFileSync(emptyConfig, '# Automatically generated file; DO NOT EDIT.\n');
   const tree = join(dir, 'addons-tree', 'modules');
   mkdirSync(tree, { recursive: true });
   writeFileSync(join(tree, 'demo.ko'), 'not really a module\n');
@@ -59,9 +63,33 @@ export function makeSyntheticBuild(): SyntheticBuild {
     tinyFlavor,
     'description = tiny addons limit\naddons_max_bytes = 100\n\n[require]\nCONFIG_DEMO = y\n',
   );
-  return { dir, bzImage, arm64Image, config, failingConfig, addons, notSquashfs, flavor, tinyFlavor };
+  return {
+    dir,
+    bzImage,
+    arm64Image,
+    config,
+    failingConfig,
+    emptyConfig,
+    addons,
+    notSquashfs,
+    flavor,
+    tinyFlavor,
+  };
 }
 
 export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/**
+ * Every path under a layout with its size (directories end in `/`), sorted: what "the layout is
+ * unchanged" compares, so a stray blob, temp file or directory left by a refused pack shows up.
+ */
+export function layoutTree(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((entry) => {
+      const path = relative(dir, join(entry.parentPath, entry.name));
+      return entry.isDirectory() ? `${path}/` : `${path} ${statSync(join(dir, path)).size}`;
+    })
+    .sort();
 }

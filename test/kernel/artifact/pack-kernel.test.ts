@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
 import { MemoryStore, canIngest } from '../../../src/oci/index.ts';
-import { makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
+import { layoutTree, makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
 
 let build: SyntheticBuild;
@@ -141,6 +141,29 @@ describe('packKernel', () => {
     expect(amd.metadata.tags).toEqual(['6.1', 'stable']);
   });
 
+  it("adds user annotations to the manifest, and lets them replace kart's org.opencontainers.image.* values", async () => {
+    const dir = layoutDir();
+    const result = await pack(dir, {
+      annotations: { 'org.example.team': 'kernels', 'org.opencontainers.image.version': '6.1.99-ours' },
+      sourceUrl: 'https://example.com/k.git',
+      revision: 'abc123',
+    });
+    const manifest = readJson(join(dir, 'blobs/sha256', result.manifest.digest.slice(7))) as {
+      annotations: Record<string, string>;
+    };
+    expect(manifest.annotations).toEqual({
+      'dev.edera.kernel.flavor': 'demo',
+      'dev.edera.kernel.format': '1',
+      'dev.edera.kernel.version': '6.1.99',
+      'org.example.team': 'kernels',
+      'org.opencontainers.image.created': '2023-11-14T22:13:20Z',
+      'org.opencontainers.image.revision': 'abc123',
+      'org.opencontainers.image.source': 'https://example.com/k.git',
+      'org.opencontainers.image.version': '6.1.99-ours',
+    });
+    expect(result.annotations).toEqual(manifest.annotations);
+  });
+
   describe('refuses bad input before writing anything', () => {
     const cases: [string, () => Partial<PackKernelOptions>, string, number, RegExp][] = [
       [
@@ -168,7 +191,7 @@ describe('packKernel', () => {
         'addons over the limit',
         () => ({ flavor: build.tinyFlavor }),
         'ADDONS_TOO_LARGE',
-        1,
+        2,
         /addons.squashfs is \d+ bytes, more than flavor tiny allows \(100\)/,
       ],
       [
@@ -179,17 +202,67 @@ describe('packKernel', () => {
         /not\.squashfs/,
       ],
       ['an unknown flavor', () => ({ flavor: 'no-such-flavor' }), 'FLAVOR_NOT_FOUND', 2, /no-such-flavor/],
+      [
+        'a binary as the config, with noCheck (it skips the requirements, not reading the config)',
+        () => ({ config: build.bzImage, noCheck: true }),
+        'CONFIG_INVALID',
+        2,
+        /bzImage.*this is not a kernel \.config/,
+      ],
+      [
+        'a config that sets no symbol, with noCheck',
+        () => ({ config: build.emptyConfig, noCheck: true }),
+        'CONFIG_EMPTY',
+        2,
+        /empty\.config: no CONFIG_ symbol in it/,
+      ],
+      [
+        'a version that is not a kernel version',
+        () => ({ version: 'not a version!' }),
+        'VERSION_INVALID',
+        2,
+        /version "not a version!" is not a kernel release version/,
+      ],
+      [
+        'a version with only MAJOR.MINOR',
+        () => ({ version: '6.1' }),
+        'VERSION_INVALID',
+        2,
+        /version "6\.1" is not a kernel release version/,
+      ],
+      [
+        "an annotation in kart's dev.edera.kernel.* namespace",
+        () => ({ annotations: { 'dev.edera.kernel.version': '9.9.9', 'org.example.ok': 'yes' } }),
+        'ANNOTATION_RESERVED',
+        2,
+        /annotation dev\.edera\.kernel\.version cannot be set: dev\.edera\.kernel\.\* annotations are kart's own/,
+      ],
     ];
     for (const [name, extra, code, exitCode, message] of cases) {
       it(name, async () => {
         const dir = layoutDir();
         await pack(dir, { tags: ['6.1'] });
-        const before = readFileSync(join(dir, 'index.json'));
+        const before = { index: readFileSync(join(dir, 'index.json')), tree: layoutTree(dir) };
         const error = await failure(pack(dir, { tags: ['6.1'], ...extra() }));
         expect(error.code).toBe(code);
         expect(error.exitCode).toBe(exitCode);
         expect(error.message).toMatch(message);
-        expect(readFileSync(join(dir, 'index.json'))).toEqual(before);
+        expect(readFileSync(join(dir, 'index.json'))).toEqual(before.index);
+        expect(layoutTree(dir)).toEqual(before.tree);
+      });
+
+      it(`${name}: a target given as a function is never opened`, async () => {
+        const dir = layoutDir();
+        let opened = false;
+        const error = await failure(
+          packKernel(options({ tags: ['6.1'], ...extra() }), () => {
+            opened = true;
+            return openLayout(dir, { create: true });
+          }),
+        );
+        expect(error.code).toBe(code);
+        expect(opened).toBe(false);
+        expect(existsSync(dir)).toBe(false);
       });
     }
 
@@ -200,11 +273,13 @@ describe('packKernel', () => {
       // Permissions do not stop root, a file where a directory must be stops everyone.
       rmSync(join(dir, 'blobs', 'sha256'), { recursive: true });
       writeFileSync(join(dir, 'blobs', 'sha256'), 'not a directory');
+      const tree = layoutTree(dir);
       const error = await failure(pack(dir, { version: '6.1.7' }));
       expect(error.code).toBe('LAYOUT_UNWRITABLE');
       expect(error.exitCode).toBe(2);
       expect(error.message).toContain(join(dir, 'blobs'));
       expect(readFileSync(join(dir, 'index.json'))).toEqual(before);
+      expect(layoutTree(dir)).toEqual(tree);
     });
   });
 
