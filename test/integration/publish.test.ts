@@ -14,6 +14,9 @@ import {
   type PublishKernelOptions,
   type PublishResult,
 } from '../../src/kernel/publish/index.ts';
+import type { Readable } from 'node:stream';
+import { KartError } from '../../src/errors.ts';
+import { MediaType, type Descriptor } from '../../src/oci/index.ts';
 import { fetchManifest } from '../../src/oci/manifest-io.ts';
 import { openReference } from '../../src/registry/index.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -280,6 +283,49 @@ describe('kart publish: idempotency, changed configs, immutable tags, dry runs, 
     await expect(attempt).rejects.toThrow(/does not meet flavor testflavor \(1 requirement failed\)/);
     expect(registry.requestLog).toEqual([]);
     expect(blobFiles()).toEqual(blobsBefore);
+    expect(await tagMap(repo)).toEqual(before);
+  });
+});
+
+describe('kart publish: a failure in the middle of the push', () => {
+  it('a layer upload that fails after others landed leaves every tag as it was', async () => {
+    const repo = 'midpush/kernel';
+    await publish(repo, '6.1.10');
+    const before = await tagMap(repo);
+    // The registry is real; only the kernel layer's upload fails, as a connection that stays down past
+    // the retry budget would, after the config layer and the config blob went up.
+    const pushed: string[] = [];
+    let landed: () => void = () => {};
+    const firstLanded = new Promise<void>((resolve) => (landed = resolve));
+    const attempt = publish(repo, '6.1.11', {
+      openDestination: async (reference) => {
+        const opened = await openReference(reference);
+        const target = new Proxy(opened.target, {
+          get(inner, key, receiver) {
+            if (key === 'push') {
+              return async (desc: Descriptor, content: Readable) => {
+                if (desc.annotations?.['org.opencontainers.image.title'] === 'kernel/image') {
+                  await firstLanded; // uploads run 4 at a time: fail only once another blob is in
+                  content.destroy();
+                  throw new KartError('CONNECTION_FAILED', `upload of ${desc.digest} cut (test)`, {
+                    exitCode: 3,
+                  });
+                }
+                await inner.push(desc, content);
+                pushed.push(desc.mediaType);
+                landed();
+              };
+            }
+            const value = Reflect.get(inner, key, receiver) as unknown;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(inner) : value;
+          },
+        });
+        return { target, close: () => opened.close() };
+      },
+    });
+    await expect(attempt).rejects.toMatchObject({ code: 'CONNECTION_FAILED', exitCode: 3 });
+    expect(pushed.length).toBeGreaterThan(0); // other blobs did land: the failure was mid-push
+    expect(pushed).not.toContain(MediaType.OciManifest);
     expect(await tagMap(repo)).toEqual(before);
   });
 });
