@@ -12,6 +12,20 @@ describe('kart entry point', () => {
       expect(run.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
   });
 
+  it('--help loads no library room and neither zod nor undici (commands load lazily)', () => {
+    const hook = resolve(import.meta.dirname, '../support/trace-module-loads.ts');
+    const run = spawnSync(process.execPath, ['--import', hook, KART, '--help'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    const loaded = run.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('kart-test-loaded '))
+      .map((line) => line.slice('kart-test-loaded '.length));
+    expect(loaded.some((url) => url.endsWith('/src/cli/main.ts'))).toBe(true); // the trace works
+    expect(
+      loaded.filter((url) => /\/src\/(kernel|registry|oci)\/|\/node_modules\/(zod|undici)\//.test(url)),
+    ).toEqual([]);
+  });
+
   it('exits 2 on an unknown command, naming it', () => {
     const run = spawnSync(process.execPath, [KART, 'frobnicate'], { encoding: 'utf8' });
     expect(run.status).toBe(2);
