@@ -39,9 +39,10 @@ export interface UploadTarget {
   client: RegistryHttpClient;
   /** `<base>/v2/<repository>/` */
   repositoryUrl: URL;
-  repository: string;
   /** for messages: `host/repository` */
   name: string;
+  /** Token scopes of every upload request: `pull,push` here, plus `pull` on the mount source. */
+  scopes: readonly string[];
 }
 
 export interface UploadResult {
@@ -50,6 +51,7 @@ export interface UploadResult {
 
 const CHUNK_CAP = 1024 * 1024 * 1024;
 
+/** `mountFrom`: another repository of the registry to mount from (its `pull` is in target.scopes). */
 export async function uploadBlob(
   target: UploadTarget,
   desc: Descriptor,
@@ -59,11 +61,10 @@ export async function uploadBlob(
 ): Promise<UploadResult> {
   const what = `blob ${desc.digest} to ${target.name}`;
   const start = new URL('blobs/uploads/', target.repositoryUrl);
-  const scopes = [`repository:${target.repository}:pull,push`];
-  if (mountFrom !== undefined && mountFrom !== target.repository) {
+  const scopes = target.scopes;
+  if (mountFrom !== undefined) {
     start.searchParams.set('mount', desc.digest);
     start.searchParams.set('from', mountFrom);
-    scopes.push(`repository:${mountFrom}:pull`);
   }
   // The POST carries no body, so auth challenges and retries happen here, before any content moves.
   const opened = await target.client.request({
@@ -118,7 +119,7 @@ async function finish(
   location: URL,
   desc: Descriptor,
   body: Readable | undefined,
-  scopes: string[],
+  scopes: readonly string[],
   what: string,
 ): Promise<void> {
   const url = new URL(location);
@@ -155,7 +156,7 @@ async function sendChunks(
   desc: Descriptor,
   content: Readable,
   chunkSize: number,
-  scopes: string[],
+  scopes: readonly string[],
   what: string,
 ): Promise<URL> {
   let location = initial;

@@ -41,15 +41,18 @@ export async function copyReference(
   destination: string,
   options: CopyReferenceOptions = {},
 ): Promise<CopyReport> {
-  const src = await openReference(source, options);
+  const src = await openReference(source, { ...options, access: 'pull' });
   try {
-    const dst = await openReference(destination, { ...options, create: true });
+    // The destination is opened for pushing: every request to it asks pull,push (one token).
+    const dst = await openReference(destination, { ...options, create: true, access: 'push' });
     try {
       if (src.tagOrDigest === undefined) {
         throw new KartError('REFERENCE_INCOMPLETE', `source "${source}" names no tag or digest`, {
           hint: 'add :TAG or @DIGEST to the source reference',
         });
       }
+      // Refused before anything is copied, not after the image went over without its referrers.
+      if (options.referrers) referrersSource(src.target);
       const report: CopyReport = {
         source,
         destination,
@@ -63,14 +66,17 @@ export async function copyReference(
         bytes: 0,
         referrers: [],
       };
+      let mountedBytes = 0;
       if (
         src.target instanceof RepositoryStore &&
         dst.target instanceof RepositoryStore &&
         src.target.host === dst.target.host
       ) {
         dst.target.mountFrom(src.target.repository);
-        dst.target.onPush = (_desc, how) => {
-          if (how === 'mounted') report.mounted++;
+        dst.target.onPush = (desc, how) => {
+          if (how !== 'mounted') return;
+          report.mounted++;
+          mountedBytes += desc.size;
         };
       }
       const hooks: CopyHooks = {
@@ -97,6 +103,7 @@ export async function copyReference(
         });
       }
       report.copied -= report.mounted;
+      report.bytes -= mountedBytes;
       report.digest = root.digest;
       report.mediaType = root.mediaType;
       report.size = root.size;
@@ -117,15 +124,7 @@ async function copyReferrers(
   root: Descriptor,
   hooks: CopyHooks & { concurrency?: number },
 ): Promise<string[]> {
-  if (!(src instanceof RepositoryStore)) {
-    throw new KartError(
-      'REFERRERS_UNSUPPORTED',
-      `--referrers: the source ${src.name} is not a registry; layouts do not list referrers`,
-      {
-        hint: 'copy referrers from a registry source, or copy without --referrers',
-      },
-    );
-  }
+  const registry = referrersSource(src);
   const copied: string[] = [];
   const seen = new Set<string>();
   const queue: Descriptor[] = [root];
@@ -136,11 +135,23 @@ async function copyReferrers(
     const fetched = await fetchManifest(src, subject);
     if (fetched.kind === 'index')
       queue.push(...fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType)));
-    for (const referrer of await src.referrers(subject)) {
+    for (const referrer of await registry.referrers(subject)) {
       await copyGraph(src, dst, referrer, hooks);
       copied.push(referrer.digest);
       queue.push(referrer);
     }
   }
   return copied;
+}
+
+/** The source as a store that lists referrers (a registry repository), else REFERRERS_UNSUPPORTED. */
+function referrersSource(src: Target): RepositoryStore {
+  if (src instanceof RepositoryStore) return src;
+  throw new KartError(
+    'REFERRERS_UNSUPPORTED',
+    `--referrers: the source ${src.name} is not a registry; layouts do not list referrers`,
+    {
+      hint: 'copy referrers from a registry source, or copy without --referrers',
+    },
+  );
 }

@@ -3,7 +3,12 @@ export { anonymous } from './authorizer.ts';
 export { RegistryHttpClient, type HttpClientOptions, type RetryEvent } from './http-client.ts';
 export { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry-policy.ts';
 export { registryBaseUrl } from './endpoint.ts';
-export { RepositoryStore, type RepositoryOptions, type PushObserver } from './repository.ts';
+export {
+  RepositoryStore,
+  type RepositoryOptions,
+  type RepositoryAccess,
+  type PushObserver,
+} from './repository.ts';
 export { DEFAULT_UPLOAD_OPTIONS, type UploadOptions } from './blob-upload.ts';
 export { referrersTag } from './referrers.ts';
 export {

@@ -6,7 +6,7 @@ import { createAuthorizer } from './auth/index.ts';
 import { createCredentialStore } from './credentials/index.ts';
 import type { UploadOptions } from './blob-upload.ts';
 import { createDispatcher, RegistryHttpClient, type HttpClientOptions } from './http-client.ts';
-import { RepositoryStore } from './repository.ts';
+import { RepositoryStore, type RepositoryAccess } from './repository.ts';
 
 /**
  * Opens the store a reference names: an OCI layout for `oci:DIR[:TAG|@DIGEST]`, a registry repository
@@ -18,6 +18,11 @@ export interface OpenTargetOptions extends Omit<HttpClientOptions, 'authorizer'>
   plainHttp?: boolean;
   /** Create a missing layout directory (destinations). */
   create?: boolean;
+  /**
+   * What a registry repository is opened for: `push` asks for `pull,push` from the first request on
+   * (one token per push). Default: `push` for a destination (`create`), `pull` otherwise.
+   */
+  access?: RepositoryAccess;
   upload?: Partial<UploadOptions>;
   /** Share one HTTP client (connection pool, token cache) between targets. */
   client?: RegistryHttpClient;
@@ -64,6 +69,7 @@ export async function openReference(ref: string, options: OpenTargetOptions = {}
     repository: reference.repository,
     plainHttp: options.plainHttp,
     upload: options.upload,
+    access: options.access ?? (options.create === true ? 'push' : 'pull'),
   });
   return { target, reference, tagOrDigest, close };
 }

@@ -40,7 +40,15 @@ export interface RepositoryOptions {
   /** Another repository on the same registry holding the same blobs: pushes mount from it. */
   mountFrom?: string;
   tagList?: TagListOptions;
+  /**
+   * What the store is opened for. `push` (a destination) asks for `pull,push` (plus `pull` on the
+   * mount source) on every request, reads included, so one token serves the whole push, as oras-go
+   * does with its scope hints; `pull` (the default) asks for `pull` until something is written.
+   */
+  access?: RepositoryAccess;
 }
+
+export type RepositoryAccess = 'pull' | 'push';
 
 /** Called for each blob push: mounted (no bytes sent) or uploaded. Used by progress and tests. */
 export type PushObserver = (desc: Descriptor, how: 'mounted' | 'uploaded') => void;
@@ -54,6 +62,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   readonly #upload: UploadOptions;
   readonly #tagList: TagListOptions;
   #mountFrom: string | undefined;
+  readonly #access: RepositoryAccess;
   onPush: PushObserver | undefined;
   /** Manifests this store pushed or fetched lately, so `tag()` need not download them again. */
   readonly #manifests = new Map<Digest, Buffer>();
@@ -72,6 +81,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     this.#upload = { ...DEFAULT_UPLOAD_OPTIONS, ...options.upload };
     this.#tagList = options.tagList ?? {};
     this.#mountFrom = options.mountFrom;
+    this.#access = options.access ?? 'pull';
   }
 
   /** Pushes of blobs this store lacks try a cross-repository mount from `repository` first. */
@@ -79,11 +89,17 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     this.#mountFrom = repository;
   }
 
-  #pull(): string[] {
-    return [`repository:${this.repository}:pull`];
+  /** The scopes of a read: `pull`, or the push scopes when the store was opened for pushing. */
+  #readScopes(): string[] {
+    return this.#access === 'push' ? this.#writeScopes() : [`repository:${this.repository}:pull`];
   }
-  #pushScopes(): string[] {
-    return [`repository:${this.repository}:pull,push`];
+  /** The scopes of a write: `pull,push` here, and `pull` on the repository blobs are mounted from. */
+  #writeScopes(): string[] {
+    const scopes = [`repository:${this.repository}:pull,push`];
+    if (this.#mountFrom !== undefined && this.#mountFrom !== this.repository) {
+      scopes.push(`repository:${this.#mountFrom}:pull`);
+    }
+    return scopes;
   }
   #url(kind: 'blobs' | 'manifests', reference: string): URL {
     return new URL(`${kind}/${reference}`, this.repositoryUrl);
@@ -94,7 +110,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'HEAD',
       url: this.#url(kind, desc.digest),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       headers: kind === 'manifests' ? { accept: MANIFEST_MEDIA_TYPES.join(', ') } : {},
       what: `${kind === 'blobs' ? 'blob' : 'manifest'} ${desc.digest} in ${this.name}`,
     });
@@ -113,7 +129,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       {
         method: 'GET',
         url: this.#url('blobs', desc.digest),
-        scopes: this.#pull(),
+        scopes: this.#readScopes(),
         what: `blob ${desc.digest} in ${this.name}`,
       },
       desc,
@@ -128,7 +144,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'GET',
       url: this.#url('manifests', desc.digest),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       headers: { accept: acceptFor(desc.mediaType) },
       what,
     });
@@ -147,7 +163,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'GET',
       url: this.#url('manifests', reference),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
       what,
     });
@@ -166,7 +182,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'HEAD',
       url: this.#url('manifests', reference),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
       what,
     });
@@ -208,10 +224,11 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const target = {
       client: this.client,
       repositoryUrl: this.repositoryUrl,
-      repository: this.repository,
       name: this.name,
+      scopes: this.#writeScopes(),
     };
-    const result = await uploadBlob(target, desc, content, this.#upload, this.#mountFrom);
+    const mountFrom = this.#mountFrom === this.repository ? undefined : this.#mountFrom;
+    const result = await uploadBlob(target, desc, content, this.#upload, mountFrom);
     this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
   }
 
@@ -232,7 +249,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'PUT',
       url: this.#url('manifests', reference),
-      scopes: this.#pushScopes(),
+      scopes: this.#writeScopes(),
       headers: { 'content-type': desc.mediaType },
       body: bytes,
       what,
@@ -271,6 +288,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       this.repository,
       this.name,
       this.#tagList,
+      this.#readScopes(),
     )) {
       all.push(tag);
     }
@@ -311,7 +329,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     for (let page = 0; url; page++) {
       if (page >= 100)
         throw new KartError('REFERRERS_TOO_LONG', `${what}: more than 100 pages`, { exitCode: 3 });
-      const answer = await this.client.request({ method: 'GET', url, scopes: this.#pull(), what });
+      const answer = await this.client.request({ method: 'GET', url, scopes: this.#readScopes(), what });
       if (answer.status === 404 && page === 0) {
         await discard(answer.body);
         return filterType(await this.#fallbackReferrers(subject.digest), artifactType);
@@ -334,7 +352,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'GET',
       url: new URL(`referrers/${subject}`, this.repositoryUrl),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       what: `referrers of ${this.name}@${subject}`,
     });
     await discard(answer.body);
@@ -347,7 +365,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     const answer = await this.client.request({
       method: 'GET',
       url: this.#url('manifests', tag),
-      scopes: this.#pull(),
+      scopes: this.#readScopes(),
       headers: { accept: MediaType.OciIndex },
       what,
     });

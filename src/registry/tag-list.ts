@@ -25,6 +25,7 @@ export async function* listTags(
   repository: string,
   name: string,
   options: TagListOptions = {},
+  scopes: readonly string[] = [`repository:${repository}:pull`],
 ): AsyncGenerator<string> {
   const maxPages = options.maxPages ?? 1000;
   let url: URL | undefined = new URL('tags/list', repositoryUrl);
@@ -40,7 +41,7 @@ export async function* listTags(
     const answer = await client.request({
       method: 'GET',
       url,
-      scopes: [`repository:${repository}:pull`],
+      scopes,
       what,
     });
     if (answer.status !== 200) throw await failure(answer, what);
