@@ -7,7 +7,7 @@ export {
   type InstalledFileName,
 } from './install-kernel.ts';
 export { selectKernelManifest, type KernelManifestChoice } from './select-platform.ts';
-export { installAreaDir } from './install-area.ts';
+export { installAreaDir, versionHolds } from './install-area.ts';
 export {
   LayerTree,
   type LayerEntry,

@@ -93,9 +93,12 @@ export async function createStaging(area: InstallArea): Promise<string> {
  */
 export async function swapIn(area: InstallArea, staging: string, manifestHex: string): Promise<string> {
   await syncDirectory(staging);
-  // Reinstalling the version DEST already names must not touch that directory before the swap.
+  // Reinstalling the version DEST already names (a repair) must not touch that directory before the
+  // swap, so the new copy gets a suffix: `<hex>.<random>` holds the same manifest (see versionHolds).
   const version =
-    manifestHex === area.current ? `${manifestHex}.${randomBytes(4).toString('hex')}` : manifestHex;
+    area.current !== undefined && versionHolds(area.current, manifestHex)
+      ? `${manifestHex}.${randomBytes(4).toString('hex')}`
+      : manifestHex;
   await rm(join(area.dir, version), { recursive: true, force: true });
   await rename(staging, join(area.dir, version));
   await syncDirectory(area.dir);
@@ -112,6 +115,14 @@ export async function swapIn(area: InstallArea, staging: string, manifestHex: st
     await rm(join(area.dir, area.current), { recursive: true, force: true });
   }
   return version;
+}
+
+/**
+ * Whether the version directory `name` holds the manifest `manifestHex`: it is named `<hex>`, or
+ * `<hex>.<8 hex>` when it was installed while DEST already named a `<hex>` version (a repair).
+ */
+export function versionHolds(name: string, manifestHex: string): boolean {
+  return name === manifestHex || (name.startsWith(`${manifestHex}.`) && isVersionName(name));
 }
 
 /** `.<name>.kart/<version>` → version; anything else → undefined. */

@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { createDigester, digestAlgorithm, digestHex } from '../../oci/digest.ts';
 import { DigestSchema } from '../../oci/schema.ts';
-import type { InstalledFile } from '../install/index.ts';
+import { versionHolds, type InstalledFile } from '../install/index.ts';
 
 /**
  * What DEST holds now, from its kart.json, checked against the files themselves: a pull whose manifest
@@ -12,9 +12,9 @@ import type { InstalledFile } from '../install/index.ts';
  * DEST "not holding it", so the pull installs it again.
  *
  * The check before every boot must be cheap, so by default it is structural: DEST resolves to the
- * version directory named after kart.json's manifest digest (the install core creates that directory
- * only after verifying every byte, and renames it into place whole), and every file has its recorded
- * size. `verifyContent` re-hashes every file as well (`kart pull -k --verify-installed`).
+ * version directory named after kart.json's manifest digest (`<hex>`, or `<hex>.<random>` after a
+ * repair; the install core creates it only after verifying every byte, and renames it into place
+ * whole), and every file has its recorded size. `verifyContent` re-hashes every file as well (`kart pull -k --verify-installed`).
  */
 const KartJsonSchema = z.looseObject({
   manifestDigest: DigestSchema,
@@ -48,7 +48,9 @@ export async function intactInstall(
     return undefined;
   }
   const versionDir = await realpath(dest).catch(() => undefined);
-  if (versionDir === undefined || basename(versionDir) !== digestHex(state.manifestDigest)) return undefined;
+  if (versionDir === undefined || !versionHolds(basename(versionDir), digestHex(state.manifestDigest))) {
+    return undefined;
+  }
   for (const file of state.files) {
     const path = join(dest, file.name);
     const intact =

@@ -171,7 +171,29 @@ describe('pullKernel cache', () => {
     expect(third.files.every((f) => f.fromCache)).toBe(true);
   });
 
-  it('trusts an installed DEST by its version directory and sizes, and re-hashes it with verifyInstalled', async () => {
+  it('trusts an installed DEST by its version directory and sizes: a file of another size is reinstalled', async () => {
+    const ref = await publish('cache/size', 'v1');
+    const dest = join(work, 'dest-size');
+    const pull = () =>
+      pullKernel({
+        reference: ref,
+        dest,
+        arch: 'amd64',
+        cacheDir: join(work, 'cache-size'),
+        target: { plainHttp: true },
+      });
+    const first = await pull();
+    // A first install, not a repair: DEST names the version directory `<hex>` itself, so the size is
+    // the only thing that can make the next pull reinstall.
+    expect(readlinkSync(dest)).toBe(`.dest-size.kart/${first.manifestDigest.slice(7)}`);
+    const metadata = join(dest, 'metadata');
+    const original = readFileSync(metadata);
+    writeFileSync(metadata, Buffer.concat([original, Buffer.from('X')]));
+    expect((await pull()).installed).toBe(true);
+    expect(readFileSync(metadata)).toEqual(original);
+  });
+
+  it('re-hashes DEST with verifyInstalled; after that repair the next pull is one manifest request and rewrites nothing', async () => {
     const ref = await publish('cache/tamper', 'v1');
     const dest = join(work, 'dest-tamper');
     const cacheDir = join(work, 'cache-tamper');
@@ -184,7 +206,7 @@ describe('pullKernel cache', () => {
         verifyInstalled,
         target: { plainHttp: true },
       });
-    await pull(false);
+    const first = await pull(false);
     const metadata = join(dest, 'metadata');
     const original = readFileSync(metadata);
     // Same size, other bytes: the cheap check before every boot does not read content...
@@ -195,10 +217,21 @@ describe('pullKernel cache', () => {
     // ...--verify-installed does, and installs the kernel again.
     expect((await pull(true)).installed).toBe(true);
     expect(readFileSync(metadata)).toEqual(original);
-    // A file of another size is caught either way.
-    writeFileSync(metadata, Buffer.concat([original, Buffer.from('X')]));
-    expect((await pull(false)).installed).toBe(true);
-    expect(readFileSync(metadata)).toEqual(original);
+    // The repair could not reuse the name DEST pointed at, so its version directory is `<hex>.<random>`;
+    // that still holds the manifest, and the next pulls (cheap or re-hashing) find it intact.
+    const repaired = readlinkSync(dest);
+    expect(repaired).toMatch(
+      new RegExp(`^\\.dest-tamper\\.kart/${first.manifestDigest.slice(7)}\\.[0-9a-f]{8}$`),
+    );
+    const before = requests().length;
+    expect(await pull(false)).toMatchObject({ installed: false, manifestDigest: first.manifestDigest });
+    expect(
+      requests()
+        .slice(before)
+        .map((r) => `${r.method} ${r.path}`),
+    ).toEqual(['HEAD /v2/cache/tamper/manifests/v1']);
+    expect((await pull(true)).installed).toBe(false);
+    expect(readlinkSync(dest)).toBe(repaired);
   });
 
   it('a moved tag installs the new digest; --offline installs the last pulled one with the registry stopped', async () => {
