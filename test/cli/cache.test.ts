@@ -2,7 +2,15 @@
  * `kart cache ls|verify|prune` and `kart pull -k` through the CLI: exact stdout, stderr and exit codes
  * on a cache filled by real pulls from the real registry.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,5 +162,41 @@ describe('kart pull -k usage', () => {
       stderr: `kart: error: example.com/k:1 has never been pulled into the cache ${cache}\nkart: hint: pull it once with the network (without --offline), or pass the --cache that holds it\n`,
     });
     expect(existsSync(dest)).toBe(false);
+  });
+});
+
+describe('kart pull -k --flavor', () => {
+  it('DEST already holding a kernel that fails the flavor: exit 1, REQUIREMENTS_UNMET, DEST as it was', async () => {
+    await storeKernelTag(layout, 'flavored', { release: '6.1.99-flavored' });
+    const ref = `${registry.host}/cli/flavored:1`;
+    await copyReference(`oci:${layout.root}:flavored`, ref, { plainHttp: true });
+    const dest = join(work, 'flavored');
+    const args = [
+      'pull',
+      '-k',
+      ref,
+      '--dest',
+      dest,
+      '--arch',
+      'amd64',
+      '--cache',
+      join(work, 'cache-flavored'),
+    ];
+    expect((await kart(...args)).code).toBe(0);
+    const link = readlinkSync(dest);
+    const record = readFileSync(join(dest, 'kart.json'), 'utf8');
+    const manifestDigest = JSON.parse(record).manifestDigest as string;
+
+    const run = await kart(...args, '--flavor', 'zone');
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
+    const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^kart: error: the kernel installed in ${escaped(dest)} \\(${manifestDigest}\\) does not meet flavor zone: .*CONFIG_XEN_PV.*\\n` +
+          `kart: hint: ${escaped(dest)} was left as it was; pull a kernel built for this flavor\\n$`,
+      ),
+    );
+    expect(readlinkSync(dest)).toBe(link);
+    expect(readFileSync(join(dest, 'kart.json'), 'utf8')).toBe(record);
   });
 });

@@ -6,6 +6,7 @@ export {
   type InstalledFile,
   type InstalledFileName,
 } from './install-kernel.ts';
+export { requireFlavor, type FlavorSubject } from './flavor-requirement.ts';
 export { selectKernelManifest, type KernelManifestChoice } from './select-platform.ts';
 export { installAreaDir, versionHolds } from './install-area.ts';
 export {

@@ -22,10 +22,10 @@ import { withLayoutLock } from '../../oci/layout-lock.ts';
 import { readTar } from '../../oci/tar-reader.ts';
 import { parseKernelMetadata, type ParsedKernelMetadata } from '../artifact/metadata.ts';
 import { kernelArchOf, parseArchOption, type OciKernelArch } from '../artifact/kernel-platform.ts';
-import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
-import { readKernelConfig } from '../config/index.ts';
+import type { CheckReport } from '../flavor/index.ts';
 import { inspectKernelImage } from '../image/index.ts';
 import { createStaging, openInstallArea, removeLeftovers, swapIn } from './install-area.ts';
+import { requireFlavor } from './flavor-requirement.ts';
 import { kernelImageInvalid } from './install-errors.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
@@ -126,7 +126,18 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
       const staged = await assemble(tree, staging, where);
       const metadata = await verifyStaged(staging, staged, arch, where);
       const flavorCheck =
-        options.flavor === undefined ? undefined : await checkFlavor(staging, staged, options.flavor);
+        options.flavor === undefined
+          ? undefined
+          : await requireFlavor(
+              {
+                config: staged.files.some((file) => file.name === 'config')
+                  ? join(staging, 'config')
+                  : undefined,
+                what: "the kernel's config",
+                outcome: 'nothing was installed',
+              },
+              options.flavor,
+            );
       const record = {
         reference: options.reference ?? null,
         manifestDigest: manifestDesc.digest,
@@ -342,30 +353,6 @@ async function verifyStaged(
     );
   }
   return metadata;
-}
-
-async function checkFlavor(staging: string, staged: StagedKernel, flavorName: string): Promise<CheckReport> {
-  if (!staged.files.some((file) => file.name === 'config')) {
-    throw kernelImageInvalid(
-      'the image holds no kernel config, so it cannot be checked against a flavor',
-      'pull without --flavor',
-    );
-  }
-  const flavor = await loadFlavor(flavorName);
-  const report = checkConfig(await readKernelConfig(join(staging, 'config')), [flavor]);
-  if (!report.ok) {
-    const failures = report.flavors.flatMap((result) => result.failures.map((failure) => failure.message));
-    throw new KartError(
-      'REQUIREMENTS_UNMET',
-      `the kernel's config does not meet flavor ${flavor.name}: ${failures.join('; ')}`,
-      {
-        exitCode: 1,
-        hint: 'nothing was installed; pull a kernel built for this flavor',
-        details: { failures },
-      },
-    );
-  }
-  return report;
 }
 
 async function writeDurable(path: string, text: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
@@ -9,7 +10,7 @@ import { openReference, type OpenTargetOptions } from '../../registry/open-targe
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
 import { openKernelCache, type KernelCache } from '../cache/kernel-cache.ts';
-import { installKernel, selectKernelManifest, type InstalledFile } from '../install/index.ts';
+import { installKernel, requireFlavor, selectKernelManifest, type InstalledFile } from '../install/index.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 
@@ -21,8 +22,9 @@ import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
  *
  * Every blob goes through the cache (verified before it is stored, one download per blob across
  * processes), and the install reads only from the cache. An unchanged tag costs the one HEAD request;
- * a DEST already holding that manifest, intact, is not rewritten. Offline, the reference's last pulled
- * digest is installed from the cache with no network at all.
+ * a DEST already holding that manifest, intact, is not rewritten (but --flavor is checked against its
+ * config all the same). Offline, the root digest of the reference's last successful pull is installed
+ * from the cache with no network at all.
  */
 export interface PullKernelOptions {
   reference: string;
@@ -115,6 +117,18 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
 
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
+      // Nothing to install, but --flavor still holds: the kernel DEST boots must pass it.
+      if (options.flavor !== undefined) {
+        const hasConfig = held.files.some((file) => file.name === 'config');
+        await requireFlavor(
+          {
+            config: hasConfig ? join(options.dest, 'config') : undefined,
+            what: `the kernel installed in ${options.dest} (${choice.manifest.digest})`,
+            outcome: `${options.dest} was left as it was`,
+          },
+          options.flavor,
+        );
+      }
       await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
       return {
         reference,

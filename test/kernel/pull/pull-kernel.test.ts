@@ -291,7 +291,7 @@ describe('pullKernel cache', () => {
 describe('pullKernel refusals leave DEST unchanged', () => {
   async function installedBaseline(
     name: string,
-  ): Promise<{ dest: string; cacheDir: string; snapshot: () => unknown }> {
+  ): Promise<{ ref: string; dest: string; cacheDir: string; snapshot: () => unknown }> {
     const ref = await publish('refuse/base', 'base');
     const dest = join(work, `dest-${name}`);
     const cacheDir = join(work, `cache-${name}`);
@@ -302,7 +302,7 @@ describe('pullKernel refusals leave DEST unchanged', () => {
         .sort()
         .map((f) => [f, readFileSync(join(dest, f)).toString('hex')]),
     });
-    return { dest, cacheDir, snapshot };
+    return { ref, dest, cacheDir, snapshot };
   }
 
   it('wrong arch: names the platforms the index has', async () => {
@@ -332,6 +332,29 @@ describe('pullKernel refusals leave DEST unchanged', () => {
       target: { plainHttp: true },
     }).catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: 'REQUIREMENTS_UNMET', exitCode: 1 });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('flavor failure when DEST already holds the manifest: REQUIREMENTS_UNMET all the same, DEST untouched', async () => {
+    const { ref, dest, cacheDir, snapshot } = await installedBaseline('flavor-held');
+    const before = snapshot();
+    const pull = (flavor: string) =>
+      pullKernel({ reference: ref, dest, arch: 'amd64', cacheDir, flavor, target: { plainHttp: true } });
+    const failure = await pull('zone').catch((e: unknown) => e);
+    const manifestDigest = JSON.parse(readFileSync(join(dest, 'kart.json'), 'utf8')).manifestDigest;
+    expect(failure).toMatchObject({
+      code: 'REQUIREMENTS_UNMET',
+      exitCode: 1,
+      message: expect.stringMatching(
+        new RegExp(`^the kernel installed in ${dest} \\(${manifestDigest}\\) does not meet flavor zone: `),
+      ),
+      hint: `${dest} was left as it was; pull a kernel built for this flavor`,
+    });
+    expect(snapshot()).toEqual(before);
+    // A flavor the installed config meets: nothing to do, as without --flavor.
+    const xen = join(work, 'xen-only.ini');
+    writeFileSync(xen, 'description = needs Xen\n\n[require]\nCONFIG_XEN = y\n');
+    expect(await pull(xen)).toMatchObject({ installed: false, manifestDigest });
     expect(snapshot()).toEqual(before);
   });
 
