@@ -80,3 +80,19 @@ describe('kart inspect', () => {
     expect(run.stderr).toContain('6.1, stable');
   });
 });
+
+describe('transport flags', () => {
+  it.each(['inspect', 'unpack', 'publish', 'copy', 'push', 'pull', 'tag', 'tags', 'resolve', 'login'])(
+    'kart %s takes --plain-http, --insecure and --ca-file, defined once',
+    (command) => {
+      const run = kart([command, '--help']);
+      expect(run.code).toBe(0);
+      const help = run.stdout.replace(/\s+/g, ' ');
+      expect(help).toContain(
+        '--plain-http talk HTTP, not HTTPS, to the registry (the default for localhost, 127.0.0.0/8 and [::1])',
+      );
+      expect(help).toContain("--insecure HTTPS without verifying the registry's certificate");
+      expect(help).toContain('--ca-file <pem> trust the CA certificates in this PEM file');
+    },
+  );
+});

@@ -3,6 +3,9 @@
  * the CLI a user runs: exact stdout, stderr and exit codes; digests compared with what skopeo sees.
  */
 import { execFile } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +13,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout } from '../../src/oci/layout.ts';
 import { sha256Digest } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/media-types.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
+import { openReference, type RepositoryStore } from '../../src/registry/index.ts';
 import { runKart } from '../support/kart-cli.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { kernelImage, pushImage } from '../registry/kernel-image-fixture.ts';
+import { layoutGraph } from '../registry/layout-graph.ts';
 
 let registry: TestRegistry;
 let work: string;
@@ -102,7 +109,13 @@ describe('kart push / pull / copy / tag / tags / resolve', () => {
       `${registry.host}/kart/mirror:6.1`,
     );
     expect(copy.code).toBe(0);
-    expect(JSON.parse(copy.stdout)).toMatchObject({ digest: image.index.digest, mounted: 2, copied: 2 });
+    // Only the two manifests' bytes are sent: the two blobs are mounted.
+    expect(JSON.parse(copy.stdout)).toMatchObject({
+      digest: image.index.digest,
+      mounted: 2,
+      copied: 2,
+      bytes: image.manifest.size + image.index.size,
+    });
     expect(uploads(before)).toEqual(['POST 201', 'POST 201']);
     expect(await kart('resolve', `${registry.host}/kart/mirror:6.1`)).toMatchObject({
       code: 0,
@@ -217,9 +230,208 @@ describe('errors a user can act on', () => {
     expect(registry.requestLog!.length).toBe(before);
   });
 
-  it('push in the wrong direction is a usage error: exit 2', async () => {
+  it('push from anything but a layout is a usage error: exit 2', async () => {
     const wrong = await kart('push', `${registry.host}/kart/kernel:6.1`, `oci:${join(work, 'x')}:1`);
-    expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toContain('kart: error: kart push copies from an OCI layout to a registry');
+    expect(wrong).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        `kart: error: kart push copies from an OCI layout, got "${registry.host}/kart/kernel:6.1" → "oci:${join(work, 'x')}:1"\n` +
+        'kart: hint: write kart push oci:DIR:TAG HOST/REPO:TAG, or use kart copy from a registry\n',
+    });
+  });
+
+  it.each([['0'], ['65'], ['two'], ['1.5'], ['-1']])(
+    '--concurrency %s: CONCURRENCY_INVALID, exit 2, nothing sent',
+    async (value) => {
+      const before = registry.requestLog!.length;
+      const message =
+        `kart: error: --concurrency ${value}: not a whole number from 1 to 64\n` +
+        'kart: hint: pass e.g. --concurrency 4\n';
+      const push = await kart(
+        'push',
+        `--concurrency=${value}`,
+        `oci:${join(work, 'src')}:6.1`,
+        `${registry.host}/kart/conc:6.1`,
+      );
+      expect(push).toEqual({ code: 2, stdout: '', stderr: message });
+      const pull = await kart(
+        'pull',
+        `--concurrency=${value}`,
+        `${registry.host}/kart/kernel:6.1`,
+        `oci:${join(work, 'conc-pull')}:6.1`,
+      );
+      expect(pull).toEqual({ code: 2, stdout: '', stderr: message });
+      const json = await kart(
+        'copy',
+        '--json',
+        `--concurrency=${value}`,
+        `${registry.host}/kart/kernel:6.1`,
+        `${registry.host}/kart/conc:6.1`,
+      );
+      expect(json.code).toBe(2);
+      expect(JSON.parse(json.stdout).error.code).toBe('CONCURRENCY_INVALID');
+      expect(registry.requestLog!.length).toBe(before);
+    },
+  );
+
+  it('--referrers from a layout is REFERRERS_UNSUPPORTED before anything is sent: exit 2', async () => {
+    const before = registry.requestLog!.length;
+    const run = await kart(
+      'push',
+      '--referrers',
+      `oci:${join(work, 'src')}:6.1`,
+      `${registry.host}/kart/no-referrers:6.1`,
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(
+      /^kart: error: --referrers: the source .* is not a registry; layouts do not list referrers\n/,
+    );
+    expect(registry.requestLog!.length).toBe(before);
+  });
+});
+
+describe('--concurrency from the command line', () => {
+  /**
+   * A proxy in front of the registry that holds every blob PUT for a moment before passing it on, so
+   * uploads that run at the same time overlap here, and records the most that were in flight at once.
+   */
+  async function startOverlapProxy() {
+    const [hostname, port] = registry.host.split(':');
+    const state = { inFlight: 0, most: 0 };
+    const server = createServer((req, res) => {
+      const upload = req.method === 'PUT' && (req.url ?? '').includes('/blobs/uploads/');
+      if (upload) state.most = Math.max(state.most, ++state.inFlight);
+      const forward = () => {
+        const upstream = request(
+          { hostname, port: Number(port), method: req.method, path: req.url, headers: req.headers },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+            answer.pipe(res);
+            answer.on('end', () => {
+              if (upload) state.inFlight--;
+            });
+          },
+        );
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      };
+      if (upload) setTimeout(forward, 400);
+      else forward();
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    return {
+      host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      state,
+      stop: () =>
+        new Promise<void>((done) => {
+          server.closeAllConnections();
+          server.close(() => done());
+        }),
+    };
+  }
+
+  it.each([1, 2])('--concurrency %i: that many blob uploads at once, no more', async (n) => {
+    const proxy = await startOverlapProxy();
+    try {
+      const push = await kart(
+        'push',
+        '--json',
+        '--concurrency',
+        String(n),
+        `oci:${join(work, 'src')}:6.1`,
+        `${proxy.host}/kart/concurrency-${n}:6.1`,
+      );
+      expect(push.code).toBe(0);
+      // config and kernel layer: two blobs, uploaded one after the other or side by side.
+      expect(JSON.parse(push.stdout)).toMatchObject({ digest: image.index.digest, copied: 4 });
+      expect(proxy.state.most).toBe(n);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('layouts wherever a registry reference goes', () => {
+  it('kart push writes to another layout', async () => {
+    const dir = join(work, 'pushed-layout');
+    const push = await kart('push', `oci:${join(work, 'src')}:6.1`, `oci:${dir}:copied`);
+    expect(push).toEqual({ code: 0, stdout: `${image.index.digest} copied\n`, stderr: '' });
+    expect(layoutGraph(dir, 'copied')).toEqual(layoutGraph(join(work, 'src'), '6.1'));
+  });
+});
+
+describe('kart copy --referrers', () => {
+  it('carries an attached artifact to the destination (distribution 2.8: through the fallback tag)', async () => {
+    const source = `${registry.host}/kart/referrers-src`;
+    const destination = `${registry.host}/kart/referrers-dst`;
+    expect((await kart('push', `oci:${join(work, 'src')}:6.1`, `${source}:6.1`)).code).toBe(0);
+
+    // A signature attached to the index: an artifact whose subject is the index.
+    const empty = Buffer.from('{}');
+    const config: Descriptor = { mediaType: MediaType.OciEmpty, digest: sha256Digest(empty), size: 2 };
+    const payload = Buffer.from('kart test signature\n');
+    const layer: Descriptor = {
+      mediaType: 'application/vnd.kart.test.signature',
+      digest: sha256Digest(payload),
+      size: payload.length,
+    };
+    const signature = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: 'application/vnd.kart.test.signature',
+        config,
+        layers: [layer],
+        subject: image.index,
+      }),
+    );
+    const signatureDigest = sha256Digest(signature);
+    const opened = await openReference(source, { access: 'push' });
+    try {
+      const store = opened.target as RepositoryStore;
+      await store.push(config, Readable.from([empty]));
+      await store.push(layer, Readable.from([payload]));
+      await store.pushManifest(signature, MediaType.OciManifest);
+    } finally {
+      await opened.close();
+    }
+    const fallbackTag = `sha256-${image.index.digest.slice('sha256:'.length)}`;
+    expect((await kart('tags', source)).stdout).toBe(`6.1\n${fallbackTag}\n`);
+
+    const copy = await kart('copy', '--referrers', '--json', `${source}:6.1`, `${destination}:6.1`);
+    expect(copy.stderr).toBe('');
+    expect(copy.code).toBe(0);
+    expect(JSON.parse(copy.stdout)).toMatchObject({
+      digest: image.index.digest,
+      referrers: [signatureDigest],
+    });
+
+    // The destination lists the artifact among the index's referrers (its own fallback index)...
+    expect((await kart('tags', destination)).stdout).toBe(`6.1\n${fallbackTag}\n`);
+    const dst = await openReference(destination);
+    try {
+      const store = dst.target as RepositoryStore;
+      expect(await store.referrers(image.index)).toEqual([
+        {
+          mediaType: MediaType.OciManifest,
+          digest: signatureDigest,
+          size: signature.length,
+          artifactType: 'application/vnd.kart.test.signature',
+        },
+      ]);
+      // ... and holds it byte for byte, with its blobs.
+      expect(
+        await store.fetchManifestBytes({
+          mediaType: MediaType.OciManifest,
+          digest: signatureDigest,
+          size: signature.length,
+        }),
+      ).toEqual(signature);
+      expect(await store.exists(layer)).toBe(true);
+      expect(await store.exists(config)).toBe(true);
+    } finally {
+      await dst.close();
+    }
   });
 });

@@ -1,9 +1,13 @@
 /**
  * HTTP_PROXY / NO_PROXY: kart's registry requests go through the proxy the environment names, and
- * bypass it for hosts NO_PROXY lists. The proxy is a small forward proxy in front of the real registry.
+ * bypass it for hosts NO_PROXY lists; `kart login` too. The proxy is a small forward proxy in front of
+ * the real registry.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runKart } from '../support/kart-cli.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -39,7 +43,7 @@ function kart(env: Record<string, string>, ...args: string[]) {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !/^(https?|no)_proxy$/i.test(name)),
   );
-  return runKart(args, { env: { ...clean, ...env } });
+  return runKart(args, { env: { ...clean, ...env }, input: 'password\n' });
 }
 
 it('sends registry requests through HTTP_PROXY, and straight to the registry for NO_PROXY hosts', async () => {
@@ -57,4 +61,29 @@ it('sends registry requests through HTTP_PROXY, and straight to the registry for
   expect(direct.code).toBe(3);
   expect(direct.stderr).toContain('not found');
   expect(proxied.length).toBe(seen);
+});
+
+it('kart login goes through HTTP_PROXY as every other registry request does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kart-proxy-login-'));
+  try {
+    const authfile = join(dir, 'auth.json');
+    const seen = proxied.length;
+    const login = await kart(
+      { HTTP_PROXY: proxyUrl },
+      'login',
+      registry.host,
+      '-u',
+      'alice',
+      '--password-stdin',
+      '--authfile',
+      authfile,
+    );
+    expect(login.code).toBe(0);
+    // The registry lets anyone in: kart says so, and saves the login all the same.
+    expect(login.stderr).toContain('lets anyone in');
+    expect(proxied.slice(seen)).toEqual([`GET ${registry.url}/v2/`]);
+    expect(Object.keys(JSON.parse(readFileSync(authfile, 'utf8')).auths)).toEqual([registry.host]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,8 +2,14 @@ import type { Command } from 'commander';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
+import {
+  addTransportOptions,
+  transportOptions,
+  type TransportFlags,
+  type TransportOptions,
+} from '../registry-options.ts';
 
-interface PublishOptions extends BuildFlags {
+interface PublishOptions extends BuildFlags, TransportFlags {
   flavor?: string;
   to?: string;
   registry?: string;
@@ -22,7 +28,7 @@ interface PublishOptions extends BuildFlags {
  * check → pack → push → tag policy → multi-arch indexes. `--catalogue FILE` publishes a catalogue.
  */
 export function register(program: Command): void {
-  addBuildOptions(program.command('publish'))
+  addTransportOptions(addBuildOptions(program.command('publish')))
     .description('check, pack and push a kernel build with the tag policy, merging arches into one index')
     .argument(
       '[build-dir]',
@@ -72,6 +78,10 @@ export function register(program: Command): void {
           force: options.force === true,
           dryRun: options.dryRun === true,
           onProgress: progress,
+          // A registry destination is reached with the transport flags; a layout needs none.
+          ...((options.to ?? options.registry ?? '').startsWith('oci:')
+            ? {}
+            : { openDestination: openRegistryDestination(transportOptions(options)) }),
         } as const;
         const publish = await import('../../kernel/publish/index.ts');
 
@@ -129,6 +139,15 @@ export function register(program: Command): void {
         return 0;
       }),
     );
+}
+
+/** Opens a registry destination with --plain-http/--insecure/--ca-file, for pushing unless a dry run. */
+function openRegistryDestination(transport: TransportOptions) {
+  return async (reference: string, dryRun: boolean) => {
+    const { openReference } = await import('../../registry/index.ts');
+    const opened = await openReference(reference, { ...transport, access: dryRun ? 'pull' : 'push' });
+    return { target: opened.target, close: () => opened.close() };
+  };
 }
 
 function short(digest: string | undefined): string {

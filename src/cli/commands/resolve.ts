@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
-import { addRegistryOptions, targetOptions, type RegistryCliOptions } from './copy.ts';
+import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 
 /** `kart resolve REF`: the digest a tag names (HEAD first, so it does not count as a pull). */
 export function register(program: Command): void {
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     action(async (ref: string, options: RegistryCliOptions) => {
       const { openReference } = await import('../../registry/index.ts');
       const { withDefaultTag, formatReference } = await import('../../oci/reference.ts');
-      const opened = await openReference(ref, await targetOptions(options));
+      const opened = await openReference(ref, targetOptions(options));
       try {
         const reference = withDefaultTag(opened.reference);
         const desc = await opened.target.resolve(reference.digest ?? reference.tag!);

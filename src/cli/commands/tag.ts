@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
-import { addRegistryOptions, targetOptions, type RegistryCliOptions } from './copy.ts';
+import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 
 /** `kart tag REF TAG…`: point more tags at what REF names, in the same repository or layout. */
 export function register(program: Command): void {
@@ -15,7 +15,8 @@ export function register(program: Command): void {
       const { openReference } = await import('../../registry/index.ts');
       const { KartError } = await import('../../errors.ts');
       const { formatReference, parseReference } = await import('../../oci/reference.ts');
-      const opened = await openReference(ref, await targetOptions(options));
+      // Opened for pushing: the resolve and the tag writes share one pull,push token.
+      const opened = await openReference(ref, { ...targetOptions(options), access: 'push' });
       try {
         if (opened.tagOrDigest === undefined) {
           throw new KartError('REFERENCE_INCOMPLETE', `"${ref}" names no tag or digest`, {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { TagLister } from '../../oci/store.ts';
 import { action, printJson, printLine } from '../output.ts';
-import { addRegistryOptions, targetOptions, type RegistryCliOptions } from './copy.ts';
+import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 
 /** `kart tags REPO`: every tag, one a line, in lexical order. */
 export function register(program: Command): void {
@@ -13,7 +13,7 @@ export function register(program: Command): void {
   ).action(
     action(async (repo: string, options: RegistryCliOptions) => {
       const { openReference } = await import('../../registry/index.ts');
-      const opened = await openReference(repo, await targetOptions(options));
+      const opened = await openReference(repo, targetOptions(options));
       try {
         const lister = opened.target as Partial<TagLister>;
         if (typeof lister.tags !== 'function') {

@@ -72,6 +72,8 @@ export interface InstallResult {
   /** kart/linux-kernel-oci (`kernel/…`) or LinuxKit (`kernel`, `kernel-dev.tar`, `kernel.tar` at the root) */
   format: 'kernel-oci' | 'linuxkit';
   files: InstalledFile[];
+  /** the layers each installed file was made from (e.g. to tell which of them a cache already held) */
+  fileLayers: Partial<Record<InstalledFileName, Digest[]>>;
   metadata?: ParsedKernelMetadata;
   flavorCheck?: CheckReport;
 }
@@ -156,6 +158,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
         platform,
         format: staged.format,
         files: staged.files,
+        fileLayers: staged.layers,
         ...(metadata === undefined ? {} : { metadata }),
         ...(flavorCheck === undefined ? {} : { flavorCheck }),
       };
@@ -241,14 +244,21 @@ const ENTRY_TYPES = {
 interface StagedKernel {
   format: InstallResult['format'];
   files: InstalledFile[];
+  layers: InstallResult['fileLayers'];
 }
 
 /** Moves the kept files to their installed names inside staging; the config is stored uncompressed. */
 async function assemble(tree: LayerTree, staging: string, where: string): Promise<StagedKernel> {
   const files: InstalledFile[] = [];
+  // Layers are named by their digests (applyLayer).
+  const layers: StagedKernel['layers'] = {};
+  const from = (file: StagedFile, name: InstalledFileName): void => {
+    layers[name] = file.layers as Digest[];
+  };
   const place = async (file: StagedFile, name: InstalledFileName): Promise<void> => {
     await rename(file.staged, join(staging, name));
     files.push({ name, size: file.size, digest: file.digest });
+    from(file, name);
   };
   const image = tree.file('kernel/image');
   if (image !== undefined) {
@@ -256,13 +266,14 @@ async function assemble(tree: LayerTree, staging: string, where: string): Promis
     const configGz = tree.file('kernel/config.gz');
     if (configGz !== undefined) {
       files.push(await gunzipInto(configGz.staged, join(staging, 'config'), 'kernel/config.gz'));
+      from(configGz, 'config');
       await rm(configGz.staged);
     }
     const addons = tree.file('kernel/addons.squashfs');
     if (addons !== undefined) await place(addons, 'addons.squashfs');
     const metadata = tree.file('kernel/metadata');
     if (metadata !== undefined) await place(metadata, 'metadata');
-    return { format: 'kernel-oci', files };
+    return { format: 'kernel-oci', files, layers };
   }
   const linuxkit = tree.file('kernel');
   if (linuxkit !== undefined) {
@@ -270,12 +281,15 @@ async function assemble(tree: LayerTree, staging: string, where: string): Promis
     const dev = tree.file('kernel-dev.tar');
     if (dev !== undefined) {
       const config = await extractLinuxKitConfig(dev.staged, join(staging, 'config'));
-      if (config !== undefined) files.push(config);
+      if (config !== undefined) {
+        files.push(config);
+        from(dev, 'config');
+      }
       await rm(dev.staged);
     }
     const modules = tree.file('kernel.tar');
     if (modules !== undefined) await place(modules, 'kernel.tar');
-    return { format: 'linuxkit', files };
+    return { format: 'linuxkit', files, layers };
   }
   throw kernelImageInvalid(
     `${where} holds no kernel: neither kernel/image nor a LinuxKit kernel at the root`,

@@ -31,6 +31,8 @@ export interface StagedFile {
   staged: string;
   size: number;
   digest: Digest;
+  /** the layers (their names) it was made from: the one whose entry held its bytes, and a hardlink's own */
+  layers: string[];
 }
 
 type Node =
@@ -155,7 +157,8 @@ export class LayerTree {
         if (this.#wanted(path) && source.file !== undefined) {
           const staged = this.#nextStagedPath();
           await link(source.file.staged, staged);
-          file = { staged, size: source.file.size, digest: source.file.digest };
+          const layers = [...new Set([...source.file.layers, layer])];
+          file = { staged, size: source.file.size, digest: source.file.digest, layers };
         }
         await this.#replace(path, {
           kind: 'file',
@@ -175,7 +178,7 @@ export class LayerTree {
         let file: StagedFile | undefined;
         if (this.#wanted(path)) {
           const staged = this.#nextStagedPath();
-          file = { staged, size: entry.size, digest: await writeBody(entry, staged) };
+          file = { staged, size: entry.size, digest: await writeBody(entry, staged), layers: [layer] };
         }
         await this.#replace(path, {
           kind: 'file',

@@ -49,7 +49,10 @@ export interface PulledBlob {
 }
 
 export interface PulledFile extends InstalledFile {
-  /** true when every blob it was built from was already in the cache */
+  /**
+   * true when this pull downloaded nothing for it: every layer it was made from was already in the
+   * cache (or DEST already held it and nothing was installed)
+   */
   fromCache: boolean;
 }
 
@@ -140,6 +143,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         offline,
         cache: cache.root,
         blobs: [...fetched.values()],
+        // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
       };
     }
@@ -163,9 +167,9 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       beforeSwap: () => pauseAt('swap'),
     });
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
-    const layersFromCache = [choice.manifest, manifest.config, ...manifest.layers].every(
-      (desc) => fetched.get(desc.digest)?.fromCache === true,
-    );
+    // A file came from the cache when every layer it was made from was there before this pull.
+    const fromCache = (name: InstalledFile['name']): boolean =>
+      (result.fileLayers[name] ?? []).every((layer) => fetched.get(layer)?.fromCache === true);
     return {
       reference,
       digest: root!.digest,
@@ -176,7 +180,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       offline,
       cache: cache.root,
       blobs: [...fetched.values()],
-      files: result.files.map((file) => ({ ...file, fromCache: layersFromCache })),
+      files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
     };
   } finally {
     await close();

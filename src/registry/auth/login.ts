@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { KartError } from '../../errors.ts';
 import { isLoopbackRegistry } from '../../oci/reference.ts';
 import { staticCredentials, type CredentialLocation } from '../credentials/credential.ts';
@@ -6,6 +6,8 @@ import { createCredentialStore } from '../credentials/credential-store.ts';
 import { normaliseRegistryHost } from '../credentials/server-address.ts';
 import { DOCKER_HUB_REGISTRY } from '../../oci/reference.ts';
 import { createAuthorizer } from './create-authorizer.ts';
+import { createDispatcher } from '../http-client.ts';
+import { errorFromNetwork } from '../registry-errors.ts';
 
 /**
  * `kart login` / `kart logout` as library calls: verify a user name and password against the
@@ -17,6 +19,9 @@ export interface RegistryConnectionOptions {
   plainHttp?: boolean;
   /** https without certificate verification. */
   insecure?: boolean;
+  /** PEM file with extra CA certificates. */
+  caFile?: string;
+  /** Default: the transport's own (HTTP(S)_PROXY and NO_PROXY honoured, TLS options applied). */
   dispatcher?: Dispatcher;
   log?: (line: string) => void;
 }
@@ -47,18 +52,20 @@ export function parseRegistryHost(input: string): string {
     .trim()
     .replace(/^https?:\/\//i, '')
     .replace(/\/.*$/, '');
-  if (!HOST.test(host)) {
+  if (!HOST.test(host) || (host.startsWith('[') && !URL.canParse(`http://${host}`))) {
     throw new KartError('REGISTRY_INVALID', `"${input}" is not a registry host`, {
       exitCode: 2,
       hint: 'name the registry as HOST[:PORT], e.g. ghcr.io or localhost:5000',
     });
   }
-  return normaliseRegistryHost(host) === 'docker.io' ? 'docker.io' : host.toLowerCase();
+  if (normaliseRegistryHost(host) === 'docker.io') return 'docker.io';
+  // An IPv6 literal is saved as URLs write it ([::ffff:127.0.0.1] → [::ffff:7f00:1]), as lookups ask.
+  return host.startsWith('[') ? new URL(`http://${host}`).host : host.toLowerCase();
 }
 
 function registryBaseUrl(host: string, options: RegistryConnectionOptions): URL {
   const target = host === 'docker.io' ? DOCKER_HUB_REGISTRY : host;
-  const plain = options.plainHttp ?? isLoopbackRegistry(target);
+  const plain = options.plainHttp === true || isLoopbackRegistry(target);
   return new URL(`${plain ? 'http' : 'https'}://${target}/v2/`);
 }
 
@@ -74,23 +81,20 @@ function loginFailed(host: string, username: string, detail: string): KartError 
   );
 }
 
-async function getV2(
-  url: URL,
-  authorization: string | undefined,
-  dispatcher: Dispatcher | undefined,
-  host: string,
-) {
+async function getV2(url: URL, authorization: string | undefined, dispatcher: Dispatcher, host: string) {
   try {
     const answer = await request(url, {
       method: 'GET',
       headers: authorization === undefined ? {} : { authorization },
-      ...(dispatcher === undefined ? {} : { dispatcher }),
+      dispatcher,
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
     });
     await answer.body.dump();
     return answer;
   } catch (error) {
+    const network = errorFromNetwork(error, url, `registry ${host}`);
+    if (network.code === 'TLS_FAILED') throw network;
     const code = (error as { code?: string }).code;
     throw new KartError(
       'REGISTRY_UNREACHABLE',
@@ -113,9 +117,8 @@ export async function verifyCredentials(
 ): Promise<boolean> {
   const host = parseRegistryHost(registry);
   const url = registryBaseUrl(host, options);
-  const dispatcher =
-    options.dispatcher ??
-    (options.insecure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined);
+  // The same pool every registry request uses: proxy-aware, with --insecure and --ca-file applied.
+  const dispatcher = options.dispatcher ?? createDispatcher(options);
   try {
     const first = await getV2(url, undefined, dispatcher, host);
     if (first.statusCode === 200) return false;
@@ -132,7 +135,7 @@ export async function verifyCredentials(
     }
     const authorizer = createAuthorizer({
       credentials: staticCredentials({ [url.host]: { username, password } }),
-      ...(dispatcher === undefined ? {} : { dispatcher }),
+      dispatcher,
       ...(options.log ? { log: options.log } : {}),
     });
     let authorization: string | undefined;
@@ -172,7 +175,7 @@ export async function verifyCredentials(
       },
     );
   } finally {
-    if (options.dispatcher === undefined && dispatcher !== undefined) await dispatcher.close();
+    if (options.dispatcher === undefined) await dispatcher.close();
   }
 }
 

@@ -234,6 +234,31 @@ describe('pullKernel cache', () => {
     expect(readlinkSync(dest)).toBe(repaired);
   });
 
+  it('fromCache is per file: a tag sharing the config and metadata layers with a cached one downloads only its kernel', async () => {
+    const cacheDir = join(work, 'cache-shared');
+    const pull = (ref: string, dest: string) =>
+      pullKernel({
+        reference: ref,
+        dest: join(work, dest),
+        arch: 'amd64',
+        cacheDir,
+        target: { plainHttp: true },
+      });
+    const first = await pull(await publish('cache/shared', 'a', { release: '6.1.99-a' }), 'dest-shared-a');
+    const byName = (result: Awaited<ReturnType<typeof pull>>) =>
+      Object.fromEntries(result.files.map((file) => [file.name, file.fromCache]));
+    expect(byName(first)).toEqual({ kernel: false, config: false, metadata: false });
+    // Another release: another kernel layer (and index and manifest); the same config.gz and metadata.
+    const second = await pull(await publish('cache/shared', 'b', { release: '6.1.99-b' }), 'dest-shared-b');
+    expect(second.installed).toBe(true);
+    expect(byName(second)).toEqual({ kernel: false, config: true, metadata: true });
+    expect(second.blobs.filter((blob) => !blob.fromCache).map((blob) => blob.digest)).toEqual([
+      second.digest,
+      second.manifestDigest,
+      expect.any(String),
+    ]);
+  });
+
   it('a moved tag installs the new digest; --offline installs the last pulled one with the registry stopped', async () => {
     const own = await startRegistry();
     const ref = `${own.host}/offline/kernel:stable`;
