@@ -1,19 +1,28 @@
 /**
  * `kart pull -k` end to end, as processes: a real Debian kernel packed into a layout, published to the
  * real registry and pulled byte-identical; eight concurrent pulls into one cache fetch each blob once
- * (counted by the proxy); SIGKILL at the download, staging and swap points leaves DEST old-or-new
- * complete and nothing unverified under the cache's blobs/.
+ * (counted by the proxy); SIGKILL before the swap leaves DEST the old complete kernel, after it the new
+ * one, and nothing unverified under the cache's blobs/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import { copyReference } from '../../src/registry/index.ts';
 import { packKernel } from '../../src/kernel/artifact/index.ts';
+import { installAreaDir } from '../../src/kernel/install/index.ts';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { expectedFiles, storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
@@ -146,16 +155,28 @@ describe('kart pull -k (processes)', () => {
     expect(log.slice(before).filter((r) => r.method === 'HEAD').length).toBe(8);
   });
 
-  for (const phase of ['download', 'staging', 'swap'] as const) {
-    it(`SIGKILL while ${phase === 'download' ? 'downloading' : phase}: DEST is old or new complete, the cache holds only verified blobs`, async () => {
+  // download: mid-blob; staging: nothing staged yet; swap: the new kernel staged, DEST not yet changed;
+  // swapped: DEST renamed to the new version, the old version not yet removed.
+  const phases = ['download', 'staging', 'swap', 'swapped'] as const;
+  const phaseName = {
+    download: 'downloading',
+    staging: 'staging',
+    swap: 'swapping',
+    swapped: 'just after the swap',
+  };
+  for (const phase of phases) {
+    const survivor = phase === 'swapped' ? 'new' : 'old';
+    it(`SIGKILL ${phaseName[phase]}: DEST is the ${survivor} complete kernel, the cache holds only verified blobs, the next pull cleans up`, async () => {
       await storeKernelTag(layout, `old-${phase}`, { release: '6.1.99-old' });
       await storeKernelTag(layout, `new-${phase}`, { release: '6.1.99-new' });
       const ref = `${registry.host}/crash/${phase}:k`;
       await copyReference(`oci:${layout.root}:old-${phase}`, ref, { plainHttp: true });
       const dest = join(work, `crash-${phase}`);
+      const area = installAreaDir(dest);
       const cacheDir = join(work, `crash-cache-${phase}`);
       const first = await kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir);
       expect(first.code).toBe(0);
+      const oldVersion = basename(readlinkSync(dest));
       await copyReference(`oci:${layout.root}:new-${phase}`, ref, { plainHttp: true });
 
       const pauseDir = mkdtempSync(join(work, 'pause-'));
@@ -170,16 +191,24 @@ describe('kart pull -k (processes)', () => {
       child.kill('SIGKILL');
       expect((await done).signal).toBe('SIGKILL');
 
-      const old = expectedFiles('amd64', 'kart', '6.1.99-old');
-      expect(readFileSync(join(dest, 'kernel'))).toEqual(old.kernel);
-      expect(readFileSync(join(dest, 'config'))).toEqual(old.config);
-      expect(readFileSync(join(dest, 'metadata'))).toEqual(old.metadata);
+      const expected = expectedFiles('amd64', 'kart', `6.1.99-${survivor}`);
+      expect(readFileSync(join(dest, 'kernel'))).toEqual(expected.kernel);
+      expect(readFileSync(join(dest, 'config'))).toEqual(expected.config);
+      expect(readFileSync(join(dest, 'metadata'))).toEqual(expected.metadata);
       expectCacheVerified(cacheDir);
+      if (phase === 'swapped') {
+        // Killed between the rename and the removal: the old version is still there, unnamed.
+        expect(readdirSync(area)).toContain(oldVersion);
+        expect(basename(readlinkSync(dest))).not.toBe(oldVersion);
+      }
 
-      // The next pull recovers: installs the new kernel, the cache stays verified.
+      // The next pull recovers: DEST holds the new kernel (installed now, or already by the killed
+      // pull), the version DEST names is the only one left, and the cache stays verified.
       const again = await kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir);
       expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(again.stdout).toMatch(phase === 'swapped' ? /^unchanged / : /^installed /);
       expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('amd64', 'kart', '6.1.99-new').kernel);
+      expect(readdirSync(area)).toEqual([basename(readlinkSync(dest))]);
       expectCacheVerified(cacheDir);
       writeFileSync(join(pauseDir, `${phase}.continue`), '');
     });

@@ -8,7 +8,7 @@ export {
 } from './install-kernel.ts';
 export { requireFlavor, type FlavorSubject } from './flavor-requirement.ts';
 export { selectKernelManifest, type KernelManifestChoice } from './select-platform.ts';
-export { installAreaDir, versionHolds } from './install-area.ts';
+export { installAreaDir, tidyInstallArea, versionHolds } from './install-area.ts';
 export {
   LayerTree,
   type LayerEntry,

@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, symlink } from 'nod
 import { basename, dirname, join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { syncDirectory } from '../../oci/atomic-file.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
 
 /**
  * Where an installed kernel lives, and the atomic swap. DEST is a symlink to a complete version
@@ -75,7 +76,7 @@ export async function openInstallArea(dest: string): Promise<InstallArea> {
 export async function removeLeftovers(area: InstallArea): Promise<void> {
   for (const name of await readdir(area.dir)) {
     if (name === area.current) continue;
-    if (name.startsWith(STAGING_PREFIX) || name.startsWith(LINK_PREFIX) || isVersionName(name)) {
+    if (isLeftover(name)) {
       await rm(join(area.dir, name), { recursive: true, force: true });
     }
   }
@@ -89,9 +90,15 @@ export async function createStaging(area: InstallArea): Promise<string> {
 
 /**
  * Makes the staged directory the new version and points DEST at it atomically; removes the old version.
- * Returns the version name.
+ * `afterSwap` runs once DEST names the new version and the old one is still there (a crash-test pause
+ * point). Returns the version name.
  */
-export async function swapIn(area: InstallArea, staging: string, manifestHex: string): Promise<string> {
+export async function swapIn(
+  area: InstallArea,
+  staging: string,
+  manifestHex: string,
+  afterSwap?: () => Promise<void>,
+): Promise<string> {
   await syncDirectory(staging);
   // Reinstalling the version DEST already names (a repair) must not touch that directory before the
   // swap, so the new copy gets a suffix: `<hex>.<random>` holds the same manifest (see versionHolds).
@@ -110,6 +117,7 @@ export async function swapIn(area: InstallArea, staging: string, manifestHex: st
   if (before?.isDirectory()) await rmdir(area.dest);
   await rename(link, area.dest);
   await syncDirectory(dirname(area.dest));
+  await afterSwap?.();
 
   if (area.current !== undefined && area.current !== version) {
     await rm(join(area.dir, area.current), { recursive: true, force: true });
@@ -125,12 +133,39 @@ export function versionHolds(name: string, manifestHex: string): boolean {
   return name === manifestHex || (name.startsWith(`${manifestHex}.`) && isVersionName(name));
 }
 
+/**
+ * For a pull that found DEST already holding its kernel: removes what a killed install left behind
+ * (an old version still beside the new one, staging, links). A no-op, without a lock, when there is
+ * nothing to remove, which is the common case; when another install holds the area's lock it is left
+ * to that install, which removes leftovers itself, rather than waited for.
+ */
+export async function tidyInstallArea(dest: string): Promise<void> {
+  const area = await openInstallArea(dest);
+  const names = await readdir(area.dir);
+  if (!names.some((name) => name !== area.current && isLeftover(name))) return;
+  try {
+    await withLayoutLock(
+      area.dir,
+      async () => {
+        await removeLeftovers(await openInstallArea(dest));
+      },
+      { timeoutMs: 0 },
+    );
+  } catch (error) {
+    if (!(error instanceof KartError && error.code === 'LAYOUT_LOCKED')) throw error;
+  }
+}
+
 /** `.<name>.kart/<version>` → version; anything else → undefined. */
 function versionNamed(target: string, destName: string): string | undefined {
   const prefix = `.${destName}.kart/`;
   if (!target.startsWith(prefix)) return undefined;
   const version = target.slice(prefix.length).replace(/\/$/, '');
   return isVersionName(version) ? version : undefined;
+}
+
+function isLeftover(name: string): boolean {
+  return name.startsWith(STAGING_PREFIX) || name.startsWith(LINK_PREFIX) || isVersionName(name);
 }
 
 function isVersionName(name: string): boolean {

@@ -53,6 +53,8 @@ export interface InstallKernelOptions {
   now?: Date;
   /** called with the verified kernel staged, just before the swap (pull -k's crash-test pause point) */
   beforeSwap?: () => Promise<void>;
+  /** called once DEST names the new version, before the old one is removed (the same, after the swap) */
+  afterSwap?: () => Promise<void>;
 }
 
 export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
@@ -150,7 +152,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
       };
       await writeDurable(join(staging, 'kart.json'), `${JSON.stringify(record, null, 2)}\n`);
       await options.beforeSwap?.();
-      const version = await swapIn(locked, staging, digestHex(manifestDesc.digest));
+      const version = await swapIn(locked, staging, digestHex(manifestDesc.digest), options.afterSwap);
       return {
         dest: locked.dest,
         version,

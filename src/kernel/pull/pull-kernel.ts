@@ -10,7 +10,13 @@ import { openReference, type OpenTargetOptions } from '../../registry/open-targe
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
 import { openKernelCache, type KernelCache } from '../cache/kernel-cache.ts';
-import { installKernel, requireFlavor, selectKernelManifest, type InstalledFile } from '../install/index.ts';
+import {
+  installKernel,
+  requireFlavor,
+  selectKernelManifest,
+  tidyInstallArea,
+  type InstalledFile,
+} from '../install/index.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 
@@ -132,6 +138,8 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
           options.flavor,
         );
       }
+      // A pull killed after its swap left the old version beside the new one.
+      await tidyInstallArea(options.dest);
       await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
       return {
         reference,
@@ -165,6 +173,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       now,
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
       beforeSwap: () => pauseAt('swap'),
+      afterSwap: () => pauseAt('swapped'),
     });
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
     // A file came from the cache when every layer it was made from was there before this pull.

@@ -9,7 +9,11 @@ import { setTimeout as delay } from 'node:timers/promises';
  * `<dir>/<phase>.continue` exists, so a test can SIGKILL it at exactly that point. Unset, these are
  * no-ops: production pulls never wait on a file.
  */
-export type PausePhase = 'download' | 'staging' | 'swap';
+/**
+ * download: mid-blob; staging: the staging directory exists, no layer read yet; swap: the verified
+ * kernel staged, DEST not yet changed; swapped: DEST names the new version, the old one not yet removed.
+ */
+export type PausePhase = 'download' | 'staging' | 'swap' | 'swapped';
 
 function pauseRequested(phase: PausePhase): string | undefined {
   if (process.env.KART_TEST_PAUSE_AT !== phase) return undefined;
