@@ -2,7 +2,8 @@
  * `kart pull -k` end to end, as processes: a real Debian kernel packed into a layout, published to the
  * real registry and pulled byte-identical; eight concurrent pulls into one cache fetch each blob once
  * (counted by the proxy); SIGKILL before the swap leaves DEST the old complete kernel, after it the new
- * one, and nothing unverified under the cache's blobs/.
+ * one, and nothing unverified under the cache's blobs/; `kart cache prune --keep 0` during a pull keeps
+ * that pull's blobs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import { copyReference } from '../../src/registry/index.ts';
 import { packKernel } from '../../src/kernel/artifact/index.ts';
+import { PULLS_DIR, pruneCache } from '../../src/kernel/cache/index.ts';
 import { installAreaDir } from '../../src/kernel/install/index.ts';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -201,6 +203,10 @@ describe('kart pull -k (processes)', () => {
         expect(readdirSync(area)).toContain(oldVersion);
         expect(basename(readlinkSync(dest))).not.toBe(oldVersion);
       }
+      // The killed pull's in-progress record outlives it; prune drops it (its process is gone).
+      expect(readdirSync(join(cacheDir, PULLS_DIR))).toEqual([expect.stringMatching(`^${child.pid}\\.`)]);
+      await pruneCache(cacheDir, 2);
+      expect(readdirSync(join(cacheDir, PULLS_DIR))).toEqual([]);
 
       // The next pull recovers: DEST holds the new kernel (installed now, or already by the killed
       // pull), the version DEST names is the only one left, and the cache stays verified.
@@ -213,4 +219,33 @@ describe('kart pull -k (processes)', () => {
       writeFileSync(join(pauseDir, `${phase}.continue`), '');
     });
   }
+
+  it('cache prune --keep 0 while a pull is between fetching and installing keeps every blob of that pull', async () => {
+    await storeKernelTag(layout, 'prune-race', { release: '6.1.99-prune' });
+    const ref = `${registry.host}/prune/kernel:race`;
+    await copyReference(`oci:${layout.root}:prune-race`, ref, { plainHttp: true });
+    const cacheDir = join(work, 'cache-prune');
+    const dest = join(work, 'prune-dest');
+    const pauseDir = mkdtempSync(join(work, 'pause-'));
+    const { done } = start(['pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir], {
+      KART_TEST_PAUSE_AT: 'staging',
+      KART_TEST_PAUSE_DIR: pauseDir,
+    });
+    await waitFor(join(pauseDir, 'staging.reached'));
+    // Every blob the pull needs is in the cache, and the reference has no pulled digest yet: only the
+    // pull's own record of its root keeps them from --keep 0.
+    const stored = readdirSync(join(cacheDir, 'blobs/sha256')).sort();
+    expect(stored.length).toBe(7); // index, amd64 manifest, config, four layers
+    const prune = await kart('cache', 'prune', '--keep', '0', '--cache', cacheDir, '--json');
+    expect({ code: prune.code, stderr: prune.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(prune.stdout)).toMatchObject({ removed: [], kept: 7 });
+    expect(readdirSync(join(cacheDir, 'blobs/sha256')).sort()).toEqual(stored);
+
+    writeFileSync(join(pauseDir, 'staging.continue'), '');
+    const run = await done;
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('amd64', 'kart', '6.1.99-prune').kernel);
+    // The pull ended and removed its record; what it pulled is kept as the reference's pulled digest.
+    expect(readdirSync(join(cacheDir, PULLS_DIR))).toEqual([]);
+  });
 });

@@ -6,6 +6,7 @@ import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oc
 import { processAlive, withLayoutLock } from '../../oci/layout-lock.ts';
 import { reachableBlobs } from './cache-graph.ts';
 import { openKernelCache } from './kernel-cache.ts';
+import { runningPullRoots } from './pull-records.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 
@@ -87,10 +88,11 @@ export interface CachePruneReport {
 
 /**
  * Keeps, per reference, the `keep` most recent root digests (and the last pulled one, which --offline
- * needs) and every blob they reach; deletes every other blob and forgets the older digests. Runs under
- * the cache lock that pulls take to record a reference before fetching its blobs, so a pull in
- * progress never loses a blob it is about to use. Temp files of downloads whose process is gone are
- * removed too; lock directories stay (a pull may be about to use one).
+ * needs), the root of every pull still running, and every blob they reach; deletes every other blob
+ * and forgets the older digests. Runs under the cache lock that a pull takes to record its root before
+ * fetching any blob (pull-records.ts), so a pull in progress never loses a blob it stored or is about
+ * to use, even with `--keep 0`. Temp files of downloads whose process is gone are removed too, and the
+ * records of pulls that were killed; lock directories stay (a pull may be about to use one).
  */
 export async function pruneCache(dir: string, keep = 1): Promise<CachePruneReport> {
   if (!Number.isInteger(keep) || keep < 0) {
@@ -109,8 +111,9 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
       }
       roots.push(...entry.history);
     }
+    const running = await runningPullRoots(cache.root);
     const index = await cache.layout.readIndex();
-    const reached = await reachableBlobs(cache.layout, [...roots, ...index.manifests]);
+    const reached = await reachableBlobs(cache.layout, [...roots, ...running, ...index.manifests]);
     const removed: CachePruneReport['removed'] = [];
     for (const blob of await storedBlobs(cache.root)) {
       if (reached.has(blob.digest)) continue;

@@ -9,7 +9,8 @@ import { digestHex } from '../../oci/digest.ts';
 import { openLayout, type OciLayout } from '../../oci/layout.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
-import { noteSeen, readRefs, updateRefs, type CachedRoot, type Refs } from './refs-file.ts';
+import { recordPull } from './pull-records.ts';
+import { changeRefsLocked, noteSeen, readRefs, updateRefs, type CachedRoot, type Refs } from './refs-file.ts';
 
 /**
  * The pull cache: an OCI image layout (blobs verified into a temp file, renamed to their digest name
@@ -32,10 +33,19 @@ export interface KernelCache {
     options?: EnsureOptions,
   ): Promise<{ fromCache: boolean }>;
   readRefs(): Promise<Refs>;
-  /** Records that `reference` resolved to `root` (before its blobs are fetched, so prune keeps them). */
-  noteSeen(reference: string, root: CachedRoot): Promise<void>;
+  /**
+   * Records, in one step under the cache lock, that a pull is using `root` until it calls `end()` (so
+   * prune keeps every blob it reaches, whatever --keep; see pull-records.ts) and, given `seen`, that
+   * the reference resolved to it (refs.json's history). Call it before fetching any blob of `root`.
+   */
+  beginPull(root: Descriptor, seen?: { reference: string; seenAt: string }): Promise<PullInProgress>;
   /** Records `root` as what `reference` last installed (what --offline installs). */
   notePulled(reference: string, root: CachedRoot): Promise<void>;
+}
+
+export interface PullInProgress {
+  /** removes the pull's record (a killed pull's record is removed by the next prune) */
+  end(): Promise<void>;
 }
 
 export interface EnsureOptions {
@@ -140,8 +150,20 @@ class LayoutCache implements KernelCache {
     return readRefs(this.root);
   }
 
-  async noteSeen(reference: string, root: CachedRoot): Promise<void> {
-    await updateRefs(this.root, (refs) => noteSeen(refs, reference, root));
+  async beginPull(root: Descriptor, seen?: { reference: string; seenAt: string }): Promise<PullInProgress> {
+    const record = await withLayoutLock(this.root, async () => {
+      if (seen !== undefined) {
+        const cached = {
+          mediaType: root.mediaType,
+          digest: root.digest,
+          size: root.size,
+          seenAt: seen.seenAt,
+        };
+        await changeRefsLocked(this.root, (refs) => noteSeen(refs, seen.reference, cached));
+      }
+      return recordPull(this.root, root);
+    });
+    return { end: () => rm(record, { force: true }) };
   }
 
   async notePulled(reference: string, root: CachedRoot): Promise<void> {

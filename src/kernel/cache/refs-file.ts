@@ -64,12 +64,15 @@ export async function readRefs(root: string): Promise<Refs> {
 
 /** Changes refs.json under the cache lock; `change` edits the parsed copy in place. */
 export async function updateRefs(root: string, change: (refs: Refs) => void): Promise<Refs> {
-  return withLayoutLock(root, async () => {
-    const refs = await readRefs(root);
-    change(refs);
-    await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
-    return refs;
-  });
+  return withLayoutLock(root, () => changeRefsLocked(root, change));
+}
+
+/** updateRefs for a caller that already holds the cache lock. */
+export async function changeRefsLocked(root: string, change: (refs: Refs) => void): Promise<Refs> {
+  const refs = await readRefs(root);
+  change(refs);
+  await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
+  return refs;
 }
 
 /** Puts `seen` at the head of the reference's history (once). */

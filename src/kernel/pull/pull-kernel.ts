@@ -9,7 +9,7 @@ import type { Fetcher, Target } from '../../oci/store.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
-import { openKernelCache, type KernelCache } from '../cache/kernel-cache.ts';
+import { openKernelCache, type KernelCache, type PullInProgress } from '../cache/kernel-cache.ts';
 import {
   installKernel,
   requireFlavor,
@@ -97,13 +97,18 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     remote = opened.target;
     close = opened.close;
   }
+  let pull: PullInProgress | undefined;
   try {
     if (remote !== undefined) {
       const resolved = await remote.resolve(tagOrDigest);
       root = { mediaType: resolved.mediaType, digest: resolved.digest, size: resolved.size };
-      // Recorded before any blob is fetched, so a concurrent `kart cache prune` keeps what we fetch.
-      await cache.noteSeen(reference, { ...root, seenAt: now.toISOString() });
     }
+    // Recorded (as in progress, and in the reference's history) before any blob is fetched, so a
+    // concurrent `kart cache prune` keeps what we fetch, whatever its --keep.
+    pull = await cache.beginPull(
+      root!,
+      remote === undefined ? undefined : { reference, seenAt: now.toISOString() },
+    );
     const fetched = new Map<Digest, PulledBlob>();
     const ensure = async (desc: Descriptor): Promise<void> => {
       const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading });
@@ -192,6 +197,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
     };
   } finally {
+    await pull?.end();
     await close();
   }
 }
