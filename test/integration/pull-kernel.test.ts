@@ -1,13 +1,14 @@
 /**
- * `kart pull -k` end to end, as processes: a real Debian kernel packed into a layout, published to the
- * real registry and pulled byte-identical; eight concurrent pulls into one cache fetch each blob once
- * (counted by the proxy); SIGKILL before the swap leaves DEST the old complete kernel, after it the new
- * one, and nothing unverified under the cache's blobs/; `kart cache prune --keep 0` during a pull keeps
- * that pull's blobs.
+ * `kart pull -k` end to end, as processes: a real Debian kernel (with its modules as addons.squashfs)
+ * packed into a layout, published to the real registry and pulled byte-identical; eight concurrent
+ * pulls into one cache fetch each blob once (counted by the proxy); SIGKILL before the swap leaves DEST
+ * the old complete kernel, after it the new one, and nothing unverified under the cache's blobs/;
+ * `kart cache prune --keep 0` during a pull keeps that pull's blobs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  createReadStream,
   existsSync,
   mkdtempSync,
   readFileSync,
@@ -21,11 +22,13 @@ import { basename, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
+import { readTar } from '../../src/oci/tar-reader.ts';
 import { copyReference } from '../../src/registry/index.ts';
 import { packKernel } from '../../src/kernel/artifact/index.ts';
 import { PULLS_DIR, pruneCache } from '../../src/kernel/cache/index.ts';
 import { installAreaDir } from '../../src/kernel/install/index.ts';
-import { debianKernelPaths } from '../support/debian-kernels.ts';
+import { debianKernelPaths, ensureDebianAddons } from '../support/debian-kernels.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { expectedFiles, storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
 
@@ -82,6 +85,17 @@ function expectCacheVerified(cacheDir: string): void {
   }
 }
 
+/** The bytes of `path` inside an (uncompressed) tar layer of the layout. */
+async function fileInLayer(layer: Descriptor, path: string): Promise<Buffer> {
+  for await (const entry of readTar(createReadStream(layout.blobPath(layer.digest)))) {
+    if (entry.path !== path) continue;
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry.body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  throw new Error(`${path} is not in layer ${layer.digest}`);
+}
+
 beforeAll(async () => {
   registry = await startRegistry({ countRequests: true });
   work = mkdtempSync(join(tmpdir(), 'kart-pull-int-'));
@@ -93,10 +107,18 @@ afterAll(async () => {
 });
 
 describe('kart pull -k (processes)', () => {
-  it('round-trips a real Debian kernel byte-identical', async () => {
+  it('round-trips a real Debian kernel byte-identical: kernel, config, addons.squashfs, metadata', async () => {
     const debian = debianKernelPaths('cloud-amd64');
-    await packKernel(
-      { kernel: debian.vmlinuz, config: debian.config, flavor: 'zone', noCheck: true, tags: ['debian'] },
+    const addons = await ensureDebianAddons('cloud-amd64');
+    const packed = await packKernel(
+      {
+        kernel: debian.vmlinuz,
+        config: debian.config,
+        addons,
+        flavor: 'zone',
+        noCheck: true,
+        tags: ['debian'],
+      },
       layout,
     );
     const ref = `${registry.host}/debian/kernel:cloud`;
@@ -116,16 +138,29 @@ describe('kart pull -k (processes)', () => {
     );
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(debian.vmlinuz));
-    expect(readFileSync(join(dest, 'config'))).toEqual(readFileSync(debian.config));
+    // The inputs pack was given, and the metadata exactly as pack wrote it into its layer.
+    const metadataLayer = packed.files.find((file) => file.path === 'kernel/metadata')?.layer as Descriptor;
+    const inputs: Record<string, Buffer> = {
+      kernel: readFileSync(debian.vmlinuz),
+      config: readFileSync(debian.config),
+      'addons.squashfs': readFileSync(addons),
+      metadata: await fileInLayer(metadataLayer, 'kernel/metadata'),
+    };
+    expect(inputs.metadata?.toString()).toMatch(/^KERNEL_ARCH=x86_64\n/);
+    expect(readdirSync(dest).sort()).toEqual([...Object.keys(inputs), 'kart.json'].sort());
+    for (const [name, bytes] of Object.entries(inputs)) {
+      expect({ name, equal: readFileSync(join(dest, name)).equals(bytes) }).toEqual({ name, equal: true });
+    }
     const result = JSON.parse(run.stdout);
     expect(result).toMatchObject({ reference: ref, platform: 'linux/amd64', installed: true });
-    expect(result.files.find((f: { name: string }) => f.name === 'kernel')).toEqual({
-      name: 'kernel',
-      size: readFileSync(debian.vmlinuz).length,
-      digest: sha256(readFileSync(debian.vmlinuz)),
-      fromCache: false,
-    });
+    expect(result.files).toEqual(
+      ['kernel', 'config', 'addons.squashfs', 'metadata'].map((name) => ({
+        name,
+        size: inputs[name]?.length,
+        digest: sha256(inputs[name] as Buffer),
+        fromCache: false,
+      })),
+    );
   });
 
   it('eight concurrent pulls into one cache all succeed and GET each blob once', async () => {
