@@ -380,4 +380,39 @@ describe('kart publish --registry and --tag-template, then kart inspect, on the 
       ],
     });
   });
+
+  it('--immutable-tag-template makes a tag that refuses other content (TAG_IMMUTABLE) unless --force', async () => {
+    const publishLinuxKitStyle = (config: string, ...extra: string[]) =>
+      run(process.execPath, [
+        KART,
+        'publish',
+        world.build({ release: '6.4.2-test', arch: 'amd64', config }),
+        '--flavor',
+        world.flavor,
+        '--to',
+        `${registry.host}/linuxkit/kernel`,
+        '--immutable-tag-template',
+        '{version}-{hash}',
+        '--template-value',
+        'hash=0a1b2c3',
+        '--json',
+        ...extra,
+      ]).then(
+        (done) => ({ code: 0, stdout: done.stdout, stderr: done.stderr }),
+        (failed: { code: number; stdout: string; stderr: string }) => failed,
+      );
+    const first = await publishLinuxKitStyle(PASSING_CONFIG);
+    expect(first.code).toBe(0);
+    const pinned = (await tagMap('linuxkit/kernel'))['6.4.2-0a1b2c3'];
+    expect(pinned).toBeDefined();
+    // The same hash over another config: a different build under a tag that vouches for one.
+    const refused = await publishLinuxKitStyle(CHANGED_CONFIG);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'TAG_IMMUTABLE' });
+    expect(JSON.parse(refused.stdout).error.message).toContain('6.4.2-0a1b2c3');
+    expect((await tagMap('linuxkit/kernel'))['6.4.2-0a1b2c3']).toBe(pinned);
+    const forced = await publishLinuxKitStyle(CHANGED_CONFIG, '--force');
+    expect(forced.code).toBe(0);
+    expect((await tagMap('linuxkit/kernel'))['6.4.2-0a1b2c3']).not.toBe(pinned);
+  });
 });

@@ -2,12 +2,7 @@ import type { Command } from 'commander';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
-import {
-  addTransportOptions,
-  transportOptions,
-  type TransportFlags,
-  type TransportOptions,
-} from '../registry-options.ts';
+import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
 interface PublishOptions extends BuildFlags, TransportFlags {
   flavor?: string;
@@ -17,6 +12,7 @@ interface PublishOptions extends BuildFlags, TransportFlags {
   tag: string[];
   alias: boolean;
   tagTemplate: string[];
+  immutableTagTemplate: string[];
   templateValue: string[];
   force?: boolean;
   dryRun?: boolean;
@@ -55,6 +51,12 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--immutable-tag-template <template>',
+      'like --tag-template, but the tag may never move to other content (LinuxKit: {version}-{hash})',
+      collect,
+      [],
+    )
     .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
     .option('--force', 'move an immutable V-<config12> tag to other content')
     .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
@@ -73,15 +75,20 @@ export function register(program: Command): void {
           ...(options.registry === undefined ? {} : { registry: options.registry }),
           // The build's own flags (kernel, config, ...) are refused with --catalogue below.
           ...packOptionsOf(options),
-          ...(options.tagTemplate.length === 0 ? {} : { template: options.tagTemplate }),
+          ...(options.tagTemplate.length + options.immutableTagTemplate.length === 0
+            ? {}
+            : {
+                template: [
+                  ...options.tagTemplate,
+                  ...options.immutableTagTemplate.map((template) => ({ template, immutable: true })),
+                ],
+              }),
           templateValues,
           force: options.force === true,
           dryRun: options.dryRun === true,
           onProgress: progress,
-          // A registry destination is reached with the transport flags; a layout needs none.
-          ...((options.to ?? options.registry ?? '').startsWith('oci:')
-            ? {}
-            : { openDestination: openRegistryDestination(transportOptions(options)) }),
+          // A registry destination is reached with the transport flags; a layout ignores them.
+          target: transportOptions(options),
         } as const;
         const publish = await import('../../kernel/publish/index.ts');
 
@@ -139,15 +146,6 @@ export function register(program: Command): void {
         return 0;
       }),
     );
-}
-
-/** Opens a registry destination with --plain-http/--insecure/--ca-file, for pushing unless a dry run. */
-function openRegistryDestination(transport: TransportOptions) {
-  return async (reference: string, dryRun: boolean) => {
-    const { openReference } = await import('../../registry/index.ts');
-    const opened = await openReference(reference, { ...transport, access: dryRun ? 'pull' : 'push' });
-    return { target: opened.target, close: () => opened.close() };
-  };
 }
 
 function short(digest: string | undefined): string {

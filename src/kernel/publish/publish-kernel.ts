@@ -33,6 +33,7 @@ import {
   type TagTemplate,
 } from '../tags/index.ts';
 import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
+import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 
@@ -71,10 +72,13 @@ export interface PublishKernelOptions extends BuildInputOptions, PublishDestinat
   force?: boolean;
   /** Plan only: nothing is written to the destination. */
   dryRun?: boolean;
+  /** How a registry destination is reached (--plain-http, --insecure, --ca-file, retries, ...). */
+  target?: OpenTargetOptions;
   /** Open the destination; default: the registry room's openReference (layouts are created). */
   openDestination?: (
     reference: string,
     dryRun: boolean,
+    transport: OpenTargetOptions,
   ) => Promise<{ target: Target; close(): Promise<void> }>;
   onProgress?: (message: string) => void;
 }
@@ -168,6 +172,7 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
     const opened = await (options.openDestination ?? openDestinationDefault)(
       destination,
       options.dryRun === true,
+      options.target ?? {},
     );
     try {
       const target = opened.target;
@@ -341,6 +346,7 @@ async function listTags(target: Target): Promise<string[]> {
 async function openDestinationDefault(
   reference: string,
   dryRun: boolean,
+  transport: OpenTargetOptions,
 ): Promise<{ target: Target; close(): Promise<void> }> {
   const parsed = parseReference(reference);
   if (dryRun && parsed.kind === 'layout' && !existsSync(parsed.dir)) {
@@ -348,6 +354,7 @@ async function openDestinationDefault(
     return { target: new MemoryStore(reference), close: async () => {} };
   }
   const { openReference } = await import('../../registry/index.ts');
-  const opened = await openReference(reference, { create: !dryRun });
+  // Not a dry run: opened for pushing (a registry token for pull,push from the first request).
+  const opened = await openReference(reference, { ...transport, create: !dryRun });
   return { target: opened.target, close: () => opened.close() };
 }
