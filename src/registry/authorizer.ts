@@ -16,9 +16,16 @@ export interface Authorizer {
    * Called after a 401 carrying `wwwAuthenticate`. Completes the challenge (Basic, or the Bearer
    * token flow with the credentials configured for the host) and returns the header to retry with,
    * or undefined when nothing more can be done (the transport then reports UNAUTHORIZED).
-   * Concurrent calls for the same host and scopes share one token request.
+   * Concurrent calls for the same host and scopes share one token request. `refused` is the
+   * Authorization the 401 answered (undefined: the request went anonymous): only that is discarded,
+   * so requests that all went out before the first token arrived do not each throw the new one away.
    */
-  challenge(url: URL, wwwAuthenticate: string, scopes: readonly string[]): Promise<string | undefined>;
+  challenge(
+    url: URL,
+    wwwAuthenticate: string,
+    scopes: readonly string[],
+    refused?: string,
+  ): Promise<string | undefined>;
 }
 
 /** Goes anonymous everywhere; the default when no credentials are configured. */

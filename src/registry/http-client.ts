@@ -141,7 +141,7 @@ export class RegistryHttpClient {
         const wwwAuthenticate = header(answer.headers, 'www-authenticate');
         await discard(answer.body);
         const next = wwwAuthenticate
-          ? await this.#authorizer.challenge(url, wwwAuthenticate, request.scopes)
+          ? await this.#authorizer.challenge(url, wwwAuthenticate, request.scopes, authorization)
           : undefined;
         if (next === undefined) {
           throw errorFromResponse({

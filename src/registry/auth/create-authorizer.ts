@@ -87,15 +87,17 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
       return bearer(url, scheme, normaliseScopes(scopes));
     },
 
-    async challenge(url, wwwAuthenticate, scopes) {
+    async challenge(url, wwwAuthenticate, scopes, refused) {
       const challenges = parseWwwAuthenticate(wwwAuthenticate);
       const bearerChallenge = challenges.find((c) => c.scheme === 'bearer');
       if (bearerChallenge !== undefined) {
         const scheme = bearerScheme(url, bearerChallenge, options);
         schemes.set(url.origin, scheme);
         const wanted = normaliseScopes([...scopes, ...(bearerChallenge.params.scope ?? '').split(' ')]);
-        // The token we sent (if any) was just refused for these scopes: never hand it back.
-        tokens.delete(tokenCacheKey(url.origin, wanted));
+        // The token we sent was just refused for these scopes: never hand it back. A request that went
+        // out anonymous refused nothing; the token a concurrent challenge just got stays.
+        const key = tokenCacheKey(url.origin, wanted);
+        if (refused !== undefined && refused === `Bearer ${tokens.get(key) ?? ''}`) tokens.delete(key);
         options.log?.(`auth: ${url.host} challenged with Bearer for ${wanted.join(' ') || '(no scope)'}`);
         return bearer(url, scheme, wanted);
       }

@@ -169,6 +169,29 @@ describe('distribution token auth: the registry verifies kart-fetched JWTs and e
     expect(new Set(headers).size).toBe(1);
   });
 
+  it('a 401 to a request that went out before the token arrived keeps that token; a refused token is dropped', async () => {
+    const authorizer = createAuthorizer({
+      credentials: staticCredentials({ [auth.registry.host]: { username: 'alice', password: PASSWORD } }),
+    });
+    const url = tagsUrl(auth.registry.url, 'acme/k');
+    const first = await request(url);
+    await first.body.dump();
+    const header = String(first.headers['www-authenticate']);
+    const before = auth.tokenServer!.requests.length;
+    const token = await authorizer.challenge(url, header, ['repository:acme/k:pull']);
+    // Late 401s of requests sent anonymously alongside the first: the token just issued is handed out.
+    const late = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        authorizer.challenge(url, header, ['repository:acme/k:pull'], undefined),
+      ),
+    );
+    expect(late).toEqual([token, token, token]);
+    expect(auth.tokenServer!.requests.length - before).toBe(1);
+    // The registry refused the token itself: it is never handed back, a new one is asked for.
+    await authorizer.challenge(url, header, ['repository:acme/k:pull'], token);
+    expect(auth.tokenServer!.requests.length - before).toBe(2);
+  });
+
   it('expired tokens are renewed (expires_in below 60 counts as 60, renewed 5 s early)', async () => {
     let now = 1_000_000;
     auth.tokenServer!.expiresIn = 10;
