@@ -359,6 +359,16 @@ describe('layouts wherever a registry reference goes', () => {
     expect(push).toEqual({ code: 0, stdout: `${image.index.digest} copied\n`, stderr: '' });
     expect(layoutGraph(dir, 'copied')).toEqual(layoutGraph(join(work, 'src'), '6.1'));
   });
+
+  it('kart pull reads from another layout; a registry destination is still a usage error', async () => {
+    const dir = join(work, 'pulled-layout');
+    const pull = await kart('pull', `oci:${join(work, 'src')}:6.1`, `oci:${dir}:6.1`);
+    expect(pull).toEqual({ code: 0, stdout: `${image.index.digest} 6.1\n`, stderr: '' });
+    expect(layoutGraph(dir, '6.1')).toEqual(layoutGraph(join(work, 'src'), '6.1'));
+    const wrong = await kart('pull', `oci:${join(work, 'src')}:6.1`, `${registry.host}/kart/x:6.1`);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('kart: error: kart pull copies into an OCI layout');
+  });
 });
 
 describe('kart copy --referrers', () => {

@@ -52,10 +52,11 @@ export function register(program: Command): void {
         }
         return pullKernelCommand(options.kernel, options.dest, options);
       }
-      if (ref === undefined || layout === undefined || ref.startsWith('oci:') || !layout.startsWith('oci:')) {
+      // The destination must be a layout (a registry destination is a push); the source may be either.
+      if (ref === undefined || layout === undefined || !layout.startsWith('oci:')) {
         throw new KartError(
           'PULL_USAGE',
-          `kart pull copies from a registry to an OCI layout, got "${ref ?? ''}" → "${layout ?? ''}"`,
+          `kart pull copies into an OCI layout, got "${ref ?? ''}" → "${layout ?? ''}"`,
           {
             hint: 'write kart pull HOST/REPO:TAG oci:DIR:TAG (or kart pull -k REF --dest DIR to install a kernel)',
           },
