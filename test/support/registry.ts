@@ -13,7 +13,7 @@
  * in `authConfig()`; options stay extensible through `AuthOptions`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,14 +128,23 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       authConfig(options.auth ?? 'none', options.authOptions ?? {}),
     ].join('\n'),
   );
-  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
+  // The registry logs to a file, not a pipe: a pipe is drained only while this process's event loop
+  // runs, and a caller blocked in spawnSync (the bench, runKartSync) would let it fill; distribution
+  // then blocks on its next log line (an error line for every 404) and stops answering requests.
+  const logPath = join(root, 'registry.log');
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', logFd] });
+  closeSync(logFd);
+  const stderr = () => {
+    try {
+      return readFileSync(logPath, 'utf8').slice(-4000);
+    } catch {
+      return '';
+    }
+  };
   const direct = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(direct, child, options.startDeadlineMs ?? 20_000, () => stderr);
+    await waitUntilServing(direct, child, options.startDeadlineMs ?? 20_000, stderr);
   } catch (error) {
     child.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
