@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { packKernel } from '../src/kernel/artifact/index.ts';
 import { openLayout } from '../src/oci/layout.ts';
 import { debianKernelPaths, ensureDebianAddons, ensureDebianKernel } from '../test/support/debian-kernels.ts';
+import { squashfsSuperblock } from '../test/support/synthetic-squashfs.ts';
 
 export const KERNEL_TAG = 'bench';
 export const BIG_TAG = 'big';
@@ -33,15 +34,7 @@ export async function packDebianKernel(layoutDir: string): Promise<void> {
 
 /** A file that passes pack's squashfs superblock check, `size` bytes, random after the superblock. */
 export async function writeSyntheticSquashfs(path: string, size: number): Promise<void> {
-  const superblock = Buffer.alloc(96);
-  superblock.write('hsqs', 0, 'latin1');
-  superblock.writeUInt32LE(1, 4); // inode_count
-  superblock.writeUInt32LE(1_700_000_000, 8); // mkfs_time
-  superblock.writeUInt32LE(131_072, 12); // block_size
-  superblock.writeUInt16LE(4, 20); // compression: xz
-  superblock.writeUInt16LE(17, 22); // block_log
-  superblock.writeUInt16LE(4, 28); // version 4.0
-  superblock.writeBigUInt64LE(BigInt(size), 40); // bytes_used
+  const superblock = squashfsSuperblock(size, 1_700_000_000);
   const out = createWriteStream(path);
   out.write(superblock);
   const chunk = Buffer.alloc(1024 * 1024);

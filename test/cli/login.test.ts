@@ -238,17 +238,6 @@ describe('kart login input errors (exit 2, nothing contacted or written)', () =>
     expect(existsSync(join(work, 'docker', 'config.json'))).toBe(false);
   });
 
-  it('--help names the transport flags every registry command shares, with the real plain-HTTP default', async () => {
-    const r = await kart(['login', '--help']);
-    expect(r.status).toBe(0);
-    const help = r.stdout.replace(/\s+/g, ' ');
-    expect(help).toContain(
-      '--plain-http talk HTTP, not HTTPS, to the registry (the default for localhost, 127.0.0.0/8 and [::1])',
-    );
-    expect(help).toContain("--insecure HTTPS without verifying the registry's certificate");
-    expect(help).toContain('--ca-file <pem> trust the CA certificates in this PEM file');
-  });
-
   it('--ca-file that cannot be read: CA_FILE_UNREADABLE, exit 2, before any connection', async () => {
     const missing = join(work, 'absent.pem');
     const r = await kart(['login', '127.0.0.1:1', '-u', 'a', '--password-stdin', '--ca-file', missing], 'pw');

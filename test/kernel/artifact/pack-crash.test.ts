@@ -18,6 +18,7 @@ import { packKernel } from '../../../src/kernel/artifact/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
 import { KART } from '../../support/kart-cli.ts';
 import { makeSyntheticBuild, type SyntheticBuild } from './pack-fixtures.ts';
+import { squashfsSuperblock } from '../../support/synthetic-squashfs.ts';
 
 /**
  * A `kart pack` killed (SIGKILL: no handler runs, no cleanup) while it writes a large layer into a
@@ -40,15 +41,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kart-pack-crash-'));
   // Sparse: a valid superblock, then zeros the file system need not store; kart reads it like any file.
   bigAddons = join(work, 'big.squashfs');
-  const superblock = Buffer.alloc(96);
-  superblock.write('hsqs', 0, 'latin1');
-  superblock.writeUInt32LE(1, 4); // inode_count
-  superblock.writeUInt32LE(131_072, 12); // block_size
-  superblock.writeUInt16LE(4, 20); // compression: xz
-  superblock.writeUInt16LE(17, 22); // block_log
-  superblock.writeUInt16LE(4, 28); // version 4.0
-  superblock.writeBigUInt64LE(BigInt(ADDONS_BYTES), 40); // bytes_used
-  await writeFile(bigAddons, superblock);
+  await writeFile(bigAddons, squashfsSuperblock(ADDONS_BYTES));
   await truncate(bigAddons, ADDONS_BYTES);
   noLimitFlavor = join(work, 'big.ini');
   writeFileSync(noLimitFlavor, 'description = no addons limit\n\n[require]\nCONFIG_DEMO = y\n');
