@@ -4,7 +4,8 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { createDigester, digestAlgorithm, digestHex } from '../../oci/digest.ts';
 import { DigestSchema } from '../../oci/schema.ts';
-import { versionHolds, type InstalledFile } from '../install/index.ts';
+import { versionHolds } from '../install/install-area.ts';
+import type { InstalledFile } from '../install/install-kernel.ts';
 
 /**
  * What DEST holds now, from its kart.json, checked against the files themselves: a pull whose manifest

@@ -10,13 +10,12 @@ import { openReference, type OpenTargetOptions } from '../../registry/open-targe
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
 import { openKernelCache, type KernelCache, type PullInProgress } from '../cache/kernel-cache.ts';
-import {
-  installKernel,
-  requireFlavor,
-  selectKernelManifest,
-  tidyInstallArea,
-  type InstalledFile,
-} from '../install/index.ts';
+// Only what every pull needs is imported up front. The install core (tar reading, image sniffing,
+// the config model) and the flavor check load when a pull installs or asks for --flavor: an unchanged
+// kernel, what a zone launcher sees before almost every boot, never loads them.
+import type { InstalledFile } from '../install/install-kernel.ts';
+import { tidyInstallArea } from '../install/install-area.ts';
+import { selectKernelManifest } from '../install/select-platform.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 
@@ -134,6 +133,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       // Nothing to install, but --flavor still holds: the kernel DEST boots must pass it.
       if (options.flavor !== undefined) {
         const hasConfig = held.files.some((file) => file.name === 'config');
+        const { requireFlavor } = await import('../install/flavor-requirement.ts');
         await requireFlavor(
           {
             config: hasConfig ? join(options.dest, 'config') : undefined,
@@ -169,6 +169,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     await ensure(manifest.config);
     for (const layer of manifest.layers) await ensure(layer);
 
+    const { installKernel } = await import('../install/install-kernel.ts');
     const result = await installKernel({
       source: pausingAtStaging(cache.layout, new Set(manifest.layers.map((layer) => layer.digest))),
       manifest: choice.manifest,
