@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { EnvHttpProxyAgent } from './undici-core.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { KartError } from '../errors.ts';
 import { anonymous, type Authorizer } from './authorizer.ts';

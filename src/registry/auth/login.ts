@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { requestUrl } from '../undici-core.ts';
 import { KartError } from '../../errors.ts';
 import { isLoopbackRegistry } from '../../oci/reference.ts';
 import { staticCredentials, type CredentialLocation } from '../credentials/credential.ts';
@@ -83,7 +84,7 @@ function loginFailed(host: string, username: string, detail: string): KartError 
 
 async function getV2(url: URL, authorization: string | undefined, dispatcher: Dispatcher, host: string) {
   try {
-    const answer = await request(url, {
+    const answer = await requestUrl(url, {
       method: 'GET',
       headers: authorization === undefined ? {} : { authorization },
       dispatcher,

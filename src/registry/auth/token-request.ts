@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { requestUrl } from '../undici-core.ts';
 import { z } from 'zod';
 import { KartError } from '../../errors.ts';
 import type { Credential } from '../credentials/credential.ts';
@@ -138,7 +139,7 @@ async function send(
   options: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
 ): Promise<Dispatcher.ResponseData> {
   try {
-    return await request(url, {
+    return await requestUrl(url, {
       ...options,
       ...(req.dispatcher === undefined ? {} : { dispatcher: req.dispatcher }),
       headersTimeout: 30_000,
