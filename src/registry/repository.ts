@@ -80,13 +80,14 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     );
     this.#upload = { ...DEFAULT_UPLOAD_OPTIONS, ...options.upload };
     this.#tagList = options.tagList ?? {};
-    this.#mountFrom = options.mountFrom;
+    this.mountFrom(options.mountFrom);
     this.#access = options.access ?? 'pull';
   }
 
   /** Pushes of blobs this store lacks try a cross-repository mount from `repository` first. */
   mountFrom(repository: string | undefined): void {
-    this.#mountFrom = repository;
+    // A blob is never mounted from the repository it is pushed to.
+    this.#mountFrom = repository === this.repository ? undefined : repository;
   }
 
   /** The scopes of a read: `pull`, or the push scopes when the store was opened for pushing. */
@@ -96,7 +97,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   /** The scopes of a write: `pull,push` here, and `pull` on the repository blobs are mounted from. */
   #writeScopes(): string[] {
     const scopes = [`repository:${this.repository}:pull,push`];
-    if (this.#mountFrom !== undefined && this.#mountFrom !== this.repository) {
+    if (this.#mountFrom !== undefined) {
       scopes.push(`repository:${this.#mountFrom}:pull`);
     }
     return scopes;
@@ -227,8 +228,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       name: this.name,
       scopes: this.#writeScopes(),
     };
-    const mountFrom = this.#mountFrom === this.repository ? undefined : this.#mountFrom;
-    const result = await uploadBlob(target, desc, content, this.#upload, mountFrom);
+    const result = await uploadBlob(target, desc, content, this.#upload, this.#mountFrom);
     this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
   }
 

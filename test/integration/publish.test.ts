@@ -19,6 +19,7 @@ import { KartError } from '../../src/errors.ts';
 import { MediaType, type Descriptor } from '../../src/oci/index.ts';
 import { fetchManifest } from '../../src/oci/manifest-io.ts';
 import { openReference } from '../../src/registry/index.ts';
+import { overriding } from '../support/overriding.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
   CHANGED_CONFIG,
@@ -300,24 +301,18 @@ describe('kart publish: a failure in the middle of the push', () => {
     const attempt = publish(repo, '6.1.11', {
       openDestination: async (reference) => {
         const opened = await openReference(reference);
-        const target = new Proxy(opened.target, {
-          get(inner, key, receiver) {
-            if (key === 'push') {
-              return async (desc: Descriptor, content: Readable) => {
-                if (desc.annotations?.['org.opencontainers.image.title'] === 'kernel/image') {
-                  await firstLanded; // uploads run 4 at a time: fail only once another blob is in
-                  content.destroy();
-                  throw new KartError('CONNECTION_FAILED', `upload of ${desc.digest} cut (test)`, {
-                    exitCode: 3,
-                  });
-                }
-                await inner.push(desc, content);
-                pushed.push(desc.mediaType);
-                landed();
-              };
+        const target = overriding(opened.target, {
+          push: async (desc: Descriptor, content: Readable) => {
+            if (desc.annotations?.['org.opencontainers.image.title'] === 'kernel/image') {
+              await firstLanded; // uploads run 4 at a time: fail only once another blob is in
+              content.destroy();
+              throw new KartError('CONNECTION_FAILED', `upload of ${desc.digest} cut (test)`, {
+                exitCode: 3,
+              });
             }
-            const value = Reflect.get(inner, key, receiver) as unknown;
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(inner) : value;
+            await opened.target.push(desc, content);
+            pushed.push(desc.mediaType);
+            landed();
           },
         });
         return { target, close: () => opened.close() };

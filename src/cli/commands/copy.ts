@@ -7,9 +7,6 @@ import {
   type RegistryCliOptions,
 } from '../registry-options.ts';
 
-// The shared options live in ../registry-options.ts; re-exported for the commands that import them here.
-export { addRegistryOptions, targetOptions, type RegistryCliOptions };
-
 /**
  * Runs a copy between two references and prints it: the digest (and tag) on stdout, or the JSON
  * report; progress lines on stderr only when stderr is a terminal.

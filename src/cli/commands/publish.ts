@@ -75,14 +75,10 @@ export function register(program: Command): void {
           ...(options.registry === undefined ? {} : { registry: options.registry }),
           // The build's own flags (kernel, config, ...) are refused with --catalogue below.
           ...packOptionsOf(options),
-          ...(options.tagTemplate.length + options.immutableTagTemplate.length === 0
-            ? {}
-            : {
-                template: [
-                  ...options.tagTemplate,
-                  ...options.immutableTagTemplate.map((template) => ({ template, immutable: true })),
-                ],
-              }),
+          template: [
+            ...options.tagTemplate,
+            ...options.immutableTagTemplate.map((template) => ({ template, immutable: true })),
+          ],
           templateValues,
           force: options.force === true,
           dryRun: options.dryRun === true,

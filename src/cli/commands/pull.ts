@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
-import { addRegistryOptions, runCopy, targetOptions, type RegistryCliOptions } from './copy.ts';
+import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
+import { runCopy } from './copy.ts';
 
 interface PullCliOptions extends RegistryCliOptions {
   kernel?: string;
@@ -13,7 +14,7 @@ interface PullCliOptions extends RegistryCliOptions {
 }
 
 /**
- * Two forms: `kart pull REF oci:DIR[:TAG]` copies an image from a registry into a layout;
+ * Two forms: `kart pull REF oci:DIR[:TAG]` copies an image from a registry (or a layout) into a layout;
  * `kart pull -k REF --dest DIR` installs one platform's kernel through the cache (zone launchers).
  */
 export function register(program: Command): void {
@@ -23,7 +24,7 @@ export function register(program: Command): void {
       .description(
         'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
       )
-      .argument('[ref]', '[HOST/]REPO:TAG or [HOST/]REPO@DIGEST (copy form)')
+      .argument('[ref]', '[HOST/]REPO:TAG, [HOST/]REPO@DIGEST or oci:DIR:TAG (copy form)')
       .argument('[layout]', 'oci:DIR[:TAG] (copy form; created when missing; tag defaults to the source tag)')
       .option('-k, --kernel <ref>', 'the kernel image to install: [HOST/]REPO:TAG or @DIGEST')
       .option('--dest <dir>', 'with -k: the directory to install into (a symlink to a versioned sibling)')

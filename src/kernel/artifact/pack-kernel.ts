@@ -9,7 +9,7 @@ import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
 import { inspectKernelImage, type KernelImageInfo } from '../image/index.ts';
 import { assertValidTag, parsePublishVersion, versionFromRelease } from '../tags/index.ts';
 import { discoverBuildInputs, type BuildInputChoice, type BuildInputOptions } from './build-inputs.ts';
-import { readConfigPayload } from './config-payload.ts';
+import { readConfigPayload, type ConfigPayload } from './config-payload.ts';
 import { mergePlatformEntry, readTagIndex } from './tag-index.ts';
 import {
   ingestLayer,
@@ -35,6 +35,8 @@ export interface PackKernelOptions extends BuildInputOptions {
   flavor: string;
   /** skip the flavor's requirements (the config is still read and must parse; the addons limit applies) */
   noCheck?: boolean;
+  /** the build's config, already read by the caller (publish reads it first to name its tags) */
+  configPayload?: ConfigPayload;
   /**
    * KERNEL_VERSION; default the numeric X.Y.Z prefix of the image's release. A kernel release version
    * (6.1.10, 7.3.0-rc3, 6.18.44-nvidia-595.91.07), as publish requires; else VERSION_INVALID.
@@ -152,7 +154,7 @@ export async function packKernel(
 
   // Read and parsed even with --no-check: that skips the flavor's requirements, not knowing that the
   // file packed as kernel/config.gz is a kernel config.
-  const config = await readConfigPayload(inputs.config);
+  const config = options.configPayload ?? (await readConfigPayload(inputs.config));
   let check: CheckReport | undefined;
   if (!options.noCheck) {
     check = checkConfig(config.config, [flavor]);

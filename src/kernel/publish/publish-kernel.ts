@@ -129,7 +129,8 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
 
   // The version and KERNEL_CONFIG name the tags that go into the artifact, so they come first.
   const inputs = await discoverBuildInputs(options);
-  const configDigest = (await readConfigPayload(inputs.config)).digest;
+  const configPayload = await readConfigPayload(inputs.config);
+  const configDigest = configPayload.digest;
   const version = options.version ?? versionFromRelease((await inspectKernelImage(inputs.kernel)).release);
   if (version === undefined) {
     throw new KartError(
@@ -162,6 +163,7 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
         version,
         tags: stableTags,
         noCheck: false,
+        configPayload,
         onProgress: progress,
       },
       stage,

@@ -8,8 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
  * directory) does a pull stop there: it writes `<dir>/<phase>.reached` and waits until
  * `<dir>/<phase>.continue` exists, so a test can SIGKILL it at exactly that point. Unset, these are
  * no-ops: production pulls never wait on a file.
- */
-/**
+ *
  * download: mid-blob; staging: the staging directory exists, no layer read yet; swap: the verified
  * kernel staged, DEST not yet changed; swapped: DEST names the new version, the old one not yet removed.
  */

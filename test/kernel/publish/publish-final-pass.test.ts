@@ -19,6 +19,7 @@ import {
   type Target,
 } from '../../../src/oci/index.ts';
 import { descriptorOf, pushBytes } from '../../../src/oci/manifest-io.ts';
+import { overriding } from '../../support/overriding.ts';
 import { makeFixtureWorld } from './publish-fixture.ts';
 
 const world = makeFixtureWorld();
@@ -32,30 +33,22 @@ afterAll(() => rmSync(world.root, { recursive: true, force: true }));
 function overwrittenAfterEachWrite(layout: OciLayout, tag: string, other: Descriptor): Target {
   let armed = false;
   let passNext = false;
-  return new Proxy(layout, {
-    get(target, key, receiver) {
-      if (key === 'updateTag') return undefined;
-      if (key === 'tag') {
-        return async (desc: Descriptor, reference: string) => {
-          await target.tag(desc, reference);
-          if (reference === tag) [armed, passNext] = [true, true];
-        };
+  return overriding<Target>(layout, {
+    updateTag: undefined,
+    tag: async (desc: Descriptor, reference: string) => {
+      await layout.tag(desc, reference);
+      if (reference === tag) [armed, passNext] = [true, true];
+    },
+    resolve: async (reference: string) => {
+      if (reference === tag && armed) {
+        if (passNext) passNext = false;
+        else {
+          const merged = mergePlatformEntry([], other);
+          await pushBytes(layout, merged.descriptor, merged.bytes);
+          await layout.tag(merged.descriptor, tag);
+        }
       }
-      if (key === 'resolve') {
-        return async (reference: string) => {
-          if (reference === tag && armed) {
-            if (passNext) passNext = false;
-            else {
-              const merged = mergePlatformEntry([], other);
-              await pushBytes(target, merged.descriptor, merged.bytes);
-              await target.tag(merged.descriptor, tag);
-            }
-          }
-          return target.resolve(reference);
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return layout.resolve(reference);
     },
   });
 }

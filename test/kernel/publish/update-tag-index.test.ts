@@ -19,6 +19,7 @@ import {
   type Target,
 } from '../../../src/oci/index.ts';
 import { descriptorOf, pushBytes } from '../../../src/oci/manifest-io.ts';
+import { overriding } from '../../support/overriding.ts';
 
 function platformManifest(arch: string, salt = ''): { desc: Descriptor; bytes: Buffer } {
   const bytes = Buffer.from(
@@ -135,22 +136,16 @@ describe('updateTagIndex', () => {
   it('gives up with PUBLISH_INDEX_CONFLICT when the index never holds still, leaving the last writer', async () => {
     let n = 0;
     let lastOther: Descriptor | undefined;
-    const always: Target = new Proxy(layout, {
-      get(target, key, receiver) {
-        // Like a registry: no atomic tag update, so the read-merge-write retries are what is tested.
-        if (key === 'updateTag') return undefined;
-        if (key === 'resolve') {
-          return async (reference: string) => {
-            // Every pre-write check sees a fresh index from someone else.
-            if (reference === 'x' && ++n % 2 === 0) {
-              lastOther = platformManifest('arm64', String(n)).desc;
-              await writeIndex(layout, 'x', [lastOther]);
-            }
-            return target.resolve(reference);
-          };
+    const always = overriding<Target>(layout, {
+      // Like a registry: no atomic tag update, so the read-merge-write retries are what is tested.
+      updateTag: undefined,
+      resolve: async (reference: string) => {
+        // Every pre-write check sees a fresh index from someone else.
+        if (reference === 'x' && ++n % 2 === 0) {
+          lastOther = platformManifest('arm64', String(n)).desc;
+          await writeIndex(layout, 'x', [lastOther]);
         }
-        const value = Reflect.get(target, key, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return layout.resolve(reference);
       },
     });
     const attempt = updateTagIndex(always, 'x', amd.desc, { maxAttempts: 3 });

@@ -153,14 +153,19 @@ describe('distribution token auth: the registry verifies kart-fetched JWTs and e
     }
   });
 
-  it('concurrent requests for the same scopes share one token request', async () => {
+  /** An authorizer with alice's credentials, and the Bearer challenge an anonymous GET of acme/k got. */
+  async function aliceAfterFirstChallenge() {
     const authorizer = createAuthorizer({
       credentials: staticCredentials({ [auth.registry.host]: { username: 'alice', password: PASSWORD } }),
     });
     const url = tagsUrl(auth.registry.url, 'acme/k');
     const first = await request(url);
     await first.body.dump();
-    const header = String(first.headers['www-authenticate']);
+    return { authorizer, url, header: String(first.headers['www-authenticate']) };
+  }
+
+  it('concurrent requests for the same scopes share one token request', async () => {
+    const { authorizer, url, header } = await aliceAfterFirstChallenge();
     const before = auth.tokenServer!.requests.length;
     const headers = await Promise.all(
       Array.from({ length: 8 }, () => authorizer.challenge(url, header, ['repository:acme/k:pull'])),
@@ -170,13 +175,7 @@ describe('distribution token auth: the registry verifies kart-fetched JWTs and e
   });
 
   it('a 401 to a request that went out before the token arrived keeps that token; a refused token is dropped', async () => {
-    const authorizer = createAuthorizer({
-      credentials: staticCredentials({ [auth.registry.host]: { username: 'alice', password: PASSWORD } }),
-    });
-    const url = tagsUrl(auth.registry.url, 'acme/k');
-    const first = await request(url);
-    await first.body.dump();
-    const header = String(first.headers['www-authenticate']);
+    const { authorizer, url, header } = await aliceAfterFirstChallenge();
     const before = auth.tokenServer!.requests.length;
     const token = await authorizer.challenge(url, header, ['repository:acme/k:pull']);
     // Late 401s of requests sent anonymously alongside the first: the token just issued is handed out.
