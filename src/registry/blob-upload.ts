@@ -122,8 +122,7 @@ async function finish(
   scopes: readonly string[],
   what: string,
 ): Promise<void> {
-  const url = new URL(location);
-  url.searchParams.append('digest', desc.digest);
+  const url = withDigestParameter(location, desc.digest);
   const sending = body ?? Buffer.alloc(0);
   let bodyError: unknown;
   body?.once('error', (error) => (bodyError = error));
@@ -246,6 +245,19 @@ async function* chunksOf(content: Readable, size: number): AsyncGenerator<Buffer
 }
 
 /** Resolves a (possibly relative) Location against the URL that answered, keeping its query. */
+/**
+ * The Location with `digest=` appended to its query as the registry wrote it: the query may carry
+ * signed or opaque parameters (a presigned `X-Amz-Signature`, `_state`), which must reach the registry
+ * byte for byte (distribution-spec: it SHOULD match exactly). `URL.searchParams` would re-encode the
+ * whole query (`%20` → `+`, `~` → `%7E`, `;` → `%3B`), so the raw `search` string is extended instead.
+ */
+export function withDigestParameter(location: URL, digest: string): URL {
+  const url = new URL(location);
+  const parameter = `digest=${encodeURIComponent(digest)}`;
+  url.search = url.search.length > 1 ? `${url.search}&${parameter}` : `?${parameter}`;
+  return url;
+}
+
 export function locationOf(value: string | string[] | undefined, base: URL, what: string): URL {
   const location = Array.isArray(value) ? value[0] : value;
   if (!location) {

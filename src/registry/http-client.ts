@@ -17,7 +17,8 @@ import { displayUrl, errorFromNetwork, errorFromResponse, parseErrorBody } from 
 
 /**
  * The HTTP layer every registry request goes through: auth (authorize before, challenge after a 401,
- * retry once), redirects (followed by hand so Authorization never leaves the registry's origin),
+ * retry once), redirects (followed by hand so Authorization never leaves the registry's origin; a
+ * 307/308 on a write only within that origin, with a body that can be sent again),
  * retries with backoff for replayable requests, proxies from HTTP(S)_PROXY/NO_PROXY, TLS options,
  * a stall timeout, and one connection pool reused by all requests.
  */
@@ -156,9 +157,29 @@ export class RegistryHttpClient {
         challenged = true;
         continue;
       }
-      if (isRedirect(status) && (request.method === 'GET' || request.method === 'HEAD')) {
+      const reading = request.method === 'GET' || request.method === 'HEAD';
+      // A write is followed only where it keeps its method and body (307/308; a 301-303 would turn
+      // it into a GET), only to the registry's own origin (a blob or credentials never go elsewhere),
+      // and only when the body can be sent again.
+      if (isRedirect(status) && (reading || status === 307 || status === 308)) {
         const location = header(answer.headers, 'location');
         await discard(answer.body);
+        if (!reading && location) {
+          const next = new URL(location, url);
+          if (next.origin !== origin || !replayable) {
+            throw new KartError(
+              'REDIRECT_REFUSED',
+              `${request.what}: ${displayUrl(url)} redirected a ${request.method} to ${next.origin === origin ? 'itself after the body was sent' : `another origin (${next.origin})`}`,
+              {
+                exitCode: 3,
+                hint:
+                  next.origin === origin
+                    ? 'kart cannot send a streamed body twice; the registry should redirect before it reads the body'
+                    : 'kart sends uploads (and credentials) only to the registry it was given',
+              },
+            );
+          }
+        }
         if (!location || ++redirects > MAX_REDIRECTS) {
           throw new KartError(
             'REDIRECT_INVALID',

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { KartError, isKartError } from '../errors.ts';
 import { digestAlgorithm, isDigest, type Digest } from '../oci/digest.ts';
-import { MAX_MANIFEST_BYTES } from '../oci/media-types.ts';
+import { MAX_MANIFEST_BYTES, isManifestMediaType } from '../oci/media-types.ts';
 import { header, type RegistryResponse } from './http-client.ts';
 import { errorFromNetwork } from './registry-errors.ts';
 
 /**
  * Reads a manifest answer whole (manifests are small JSON; anything over 4 MiB is refused before or
  * while reading) and checks it: the body's own hash is what counts. Docker-Content-Digest, when sent,
- * must equal that hash; it is never taken on its own word.
+ * must equal that hash; it is never taken on its own word. A manifest Content-Type must agree with the
+ * document's own mediaType.
  */
 export interface ManifestBody {
   bytes: Buffer;
@@ -68,10 +69,25 @@ export async function readManifestBody(
     throw mismatch(what, claimed, digest, 'Docker-Content-Digest');
   }
   const contentType = (header(response.headers, 'content-type') ?? '').split(';')[0]!.trim();
-  return { bytes, digest, mediaType: mediaTypeOf(bytes) ?? contentType };
+  const declared = mediaTypeOf(bytes);
+  // distribution-spec: a client SHOULD reject a manifest whose mediaType differs from Content-Type.
+  // Only a Content-Type that names a manifest type is compared: a generic one (application/json) says
+  // nothing about which kind of document this is.
+  if (declared !== undefined && isManifestMediaType(contentType) && contentType !== declared) {
+    throw new KartError(
+      'MANIFEST_MEDIA_TYPE_MISMATCH',
+      `${what}: the registry sent it as ${contentType}, but the document says it is ${declared}`,
+      {
+        exitCode: 1,
+        hint: 'the registry or a proxy in front of it mislabels this manifest; nothing was kept',
+        details: { contentType, mediaType: declared },
+      },
+    );
+  }
+  return { bytes, digest, mediaType: declared ?? contentType };
 }
 
-/** The manifest's own mediaType field, which wins over a registry's Content-Type. */
+/** The manifest's own mediaType field, which wins over a generic Content-Type. */
 function mediaTypeOf(bytes: Buffer): string | undefined {
   try {
     const value = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;

@@ -303,7 +303,7 @@ describe('kart publish: a failure in the middle of the push', () => {
         const opened = await openReference(reference);
         const target = overriding(opened.target, {
           push: async (desc: Descriptor, content: Readable) => {
-            if (desc.annotations?.['org.opencontainers.image.title'] === 'kernel/image') {
+            if (desc.annotations?.['dev.edera.kernel.file'] === 'kernel/image') {
               await firstLanded; // uploads run 4 at a time: fail only once another blob is in
               content.destroy();
               throw new KartError('CONNECTION_FAILED', `upload of ${desc.digest} cut (test)`, {

@@ -410,3 +410,103 @@ describe('stalls', () => {
     expect((failure as Error).message).toContain(`${server.host} stopped sending data`);
   });
 });
+
+describe('spec details (distribution-spec SHOULDs)', () => {
+  const digestParam = `digest=${encodeURIComponent(blobDesc.digest)}`;
+
+  it('keeps the upload Location query byte for byte when it appends digest=', async () => {
+    const query = '?_state=AbC-_x~y%7E+z=&token=a%20b&sig=c,d:e&X-Amz-SignedHeaders=host;x-amz-date';
+    const server = await serve((req, res) => {
+      res.writeHead(req.method === 'POST' ? 202 : 201, { location: `/upload/q${query}` });
+      res.end();
+    });
+    await store(server).push(blobDesc, Readable.from([blob]));
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/',
+      `PUT /upload/q${query}&${digestParam}`,
+    ]);
+  });
+
+  it('follows a 307 on a PATCH and a 308 on the closing PUT within the origin, with Authorization', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/upload/a', 'oci-chunk-min-length': String(blob.length) });
+        return res.end();
+      }
+      if (req.path === '/upload/a') {
+        res.writeHead(307, { location: '/moved/a?x=1' });
+        return res.end();
+      }
+      if (req.method === 'PATCH') {
+        res.writeHead(202, { location: '/upload/b' });
+        return res.end();
+      }
+      if (req.path.startsWith('/upload/b')) {
+        res.writeHead(308, { location: `/moved/b?${digestParam}` });
+        return res.end();
+      }
+      res.writeHead(201);
+      res.end();
+    });
+    const authorizer: Authorizer = { authorize: async () => 'Bearer t', challenge: async () => undefined };
+    await store(server, { authorizer }).push(blobDesc, Readable.from([blob]));
+    expect(
+      server.requests.map((r) => `${r.method} ${r.path} ${r.body.length} ${r.headers.authorization}`),
+    ).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/ 0 Bearer t',
+      `PATCH /upload/a ${blob.length} Bearer t`,
+      `PATCH /moved/a?x=1 ${blob.length} Bearer t`,
+      `PUT /upload/b?${digestParam} 0 Bearer t`,
+      `PUT /moved/b?${digestParam} 0 Bearer t`,
+    ]);
+    expect(server.requests[2]!.body).toEqual(blob);
+  });
+
+  it('refuses a 307 on an upload to another origin: no blob and no Authorization go there', async () => {
+    const elsewhere = await serve((_req, res) => {
+      res.writeHead(202, { location: '/x' });
+      res.end();
+    });
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/upload/a', 'oci-chunk-min-length': String(blob.length) });
+        return res.end();
+      }
+      if (req.method === 'PATCH') {
+        res.writeHead(307, { location: `${elsewhere.url}/steal` });
+        return res.end();
+      }
+      res.writeHead(204);
+      res.end();
+    });
+    const authorizer: Authorizer = { authorize: async () => 'Bearer t', challenge: async () => undefined };
+    await expect(store(server, { authorizer }).push(blobDesc, Readable.from([blob]))).rejects.toMatchObject({
+      code: 'REDIRECT_REFUSED',
+      exitCode: 3,
+      message: `blob ${blobDesc.digest} to ${server.host}/acme/kernel: ${server.url}/upload/a redirected a PATCH to another origin (${elsewhere.url})`,
+    });
+    expect(elsewhere.requests).toEqual([]);
+    expect(server.requests.map((r) => r.method)).toEqual(['POST', 'PATCH', 'DELETE']);
+  });
+
+  it('refuses a manifest whose mediaType is not the Content-Type it was served with', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, {
+        'content-type': MediaType.OciIndex,
+        'docker-content-digest': manifestDesc.digest,
+      });
+      res.end(manifest);
+    });
+    await expect(store(server).fetchManifest('6.1')).rejects.toMatchObject({
+      code: 'MANIFEST_MEDIA_TYPE_MISMATCH',
+      exitCode: 1,
+      message: `manifest ${server.host}/acme/kernel:6.1: the registry sent it as ${MediaType.OciIndex}, but the document says it is ${MediaType.OciManifest}`,
+    });
+    // A generic Content-Type says nothing either way: the document's own mediaType stands.
+    const generic = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(manifest);
+    });
+    expect(await store(generic).fetchManifest('6.1')).toMatchObject({ descriptor: manifestDesc });
+  });
+});

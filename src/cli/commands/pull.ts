@@ -11,6 +11,7 @@ interface PullCliOptions extends RegistryCliOptions {
   cache?: string;
   offline?: boolean;
   verifyInstalled?: boolean;
+  adopt?: boolean;
 }
 
 /**
@@ -35,6 +36,10 @@ export function register(program: Command): void {
       .option(
         '--verify-installed',
         "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
+      )
+      .option(
+        '--adopt',
+        'with -k: a populated DEST kart did not make (e.g. /var/lib/krata/zone) is moved aside, kept, and named',
       )
       .option('--referrers', 'copy form: also copy artifacts attached to the image')
       .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
@@ -81,11 +86,13 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
+    ...(options.adopt === true ? { adopt: true } : {}),
   });
   if (options.json === true) {
     printJson(result);
     return 0;
   }
+  if (result.adopted !== undefined) printLine(`moved what was in ${dest} aside to ${result.adopted}`);
   printLine(
     `${result.installed ? 'installed' : 'unchanged'} ${result.reference} (${result.platform}, ${result.manifestDigest}) in ${result.dest}`,
   );

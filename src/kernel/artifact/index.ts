@@ -17,11 +17,19 @@ export { readConfigPayload, gzipConfig, type ConfigPayload } from './config-payl
 export {
   measureLayer,
   pushLayer,
-  TITLE_ANNOTATION,
   type ArtifactFile,
   type MeasuredLayer,
   type LayerCompressionOption,
 } from './kernel-layers.ts';
+export {
+  layerFiles,
+  findLayerFile,
+  annotatedLayerFile,
+  LAYER_FILE_ANNOTATION,
+  TITLE_ANNOTATION,
+  type LayerFiles,
+  type LayerFilesOptions,
+} from './layer-files.ts';
 export {
   ociArchOf,
   kernelArchOf,

@@ -2,24 +2,27 @@ import { KartError } from '../../errors.ts';
 import {
   ImageConfigSchema,
   isImageManifestMediaType,
+  MediaType,
   parseJson,
   type Descriptor,
   type Digest,
   type Target,
 } from '../../oci/index.ts';
 import { fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
-import { readTar } from '../../oci/tar-reader.ts';
-import { decompressorFor, layerCompression } from '../install/layer-decompression.ts';
-import { TITLE_ANNOTATION } from './kernel-layers.ts';
+import { annotatedLayerFile, layerFiles } from './layer-files.ts';
 import { MAX_METADATA_BYTES, parseKernelMetadata, type ParsedKernelMetadata } from './metadata.ts';
 
 /**
  * What a kernel image holds, read through any Target (a layout or a registry repository): for each
- * platform, the manifest digest, its annotations, each file (from its layer's title annotation) with
- * the layer's size and digest, and the parsed kernel/metadata. Only the metadata layer is downloaded.
+ * platform, the manifest digest, its annotations, each layer's files (layerFiles: its annotation,
+ * else its tar headers) with the layer's size and digest, and the parsed kernel/metadata. Of an
+ * annotated image only the metadata layer is downloaded; a layer without annotations is read through
+ * (headers only kept).
  */
 export interface InspectedFile {
+  /** the layer's files joined with ", " (one for kart's layers), or `(layer N)` when it holds none */
   path: string;
+  paths: string[];
   mediaType: string;
   size: number;
   digest: Digest;
@@ -64,6 +67,10 @@ async function inspectPlatform(target: Target, desc: Descriptor): Promise<Inspec
   const manifest = fetched.manifest;
   let platform =
     desc.platform === undefined ? undefined : `${desc.platform.os}/${desc.platform.architecture}`;
+  if (platform === undefined && !isImageConfigMediaType(manifest.config.mediaType)) {
+    // Not an image (an OCI artifact): its config is not parsed (image-spec MUST NOT).
+    platform = `artifact ${manifest.config.mediaType}`;
+  }
   if (platform === undefined) {
     const config = parseJson(
       ImageConfigSchema,
@@ -72,16 +79,29 @@ async function inspectPlatform(target: Target, desc: Descriptor): Promise<Inspec
     );
     platform = `${config.os}/${config.architecture}`;
   }
-  const files = manifest.layers.map((layer, i) => ({
-    path: layer.annotations?.[TITLE_ANNOTATION] ?? `(layer ${i + 1})`,
-    mediaType: layer.mediaType,
-    size: layer.size,
-    digest: layer.digest,
-  }));
-  const metadataLayer = manifest.layers.find(
-    (layer) => layer.annotations?.[TITLE_ANNOTATION] === 'kernel/metadata',
-  );
-  const metadata = metadataLayer === undefined ? undefined : await readMetadataLayer(target, metadataLayer);
+  // One answer per layer (layer-files.ts): the annotation when there is one, else the tar headers,
+  // read in the same pass as the metadata when the metadata layer is not annotated either.
+  const files: InspectedFile[] = [];
+  let metadata: ParsedKernelMetadata | undefined;
+  for (const [i, layer] of manifest.layers.entries()) {
+    const named = annotatedLayerFile(layer);
+    const wantsMetadata = metadata === undefined && (named === undefined || named === METADATA_PATH);
+    const held = await layerFiles(
+      target,
+      layer,
+      wantsMetadata ? { read: METADATA_PATH, maxBytes: MAX_METADATA_BYTES } : {},
+    );
+    if (held.content !== undefined) {
+      metadata = parseKernelMetadata(held.content, `${layer.digest} ${METADATA_PATH}`);
+    }
+    files.push({
+      path: held.files.length > 0 ? held.files.join(', ') : `(layer ${i + 1})`,
+      paths: held.files,
+      mediaType: layer.mediaType,
+      size: layer.size,
+      digest: layer.digest,
+    });
+  }
   return {
     platform,
     manifest: desc,
@@ -91,20 +111,8 @@ async function inspectPlatform(target: Target, desc: Descriptor): Promise<Inspec
   };
 }
 
-async function readMetadataLayer(
-  target: Target,
-  layer: Descriptor,
-): Promise<ParsedKernelMetadata | undefined> {
-  const decompressor = decompressorFor(layerCompression(layer.mediaType, layer.digest));
-  const raw = await target.fetch(layer);
-  const stream = decompressor === undefined ? raw : raw.pipe(decompressor);
-  raw.on('error', (error) => stream.destroy(error));
-  for await (const entry of readTar(stream)) {
-    if (entry.type !== 'file' || entry.path.replace(/^(\.\/)+/, '') !== 'kernel/metadata') continue;
-    if (entry.size > MAX_METADATA_BYTES) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry.body as AsyncIterable<Buffer>) chunks.push(chunk);
-    return parseKernelMetadata(Buffer.concat(chunks), `${layer.digest} kernel/metadata`);
-  }
-  return undefined;
+const METADATA_PATH = 'kernel/metadata';
+
+function isImageConfigMediaType(mediaType: string): boolean {
+  return mediaType === MediaType.OciConfig || mediaType === MediaType.DockerConfig;
 }

@@ -10,6 +10,7 @@ import {
   type Digest,
   type Pusher,
 } from '../../oci/index.ts';
+import { layerFileAnnotation } from './layer-files.ts';
 
 /**
  * One artifact file as one layer: a tar holding `kernel/` then the file, uncompressed or gzip. A layer's
@@ -30,13 +31,11 @@ export interface ArtifactFile {
 
 export interface MeasuredLayer {
   file: ArtifactFile;
-  /** the layer descriptor, with its org.opencontainers.image.title annotation */
+  /** the layer descriptor, naming its file in kart's annotation (layer-files.ts) */
   descriptor: Descriptor;
   /** digest of the uncompressed tar (the config's rootfs.diff_ids entry) */
   diffId: Digest;
 }
-
-export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 
 function tarOf(file: ArtifactFile, mtime: number): Readable {
   const source = file.source;
@@ -82,7 +81,7 @@ export async function measureLayer(
       mediaType: compression === 'none' ? MediaType.OciLayer : MediaType.OciLayerGzip,
       digest,
       size,
-      annotations: { [TITLE_ANNOTATION]: file.path },
+      annotations: layerFileAnnotation(file.path),
     },
   };
 }
@@ -109,7 +108,7 @@ export async function ingestLayer(
   return {
     file,
     diffId: diff.digest(),
-    descriptor: { ...stored, annotations: { [TITLE_ANNOTATION]: file.path } },
+    descriptor: { ...stored, annotations: layerFileAnnotation(file.path) },
   };
 }
 

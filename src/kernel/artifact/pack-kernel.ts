@@ -53,7 +53,7 @@ export interface PackKernelOptions extends BuildInputOptions {
   /** the tags to point at the index (first is the output tag); all go into KERNEL_TAGS */
   tags: string[];
   compress?: LayerCompressionOption;
-  /** SOURCE_DATE_EPOCH: tar mtimes, `created`; default 0 mtimes and no `created` */
+  /** SOURCE_DATE_EPOCH: tar mtimes, `created`, history times; default 0 mtimes, history at the epoch, no `created` */
   sourceDateEpoch?: number;
   /** org.opencontainers.image.source / revision, when known */
   sourceUrl?: string;
@@ -231,13 +231,17 @@ export async function packKernel(
       );
     }
 
-    const created =
-      options.sourceDateEpoch === undefined
-        ? undefined
-        : new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+    const created = options.sourceDateEpoch === undefined ? undefined : rfc3339(mtime);
+    // One history entry per layer: strict readers need the field (krata's oci-spec-rs 0.6.8 has no
+    // default for it). Its time is fixed like every other one, so the digests stay reproducible.
+    const historyCreated = created ?? rfc3339(0);
     const imageConfig = {
       architecture: sniffed,
       ...(created === undefined ? {} : { created }),
+      history: layers.map((layer) => ({
+        created: historyCreated,
+        created_by: `kart pack: ${layer.file.path}`,
+      })),
       os: 'linux',
       rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.diffId) },
     };
@@ -325,4 +329,9 @@ function mergedIndex(entries: Descriptor[], entry: Descriptor): { bytes: Buffer;
 
 function sortedKeys(record: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Unix seconds as RFC 3339 in UTC without fractions (`2023-11-14T22:13:20Z`). */
+function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }

@@ -24,6 +24,16 @@ export interface InstallArea {
   dir: string;
   /** the version DEST points at now, if kart installed one */
   current: string | undefined;
+  /** DEST is a populated directory kart did not make, to be moved aside at the swap (`adopt`) */
+  foreign?: boolean;
+}
+
+export interface OpenInstallAreaOptions {
+  /**
+   * Take over a populated directory kart did not make (an existing krata zone directory): it is kept,
+   * moved aside to a sibling (adoptedName) at the swap, never deleted. Without it, such a DEST is refused.
+   */
+  adopt?: boolean;
 }
 
 const STAGING_PREFIX = '.staging-';
@@ -35,7 +45,10 @@ export function installAreaDir(dest: string): string {
 }
 
 /** Looks at DEST; refuses anything kart did not make, except a missing or empty directory. */
-export async function openInstallArea(dest: string): Promise<InstallArea> {
+export async function openInstallArea(
+  dest: string,
+  options: OpenInstallAreaOptions = {},
+): Promise<InstallArea> {
   const absolute = resolve(dest);
   const dir = installAreaDir(absolute);
   const info = await lstat(absolute).catch((error: NodeJS.ErrnoException) => {
@@ -43,6 +56,7 @@ export async function openInstallArea(dest: string): Promise<InstallArea> {
     throw destError(absolute, `cannot be read (${error.code ?? error.message})`);
   });
   let current: string | undefined;
+  let foreign = false;
   if (info?.isSymbolicLink()) {
     current = versionNamed(await readlink(absolute), basename(absolute));
     if (current === undefined) {
@@ -50,11 +64,12 @@ export async function openInstallArea(dest: string): Promise<InstallArea> {
     }
   } else if (info?.isDirectory()) {
     const entries = await readdir(absolute);
-    if (entries.length > 0) {
+    foreign = entries.length > 0 && options.adopt === true;
+    if (entries.length > 0 && !foreign) {
       throw destError(
         absolute,
         'is a directory kart did not make, and it is not empty',
-        'kart installs into a directory it manages (a symlink to a versioned sibling); move the files away or choose another --dest',
+        'kart installs into a directory it manages (a symlink to a versioned sibling); pass --adopt to move it aside (kept) and install, or choose another --dest',
       );
     }
   } else if (info !== undefined) {
@@ -69,7 +84,7 @@ export async function openInstallArea(dest: string): Promise<InstallArea> {
       'check that the parent of --dest is writable',
     );
   }
-  return { dest: absolute, dir, current };
+  return { dest: absolute, dir, current, ...(foreign ? { foreign } : {}) };
 }
 
 /** Removes what a killed run left behind: staging, temp links, versions DEST no longer names. */
@@ -98,7 +113,7 @@ export async function swapIn(
   staging: string,
   manifestHex: string,
   afterSwap?: () => Promise<void>,
-): Promise<string> {
+): Promise<{ version: string; adopted?: string }> {
   await syncDirectory(staging);
   // Reinstalling the version DEST already names (a repair) must not touch that directory before the
   // swap, so the new copy gets a suffix: `<hex>.<random>` holds the same manifest (see versionHolds).
@@ -113,8 +128,15 @@ export async function swapIn(
   const link = join(area.dir, `${LINK_PREFIX}${randomBytes(6).toString('hex')}`);
   await symlink(`${basename(area.dir)}/${version}`, link);
   // An empty plain directory (checked in openInstallArea) cannot be renamed over; it held nothing.
+  // An adopted one is moved aside whole, only now that the new kernel is complete.
   const before = await lstat(area.dest).catch(() => undefined);
-  if (before?.isDirectory()) await rmdir(area.dest);
+  let adopted: string | undefined;
+  if (before?.isDirectory() && area.foreign === true) {
+    adopted = await freeSiblingName(area.dest, ADOPTED_SUFFIX);
+    await rename(area.dest, adopted);
+  } else if (before?.isDirectory()) {
+    await rmdir(area.dest);
+  }
   await rename(link, area.dest);
   await syncDirectory(dirname(area.dest));
   await afterSwap?.();
@@ -122,7 +144,17 @@ export async function swapIn(
   if (area.current !== undefined && area.current !== version) {
     await rm(join(area.dir, area.current), { recursive: true, force: true });
   }
-  return version;
+  return { version, ...(adopted === undefined ? {} : { adopted }) };
+}
+
+const ADOPTED_SUFFIX = '.pre-kart';
+
+/** `<path><suffix>`, or `<path><suffix>.2`, `.3`…: the first that does not exist. */
+async function freeSiblingName(path: string, suffix: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = `${path}${suffix}${n === 1 ? '' : `.${n}`}`;
+    if ((await lstat(candidate).catch(() => undefined)) === undefined) return candidate;
+  }
 }
 
 /**

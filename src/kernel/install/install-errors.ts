@@ -1,4 +1,6 @@
 import { KartError } from '../../errors.ts';
+import { MediaType } from '../../oci/media-types.ts';
+import type { Descriptor } from '../../oci/schema.ts';
 
 /**
  * Errors of the install core. A refused layer entry is a verification failure (exit 1): the image is
@@ -19,4 +21,18 @@ export function kernelImageInvalid(what: string, hint: string, details?: Record<
     hint: `${hint}; nothing was installed and the destination is unchanged`,
     ...(details === undefined ? {} : { details }),
   });
+}
+
+/**
+ * image-spec: a config of a media type one does not know MUST NOT be parsed. An OCI artifact (ORAS,
+ * Helm, a Kata cache) has some other config type: it is not a kernel image, which is a verification
+ * outcome (exit 1), not a usage error.
+ */
+export function requireImageConfig(config: Descriptor, where: string): void {
+  if (config.mediaType === MediaType.OciConfig || config.mediaType === MediaType.DockerConfig) return;
+  throw kernelImageInvalid(
+    `${where} has a config of type ${config.mediaType}, not an image config: it is an OCI artifact, not a kernel image`,
+    'point kart at a kernel image (its manifest config is application/vnd.oci.image.config.v1+json)',
+    { mediaType: config.mediaType },
+  );
 }

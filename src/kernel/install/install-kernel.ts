@@ -26,7 +26,7 @@ import type { CheckReport } from '../flavor/index.ts';
 import { inspectKernelImage } from '../image/index.ts';
 import { createStaging, openInstallArea, removeLeftovers, swapIn } from './install-area.ts';
 import { requireFlavor } from './flavor-requirement.ts';
-import { kernelImageInvalid } from './install-errors.ts';
+import { kernelImageInvalid, requireImageConfig } from './install-errors.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
@@ -51,6 +51,8 @@ export interface InstallKernelOptions {
   flavor?: string;
   /** for kart.json; defaults to now */
   now?: Date;
+  /** move a populated DEST kart did not make aside (kept, see InstallResult.adopted) instead of refusing it */
+  adopt?: boolean;
   /** called with the verified kernel staged, just before the swap (pull -k's crash-test pause point) */
   beforeSwap?: () => Promise<void>;
   /** called once DEST names the new version, before the old one is removed (the same, after the swap) */
@@ -78,6 +80,8 @@ export interface InstallResult {
   fileLayers: Partial<Record<InstalledFileName, Digest[]>>;
   metadata?: ParsedKernelMetadata;
   flavorCheck?: CheckReport;
+  /** with `adopt`: where the directory that was at DEST now is */
+  adopted?: string;
 }
 
 const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squashfs', 'kernel/metadata'];
@@ -98,6 +102,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
     await readVerifiedDocument(source, manifestDesc, 'manifest'),
     where,
   );
+  requireImageConfig(manifest.config, where);
   const config = parseJson(
     ImageConfigSchema,
     await readVerifiedDocument(source, manifest.config, 'image config'),
@@ -118,10 +123,11 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
     );
   }
 
-  const area = await openInstallArea(options.dest);
+  const areaOptions = { adopt: options.adopt === true };
+  const area = await openInstallArea(options.dest, areaOptions);
   return withLayoutLock(area.dir, async () => {
     // Re-read under the lock: another install may have swapped DEST meanwhile.
-    const locked = await openInstallArea(options.dest);
+    const locked = await openInstallArea(options.dest, areaOptions);
     await removeLeftovers(locked);
     const staging = await createStaging(locked);
     try {
@@ -152,7 +158,12 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
       };
       await writeDurable(join(staging, 'kart.json'), `${JSON.stringify(record, null, 2)}\n`);
       await options.beforeSwap?.();
-      const version = await swapIn(locked, staging, digestHex(manifestDesc.digest), options.afterSwap);
+      const { version, adopted } = await swapIn(
+        locked,
+        staging,
+        digestHex(manifestDesc.digest),
+        options.afterSwap,
+      );
       return {
         dest: locked.dest,
         version,
@@ -163,6 +174,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
         fileLayers: staged.layers,
         ...(metadata === undefined ? {} : { metadata }),
         ...(flavorCheck === undefined ? {} : { flavorCheck }),
+        ...(adopted === undefined ? {} : { adopted }),
       };
     } catch (error) {
       await rm(staging, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import {
   discoverBuildInputs,
   packKernel,
   readConfigPayload,
-  TITLE_ANNOTATION,
+  annotatedLayerFile,
   type BuildInputOptions,
   type LayerCompressionOption,
 } from '../artifact/index.ts';
@@ -300,7 +300,7 @@ async function planBlobs(stage: Target, target: Target, manifest: Descriptor): P
     { desc: fetched.manifest.config, what: 'config' },
     ...fetched.manifest.layers.map((layer) => ({
       desc: layer,
-      what: layer.annotations?.[TITLE_ANNOTATION] ?? 'layer',
+      what: annotatedLayerFile(layer) ?? 'layer',
     })),
     { desc: manifest, what: 'manifest' },
   ];

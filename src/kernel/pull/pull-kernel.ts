@@ -15,6 +15,7 @@ import { openKernelCache, type KernelCache, type PullInProgress } from '../cache
 // kernel, what a zone launcher sees before almost every boot, never loads them.
 import type { InstalledFile } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
+import { requireImageConfig } from '../install/install-errors.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
@@ -44,6 +45,8 @@ export interface PullKernelOptions {
   verifyInstalled?: boolean;
   target?: OpenTargetOptions;
   now?: Date;
+  /** take over a populated DEST kart did not make: moved aside (kept), see PullKernelResult.adopted */
+  adopt?: boolean;
 }
 
 export interface PulledBlob {
@@ -75,6 +78,8 @@ export interface PullKernelResult {
   cache: string;
   blobs: PulledBlob[];
   files: PulledFile[];
+  /** with `adopt`: where the directory that was at DEST was moved */
+  adopted?: string;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -166,6 +171,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       await fetchBytes(cache.layout, choice.manifest),
       `manifest ${choice.manifest.digest}`,
     );
+    requireImageConfig(manifest.config, `manifest ${choice.manifest.digest}`);
     await ensure(manifest.config);
     for (const layer of manifest.layers) await ensure(layer);
 
@@ -178,6 +184,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       arch,
       now,
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
+      ...(options.adopt === true ? { adopt: true } : {}),
       beforeSwap: () => pauseAt('swap'),
       afterSwap: () => pauseAt('swapped'),
     });
@@ -196,6 +203,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       cache: cache.root,
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
+      ...(result.adopted === undefined ? {} : { adopted: result.adopted }),
     };
   } finally {
     await pull?.end();

@@ -8,6 +8,8 @@ import { openLayout } from '../../../src/oci/layout.ts';
 import { MemoryStore, canIngest } from '../../../src/oci/index.ts';
 import { layoutTree, makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
+import { assertLayoutConforms } from '../../support/layout-conformance.ts';
+import { readStrictImageConfig } from '../../support/strict-image-config.ts';
 
 let build: SyntheticBuild;
 beforeAll(() => {
@@ -37,7 +39,7 @@ async function pack(dir: string, extra: Partial<PackKernelOptions> = {}) {
 const failure = (promise: Promise<unknown>) => kartErrorOf(promise);
 
 describe('packKernel', () => {
-  it('writes the format-v1 artifact: four layers in order, titles, config blob, annotations, index', async () => {
+  it('writes the format-v1 artifact: four layers in order, file annotations, config blob, annotations, index', async () => {
     const dir = layoutDir();
     const result = await pack(dir);
     expect(result.files.map((f) => f.path)).toEqual([
@@ -51,8 +53,9 @@ describe('packKernel', () => {
       annotations: Record<string, string>;
       config: { digest: string };
     };
-    expect(manifest.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(
-      result.files.map((f) => f.path),
+    // kart's own annotation names each layer's file; no ORAS title (ORAS would save the tar under it).
+    expect(manifest.layers.map((l) => l.annotations)).toEqual(
+      result.files.map((f) => ({ 'dev.edera.kernel.file': f.path })),
     );
     expect(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
     expect(manifest.annotations).toEqual({
@@ -68,6 +71,9 @@ describe('packKernel', () => {
     >;
     expect(config.architecture).toBe('amd64');
     expect(config.os).toBe('linux');
+    expect(config.history).toEqual(
+      result.files.map((f) => ({ created: '2023-11-14T22:13:20Z', created_by: `kart pack: ${f.path}` })),
+    );
     expect((config.rootfs as { diff_ids: string[] }).diff_ids).toEqual(
       manifest.layers.map((_, i) => result.files[i]?.layer.digest),
     );
@@ -87,6 +93,45 @@ describe('packKernel', () => {
         platform: { architecture: 'amd64', os: 'linux' },
       }),
     ]);
+  });
+
+  it('writes history at the fixed epoch without SOURCE_DATE_EPOCH, and no created', async () => {
+    const dir = layoutDir();
+    const result = await pack(dir, { sourceDateEpoch: undefined, addons: undefined });
+    const config = readStrictImageConfig(
+      readFileSync(join(dir, 'blobs/sha256', result.config.digest.slice(7))),
+    );
+    expect(config.created).toBeUndefined();
+    expect(config.history).toEqual([
+      { created: '1970-01-01T00:00:00Z', created_by: 'kart pack: kernel/image' },
+      { created: '1970-01-01T00:00:00Z', created_by: 'kart pack: kernel/config.gz' },
+      { created: '1970-01-01T00:00:00Z', created_by: 'kart pack: kernel/metadata' },
+    ]);
+    expect((await pack(layoutDir(), { sourceDateEpoch: undefined, addons: undefined })).config).toEqual(
+      result.config,
+    );
+  });
+
+  it('passes oci-image-tool validate and the oci-spec 0.6.8 reader: with and without addons, gzip, multi-arch', async () => {
+    const dir = layoutDir();
+    await pack(dir, { tags: ['plain'], addons: undefined });
+    await pack(dir, { tags: ['addons'] });
+    await pack(dir, { tags: ['gzip'], compress: 'gzip' });
+    await pack(dir, { tags: ['multi'] });
+    await pack(dir, { tags: ['multi'], kernel: build.arm64Image });
+    const checked = assertLayoutConforms(dir);
+    expect(checked.map((c) => `${c.tag} ${c.config.architecture} ${c.config.history.length}`)).toEqual([
+      'plain amd64 3',
+      'addons amd64 4',
+      'gzip amd64 4',
+      'multi amd64 4',
+      'multi arm64 4',
+    ]);
+    for (const c of checked) expect(c.validation).toContain('Validation succeeded');
+    // The reader refuses what kart wrote before (no history), as krata's serde does.
+    expect(() =>
+      readStrictImageConfig('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'),
+    ).toThrow('oci-spec 0.6.8 would refuse this config: history');
   });
 
   it('is reproducible: same inputs and SOURCE_DATE_EPOCH give the same manifest and index digests', async () => {

@@ -163,6 +163,56 @@ describe('installKernel', () => {
     expect(readFileSync(join(dest, 'precious'), 'utf8')).toBe('user data');
   });
 
+  it('with adopt, moves a populated directory aside once (kept whole), then installs', async () => {
+    mkdirSync(dest);
+    writeFileSync(join(dest, 'initrd'), 'krata initrd');
+    writeFileSync(join(dest, 'kernel'), 'old kernel');
+    const first = await installKernel({
+      source: layout,
+      manifest: await storeImage(layout, kartLayers()),
+      dest,
+      arch: 'amd64',
+      adopt: true,
+    });
+    expect(first.adopted).toBe(`${dest}.pre-kart`);
+    expect(readdirSync(`${dest}.pre-kart`).sort()).toEqual(['initrd', 'kernel']);
+    expect(readFileSync(join(`${dest}.pre-kart`, 'kernel'), 'utf8')).toBe('old kernel');
+    expect(readFileSync(join(dest, 'kernel'))).toEqual(kernelFor('amd64'));
+    // DEST is kart's now: a second install with adopt moves nothing.
+    const second = await installKernel({
+      source: layout,
+      manifest: await storeImage(layout, kartLayers('amd64', Buffer.from('addons'))),
+      dest,
+      arch: 'amd64',
+      adopt: true,
+    });
+    expect(second.adopted).toBeUndefined();
+    expect(readdirSync(root).sort()).toEqual(['.dest.kart', 'dest', 'dest.pre-kart', 'layout']);
+  });
+
+  it('with adopt, a failed install leaves the populated directory where it was', async () => {
+    mkdirSync(dest);
+    writeFileSync(join(dest, 'initrd'), 'krata initrd');
+    const [image, config] = kartLayers();
+    const error = await failure(
+      installKernel({
+        source: layout,
+        manifest: await storeImage(layout, [
+          image!,
+          config!,
+          rawTar([{ path: 'kernel/metadata', body: 'x' }]),
+        ]),
+        dest,
+        arch: 'amd64',
+        adopt: true,
+      }),
+    );
+    expect(error.code).toBe('METADATA_INVALID');
+    expect(lstatSync(dest).isDirectory()).toBe(true);
+    expect(readdirSync(dest)).toEqual(['initrd']);
+    expect(readdirSync(root).sort()).toEqual(['.dest.kart', 'dest', 'layout']);
+  });
+
   describe('refuses inconsistent kernels, DEST unchanged', () => {
     const cases: [string, () => (Buffer | CraftedLayer)[], string, RegExp][] = [
       [
