@@ -18,6 +18,8 @@ export interface BuildFlags {
   compress: string;
   source?: string;
   revision?: string;
+  format?: string;
+  systemMap?: string;
 }
 
 export function addBuildOptions(command: Command): Command {
@@ -39,7 +41,13 @@ export function addBuildOptions(command: Command): Command {
     )
     .option('--compress <none|gzip>', 'layer compression', 'none')
     .option('--source <url>', 'org.opencontainers.image.source')
-    .option('--revision <rev>', 'org.opencontainers.image.revision');
+    .option('--revision <rev>', 'org.opencontainers.image.revision')
+    .option(
+      '--format <kart|linuxkit>',
+      "the image's shape: kart (kernel/image, config.gz, addons.squashfs, metadata) or linuxkit (kernel, kernel.tar, kernel-dev.tar at the root)",
+      'kart',
+    )
+    .option('--system-map <file>', 'with --format linuxkit: the System.map to ship');
 }
 
 /**
@@ -60,6 +68,8 @@ export function packOptionsOf(flags: BuildFlags) {
     ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
     ...(flags.source === undefined ? {} : { sourceUrl: flags.source }),
     ...(flags.revision === undefined ? {} : { revision: flags.revision }),
+    ...(flags.format === undefined ? {} : { format: parseFormat(flags.format) }),
+    ...(flags.systemMap === undefined ? {} : { systemMap: flags.systemMap }),
   };
 }
 
@@ -67,6 +77,13 @@ export function parseCompress(value: string): 'none' | 'gzip' {
   if (value === 'none' || value === 'gzip') return value;
   throw new KartError('OPTION_INVALID', `unknown --compress ${JSON.stringify(value)}`, {
     hint: 'use none or gzip',
+  });
+}
+
+export function parseFormat(value: string): 'kart' | 'linuxkit' {
+  if (value === 'kart' || value === 'linuxkit') return value;
+  throw new KartError('OPTION_INVALID', `unknown --format ${JSON.stringify(value)}`, {
+    hint: 'use kart or linuxkit',
   });
 }
 

@@ -43,7 +43,15 @@ export {
   type PackKernelResult,
   type PackedFile,
   type PackTarget,
+  type PackFormat,
+  PACK_FORMATS,
 } from './pack-kernel.ts';
+export {
+  LINUXKIT_KERNEL,
+  LINUXKIT_MODULES_TAR,
+  LINUXKIT_DEV_TAR,
+  LINUXKIT_SYSTEM_MAP,
+} from './linuxkit-files.ts';
 export {
   inspectKernelArtifact,
   type InspectedArtifact,

@@ -21,6 +21,7 @@ import {
 } from './kernel-layers.ts';
 import { ociArchOf, parseArchOption, type OciKernelArch } from './kernel-platform.ts';
 import { formatKernelMetadata, type KernelMetadata } from './metadata.ts';
+import { linuxKitFiles } from './linuxkit-files.ts';
 
 /**
  * `kart pack` as a library function: a kernel build → the format-v1 artifact in any Target (an OCI
@@ -50,6 +51,13 @@ export interface PackKernelOptions extends BuildInputOptions {
    * flavor from those, so only --version and --flavor set them.
    */
   annotations?: Record<string, string>;
+  /**
+   * `kart` (default): format v1, `kernel/{image,config.gz,addons.squashfs,metadata}`. `linuxkit`:
+   * LinuxKit's kernel image shape (linuxkit-files.ts), modules from `modules` as kernel.tar.
+   */
+  format?: PackFormat;
+  /** linuxkit format: a System.map to ship beside the kernel */
+  systemMap?: string;
   /** the tags to point at the index (first is the output tag); all go into KERNEL_TAGS */
   tags: string[];
   compress?: LayerCompressionOption;
@@ -81,6 +89,9 @@ export interface PackKernelResult {
   check?: CheckReport;
   annotations: Record<string, string>;
 }
+
+export type PackFormat = 'kart' | 'linuxkit';
+export const PACK_FORMATS: readonly PackFormat[] = ['kart', 'linuxkit'];
 
 const FORMAT_ANNOTATION = 'dev.edera.kernel.format';
 const VERSION_ANNOTATION = 'dev.edera.kernel.version';
@@ -168,13 +179,27 @@ export async function packKernel(
     }
   }
 
+  const format = options.format ?? 'kart';
+  if (format === 'linuxkit' && inputs.addons?.kind === 'squashfs') {
+    throw new KartError(
+      'PACK_FORMAT_INPUT',
+      `--format linuxkit ships the modules as kernel.tar, a tar of lib/modules, and cannot use the addons squashfs ${inputs.addons.path}`,
+      { hint: 'pass the modules tree with --modules instead of --addons' },
+    );
+  }
+  if (format === 'kart' && options.systemMap !== undefined) {
+    throw new KartError('PACK_FORMAT_INPUT', 'a System.map is shipped only by --format linuxkit', {
+      hint: 'drop --system-map, or pack with --format linuxkit',
+    });
+  }
+
   const work = await mkdtemp(join(tmpdir(), 'kart-pack-'));
   try {
     let addonsPath: string | undefined;
     if (inputs.addons?.kind === 'squashfs') {
       addonsPath = inputs.addons.path;
       await inspectSquashfs(addonsPath);
-    } else if (inputs.addons?.kind === 'modules') {
+    } else if (inputs.addons?.kind === 'modules' && format === 'kart') {
       options.onProgress?.(`packing modules ${inputs.addons.path} with mksquashfs`);
       const built = await buildAddonsFromModules(inputs.addons.path, join(work, 'addons.squashfs'), {
         sourceDateEpoch: mtime,
@@ -207,14 +232,26 @@ export async function packKernel(
     };
     const metadataBytes = Buffer.from(formatKernelMetadata(metadata), 'utf8');
     const kernelSize = (await stat(inputs.kernel)).size;
-    const files: ArtifactFile[] = [
-      { path: 'kernel/image', size: kernelSize, source: inputs.kernel },
-      { path: 'kernel/config.gz', size: config.gzipped.length, source: config.gzipped },
-      ...(addonsPath === undefined || addonsSize === undefined
-        ? []
-        : [{ path: 'kernel/addons.squashfs', size: addonsSize, source: addonsPath }]),
-      { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
-    ];
+    const files: ArtifactFile[] =
+      format === 'linuxkit'
+        ? await linuxKitFiles({
+            kernel: inputs.kernel,
+            kernelSize,
+            release: image.release,
+            config: config.uncompressed,
+            ...(inputs.addons?.kind === 'modules' ? { modules: inputs.addons.path } : {}),
+            ...(options.systemMap === undefined ? {} : { systemMap: options.systemMap }),
+            work,
+            mtime,
+          })
+        : [
+            { path: 'kernel/image', size: kernelSize, source: inputs.kernel },
+            { path: 'kernel/config.gz', size: config.gzipped.length, source: config.gzipped },
+            ...(addonsPath === undefined || addonsSize === undefined
+              ? []
+              : [{ path: 'kernel/addons.squashfs', size: addonsSize, source: addonsPath }]),
+            { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
+          ];
 
     const target = typeof packTarget === 'function' ? await packTarget() : packTarget;
     // Read every tag's current index before writing anything, so a bad one refuses the pack unchanged.
@@ -254,7 +291,8 @@ export async function packKernel(
       ...(options.sourceUrl === undefined ? {} : { 'org.opencontainers.image.source': options.sourceUrl }),
       ...(options.revision === undefined ? {} : { 'org.opencontainers.image.revision': options.revision }),
       ...(options.annotations ?? {}),
-      [FORMAT_ANNOTATION]: '1',
+      // Format 1 promises kernel/image and friends (krata's fetch_kernel checks it); LinuxKit's shape is another.
+      [FORMAT_ANNOTATION]: format === 'linuxkit' ? 'linuxkit' : '1',
       [VERSION_ANNOTATION]: version,
       [FLAVOR_ANNOTATION]: flavor.name,
     };

@@ -19,6 +19,7 @@ import {
   readConfigPayload,
   annotatedLayerFile,
   type BuildInputOptions,
+  type PackKernelOptions,
   type LayerCompressionOption,
 } from '../artifact/index.ts';
 import { loadFlavor } from '../flavor/index.ts';
@@ -50,7 +51,8 @@ import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-
  * the same build differ from one publish to the next, so it could never be "unchanged" and its
  * immutable tag would refuse it.
  */
-export interface PublishKernelOptions extends BuildInputOptions, PublishDestinationOptions {
+export interface PublishKernelOptions
+  extends BuildInputOptions, PublishDestinationOptions, Pick<PackKernelOptions, 'format' | 'systemMap'> {
   /** Flavor name (shipped) or flavor file: the check, KERNEL_FLAVOR, the addons limit, the repository. */
   flavor: string;
   /** KERNEL_VERSION and the version tag; default the X.Y.Z prefix of the image's release. */
