@@ -52,6 +52,14 @@ export function assertLayoutConforms(dir: string): ConformingManifest[] {
   return out;
 }
 
+/** assertLayoutConforms, summed up as `<tag> <architecture> <history entries>` per platform manifest. */
+export function conformingManifests(dir: string): string[] {
+  return assertLayoutConforms(dir).map((checked) => {
+    if (!checked.validation.includes('Validation succeeded')) throw new Error(checked.validation);
+    return `${checked.tag} ${checked.config.architecture} ${checked.config.history.length}`;
+  });
+}
+
 function validateFlattened(dir: string, entry: Desc): string {
   const flat = mkdtempSync(join(tmpdir(), 'kart-flat-'));
   try {

@@ -8,7 +8,7 @@ import { openLayout } from '../../../src/oci/layout.ts';
 import { MemoryStore, canIngest } from '../../../src/oci/index.ts';
 import { layoutTree, makeSyntheticBuild, readJson, type SyntheticBuild } from './pack-fixtures.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
-import { assertLayoutConforms } from '../../support/layout-conformance.ts';
+import { conformingManifests } from '../../support/layout-conformance.ts';
 import { readStrictImageConfig } from '../../support/strict-image-config.ts';
 
 let build: SyntheticBuild;
@@ -119,15 +119,13 @@ describe('packKernel', () => {
     await pack(dir, { tags: ['gzip'], compress: 'gzip' });
     await pack(dir, { tags: ['multi'] });
     await pack(dir, { tags: ['multi'], kernel: build.arm64Image });
-    const checked = assertLayoutConforms(dir);
-    expect(checked.map((c) => `${c.tag} ${c.config.architecture} ${c.config.history.length}`)).toEqual([
+    expect(conformingManifests(dir)).toEqual([
       'plain amd64 3',
       'addons amd64 4',
       'gzip amd64 4',
       'multi amd64 4',
       'multi arm64 4',
     ]);
-    for (const c of checked) expect(c.validation).toContain('Validation succeeded');
     // The reader refuses what kart wrote before (no history), as krata's serde does.
     expect(() =>
       readStrictImageConfig('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'),
