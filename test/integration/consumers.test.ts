@@ -29,6 +29,9 @@ let work: string;
 let build: SyntheticBuild;
 const env = { ...process.env, SOURCE_DATE_EPOCH: '1700000000' };
 const kart = (...args: string[]) => runKart(args, { env });
+/** `kart pull -k REF --dest DEST` for linux/amd64 through the shared cache */
+const pullAmd64 = (ref: string, dest: string, ...extra: string[]) =>
+  kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', join(work, 'cache'), ...extra);
 
 async function skopeo(...args: string[]): Promise<void> {
   await promisify(execFile)('skopeo', ['--insecure-policy', ...args]);
@@ -49,19 +52,8 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kart-consumers-'));
   build = makeSyntheticBuild();
   for (const kernel of [build.bzImage, build.arm64Image]) {
-    const packed = await kart(
-      'pack',
-      '--kernel',
-      kernel,
-      '--config',
-      build.config,
-      '--addons',
-      build.addons,
-      '--flavor',
-      build.flavor,
-      '-o',
-      `oci:${join(work, 'packed')}:6.1`,
-    );
+    const inputs = ['--config', build.config, '--addons', build.addons, '--flavor', build.flavor];
+    const packed = await kart('pack', '--kernel', kernel, ...inputs, '-o', `oci:${join(work, 'packed')}:6.1`);
     expect(packed.stderr).toBe('');
     expect(packed.code).toBe(0);
   }
@@ -117,17 +109,7 @@ describe('a default skopeo copy round trip', () => {
 
     for (const ref of [remote, v2]) {
       const dest = join(work, `installed-${ref.includes('v2s2') ? 'v2' : 'oci'}`);
-      const pulled = await kart(
-        'pull',
-        '-k',
-        ref,
-        '--dest',
-        dest,
-        '--arch',
-        'amd64',
-        '--cache',
-        join(work, 'cache'),
-      );
+      const pulled = await pullAmd64(ref, dest);
       expect(pulled.code).toBe(0);
       expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(build.bzImage));
       expect(readFileSync(join(dest, 'config'))).toEqual(readFileSync(build.config));
@@ -170,17 +152,7 @@ describe('a LinuxKit-format image', () => {
     ]);
     expect((await kart('copy', layout, `${registry.host}/linuxkit/kernel:6.1.99`)).code).toBe(0);
     const dest = join(work, 'lk-dest');
-    const run = await kart(
-      'pull',
-      '-k',
-      `${registry.host}/linuxkit/kernel:6.1.99`,
-      '--dest',
-      dest,
-      '--arch',
-      'amd64',
-      '--cache',
-      join(work, 'cache'),
-    );
+    const run = await pullAmd64(`${registry.host}/linuxkit/kernel:6.1.99`, dest);
     expect(run.code).toBe(0);
     expect(readdirSync(dest).sort()).toEqual(['config', 'kart.json', 'kernel', 'kernel.tar']);
     expect(readFileSync(join(dest, 'kernel'))).toEqual(readFileSync(build.bzImage));
@@ -200,17 +172,7 @@ describe("krata's zone directory", () => {
     const zone = join(work, 'krata-fresh/var/lib/krata/zone');
     mkdirSync(join(zone, '..'), { recursive: true });
     await kart('copy', `oci:${join(work, 'packed')}:6.1`, `${registry.host}/kart/krata:6.1`);
-    const run = await kart(
-      'pull',
-      '-k',
-      `${registry.host}/kart/krata:6.1`,
-      '--dest',
-      zone,
-      '--arch',
-      'amd64',
-      '--cache',
-      join(work, 'cache'),
-    );
+    const run = await pullAmd64(`${registry.host}/kart/krata:6.1`, zone);
     expect(run.code).toBe(0);
     expect(krataReads(zone, 'kernel')).toBe(join(zone, 'kernel'));
     expect(krataReads(zone, 'addons.squashfs')).toBe(join(zone, 'addons.squashfs'));
@@ -225,15 +187,14 @@ describe("krata's zone directory", () => {
     writeFileSync(join(zone, 'kernel'), 'hand-copied kernel');
     writeFileSync(join(zone, 'initrd'), 'hand-copied initrd');
     const ref = `${registry.host}/kart/krata:6.1`;
-    const args = ['pull', '-k', ref, '--dest', zone, '--arch', 'amd64', '--cache', join(work, 'cache')];
-    const refused = await kart(...args);
+    const refused = await pullAmd64(ref, zone);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(
       `destination ${zone} is a directory kart did not make, and it is not empty`,
     );
     expect(readdirSync(zone).sort()).toEqual(['initrd', 'kernel']);
 
-    const adopted = await kart(...args, '--adopt');
+    const adopted = await pullAmd64(ref, zone, '--adopt');
     expect(adopted.code).toBe(0);
     expect(adopted.stdout.split('\n')[0]).toBe(`moved what was in ${zone} aside to ${zone}.pre-kart`);
     expect(readFileSync(join(`${zone}.pre-kart`, 'kernel'), 'utf8')).toBe('hand-copied kernel');
@@ -242,7 +203,7 @@ describe("krata's zone directory", () => {
     expect(krataReads(zone, 'kernel')).toBe(join(zone, 'kernel'));
     expect(readFileSync(join(zone, 'kernel'))).toEqual(readFileSync(build.bzImage));
 
-    const again = await kart(...args, '--adopt', '--json');
+    const again = await pullAmd64(ref, zone, '--adopt', '--json');
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).not.toHaveProperty('adopted');
     expect(readdirSync(join(zone, '..')).sort()).toEqual(['.zone.kart', 'zone', 'zone.pre-kart']);
@@ -276,18 +237,7 @@ describe('an OCI artifact that is not a kernel image', () => {
     ).toBe(0);
 
     const dest = join(work, 'oras-dest');
-    const run = await kart(
-      'pull',
-      '-k',
-      `${registry.host}/kata/cached:1`,
-      '--dest',
-      dest,
-      '--arch',
-      'amd64',
-      '--cache',
-      join(work, 'oras-cache'),
-      '--json',
-    );
+    const run = await pullAmd64(`${registry.host}/kata/cached:1`, dest, '--json');
     expect(run.code).toBe(1);
     const { error } = JSON.parse(run.stdout) as { error: { code: string; message: string } };
     expect(error.code).toBe('KERNEL_ARTIFACT_INVALID');
@@ -295,6 +245,6 @@ describe('an OCI artifact that is not a kernel image', () => {
       `manifest ${manifestDesc.digest} has a config of type application/vnd.oci.empty.v1+json, not an image config: it is an OCI artifact, not a kernel image`,
     );
     expect(statSync(dest, { throwIfNoEntry: false })).toBeUndefined();
-    expect(readdirSync(join(work, 'oras-cache/blobs/sha256'))).not.toContain(fileDesc.digest.slice(7));
+    expect(readdirSync(join(work, 'cache/blobs/sha256'))).not.toContain(fileDesc.digest.slice(7));
   });
 });
