@@ -6,6 +6,7 @@ import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact
 import { installKernel } from '../../../src/kernel/install/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
+import { runKartSync } from '../../support/kart-cli.ts';
 import { conformingManifests } from '../../support/layout-conformance.ts';
 import { extractLikeMutate, linuxKitPicks, tarFileNames } from '../../support/linuxkit-extract.ts';
 import { makeSyntheticBuild, readJson, RELEASE, type SyntheticBuild } from './pack-fixtures.ts';
@@ -117,6 +118,46 @@ describe('--format linuxkit', () => {
     expect(await tarFileNames(readFileSync(join(dest, 'kernel.tar')))).toContain(
       `lib/modules/${RELEASE}/modules.dep`,
     );
+  });
+
+  it("publish --format linuxkit takes LinuxKit's tag scheme, V and V-<hash>, through a template", async () => {
+    const dir = layoutDir();
+    const run = runKartSync(
+      [
+        'publish',
+        '--format',
+        'linuxkit',
+        '--kernel',
+        build.bzImage,
+        '--config',
+        build.config,
+        '--modules',
+        modules,
+        '--flavor',
+        build.flavor,
+        '--to',
+        `oci:${dir}`,
+        '--no-alias',
+        '--immutable-tag-template',
+        '{version}-{hash}',
+        '--template-value',
+        'hash=5f3c0e1a',
+        '--json',
+      ],
+      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+    );
+    expect(run.code).toBe(0);
+    const layout = await openLayout(dir);
+    const tags: string[] = [];
+    for await (const tag of layout.tags()) tags.push(tag);
+    expect(tags.filter((tag) => !/-[0-9a-f]{12}$/.test(tag)).sort()).toEqual(['6.1.99', '6.1.99-5f3c0e1a']);
+    const index = readJson(
+      join(dir, 'blobs/sha256', (await layout.resolve('6.1.99-5f3c0e1a')).digest.slice(7)),
+    ) as {
+      manifests: { digest: string }[];
+    };
+    const picks = linuxKitPicks(await extractLikeMutate(dir, index.manifests[0]!.digest));
+    expect(picks.kernel?.body).toEqual(readFileSync(build.bzImage));
   });
 
   it('refuses an addons squashfs, modules of another release, and a System.map in kart format', async () => {
