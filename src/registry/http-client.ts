@@ -172,6 +172,7 @@ export class RegistryHttpClient {
               `${request.what}: ${displayUrl(url)} redirected a ${request.method} to ${next.origin === origin ? 'itself after the body was sent' : `another origin (${next.origin})`}`,
               {
                 exitCode: 3,
+                details: { location: displayUrl(next), bodySent: next.origin === origin },
                 hint:
                   next.origin === origin
                     ? 'kart cannot send a streamed body twice; the registry should redirect before it reads the body'

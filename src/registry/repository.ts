@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { KartError } from '../errors.ts';
+import { KartError, isKartError } from '../errors.ts';
 import { isDigest, parseDigest, sha256Digest, type Digest } from '../oci/digest.ts';
 import {
   isManifestMediaType,
@@ -66,6 +66,8 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   onPush: PushObserver | undefined;
   /** Manifests this store pushed or fetched lately, so `tag()` need not download them again. */
   readonly #manifests = new Map<Digest, Buffer>();
+  /** The registry redirected a streamed upload once: send blobs in chunks (see push). */
+  #redirectsUploads = false;
   /** Serialises updates of referrers fallback indexes within this process. */
   #referrersUpdate: Promise<unknown> = Promise.resolve();
 
@@ -228,7 +230,29 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       name: this.name,
       scopes: this.#writeScopes(),
     };
-    const result = await uploadBlob(target, desc, content, this.#upload, this.#mountFrom);
+    // A registry that redirected a streamed PUT gets chunks from then on: each PATCH (and the empty
+    // closing PUT) is a buffer the client can send again to where it is redirected.
+    const options = this.#redirectsUploads ? { ...this.#upload, chunkThreshold: 0 } : this.#upload;
+    let result;
+    try {
+      result = await uploadBlob(target, desc, content, options, this.#mountFrom);
+    } catch (error) {
+      if (!(isKartError(error) && error.code === 'REDIRECT_REFUSED' && error.details?.bodySent === true)) {
+        throw error;
+      }
+      this.#redirectsUploads = true;
+      throw new KartError(
+        'UPLOAD_REDIRECTED',
+        `blob ${desc.digest} to ${this.name}: the registry redirected the upload after its body was sent`,
+        {
+          exitCode: 3,
+          // Started over from its source (copy does), the blob goes in chunks, which can follow.
+          transient: true,
+          hint: 'trying again sends it in chunks',
+          cause: error,
+        },
+      );
+    }
     this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
   }
 

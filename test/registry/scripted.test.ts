@@ -21,6 +21,8 @@ import {
   type Script,
 } from '../support/scripted-server.ts';
 import { readAll } from './kernel-image-fixture.ts';
+import { retryTransient } from '../../src/oci/transient-retry.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
 
 const servers: ScriptedServer[] = [];
 const clients: RegistryHttpClient[] = [];
@@ -508,5 +510,48 @@ describe('spec details (distribution-spec SHOULDs)', () => {
       res.end(manifest);
     });
     expect(await store(generic).fetchManifest('6.1')).toMatchObject({ descriptor: manifestDesc });
+  });
+});
+
+describe('a registry that redirects a streamed upload', () => {
+  it('fails that push as transient; started over from its source, the blob goes in chunks that follow', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/upload/1' });
+        return res.end();
+      }
+      if (!req.path.startsWith('/storage/')) {
+        res.writeHead(307, { location: `/storage${req.path}` });
+        return res.end();
+      }
+      res.writeHead(req.method === 'PATCH' ? 202 : 201, { location: req.path.replace('/storage', '') });
+      res.end();
+    });
+    const repo = store(server);
+    const error = await kartErrorOf(repo.push(blobDesc, Readable.from([blob])));
+    expect(error).toMatchObject({ code: 'UPLOAD_REDIRECTED', exitCode: 3, transient: true });
+    const retried = server.requests.length;
+    // What copy does after a transient failure: the same transfer again, from its source.
+    await retryTransient(() => repo.push(blobDesc, Readable.from([blob])), { delayMs: 1 });
+    expect(
+      server.requests.slice(0, retried).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.body.length}`),
+    ).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/ 0',
+      `PUT /upload/1 ${blob.length}`,
+      'DELETE /upload/1 0',
+      'DELETE /storage/upload/1 0',
+    ]);
+    expect(
+      server.requests.slice(retried).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.body.length}`),
+    ).toEqual([
+      'POST /v2/acme/kernel/blobs/uploads/ 0',
+      `PATCH /upload/1 ${blob.length}`,
+      `PATCH /storage/upload/1 ${blob.length}`,
+      'PUT /upload/1 0',
+      'PUT /storage/upload/1 0',
+    ]);
+    expect(server.requests.at(-1)!.path).toBe(
+      `/storage/upload/1?${`digest=${encodeURIComponent(blobDesc.digest)}`}`,
+    );
   });
 });
