@@ -44,7 +44,6 @@ export {
   type PackedFile,
   type PackTarget,
   type PackFormat,
-  PACK_FORMATS,
 } from './pack-kernel.ts';
 export {
   LINUXKIT_KERNEL,

@@ -91,7 +91,6 @@ export interface PackKernelResult {
 }
 
 export type PackFormat = 'kart' | 'linuxkit';
-export const PACK_FORMATS: readonly PackFormat[] = ['kart', 'linuxkit'];
 
 const FORMAT_ANNOTATION = 'dev.edera.kernel.format';
 const VERSION_ANNOTATION = 'dev.edera.kernel.version';
