@@ -1,0 +1,279 @@
+/**
+ * kart sign / verify as library calls, in a layout and on the real registry (distribution 2.8: no
+ * referrers API, so the `sha256-<hex>` fallback index): the referrer manifest's exact shape, an
+ * independent @sigstore/verify check of kart's bundle, a legacy `.sig` made with openssl, and each
+ * refusal with its code.
+ */
+import { createPublicKey } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { toSignedEntity, Verifier } from '@sigstore/verify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { descriptorOf, fetchBytes, pushBytes } from '../../src/oci/manifest-io.ts';
+import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
+import { copyReference, openReference } from '../../src/registry/index.ts';
+import { RepositoryStore } from '../../src/registry/repository.ts';
+import {
+  generateKeyPair,
+  readSigningKey,
+  signArtifact,
+  signDescriptor,
+  verifyArtifact,
+} from '../../src/signature/index.ts';
+import { signStatement } from '../../src/signature/cosign-bundle.ts';
+import { attachReferrer } from '../../src/signature/attached-referrers.ts';
+import { signatureManifest } from '../../src/signature/signature-manifest.ts';
+import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import {
+  opensslKeyPair,
+  opensslSign,
+  simpleSigningPayload,
+  storeLegacySignature,
+  type KeyFiles,
+} from './signature-fixtures.ts';
+
+let registry: TestRegistry;
+let work: string;
+let layout: OciLayout;
+let alice: KeyFiles;
+let mallory: KeyFiles;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  work = mkdtempSync(join(tmpdir(), 'kart-sign-'));
+  layout = await openLayout(join(work, 'layout'), { create: true });
+  alice = opensslKeyPair(work, 'alice');
+  mallory = opensslKeyPair(work, 'mallory', 'sec1');
+});
+afterAll(async () => {
+  await registry?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
+const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+function kernel(tag: string): Promise<Descriptor> {
+  // A release of its own, so no two tags share a digest (and so a signature).
+  return storeKernelTag(layout, tag, { arches: ['amd64'], release: `6.1.99-${tag}` });
+}
+
+async function onRegistry(tag: string): Promise<{ ref: string; root: Descriptor }> {
+  const root = await kernel(tag);
+  const ref = `${registry.host}/signed/kernel:${tag}`;
+  await copyReference(`oci:${layout.root}:${tag}`, ref);
+  return { ref, root };
+}
+
+async function repository(): Promise<RepositoryStore> {
+  return (await openReference(`${registry.host}/signed/kernel`, { access: 'push' }))
+    .target as RepositoryStore;
+}
+
+describe('sign → verify in a layout', () => {
+  it('writes the referrer cosign 3 writes, lists it under the fallback tag, and verifies', async () => {
+    const root = await kernel('layout-ok');
+    const now = new Date('2026-12-01T10:20:30.456Z');
+    const signed = await signArtifact({ reference: `oci:${layout.root}:layout-ok`, key: alice.key, now });
+    expect(signed.subject).toEqual({ mediaType: root.mediaType, digest: root.digest, size: root.size });
+
+    const manifest = JSON.parse((await fetchBytes(layout, signed.signature)).toString()) as unknown;
+    expect(manifest).toEqual({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: BUNDLE_TYPE,
+      config: {
+        mediaType: 'application/vnd.oci.empty.v1+json',
+        digest: EMPTY_DIGEST,
+        size: 2,
+        artifactType: BUNDLE_TYPE,
+      },
+      layers: [{ mediaType: BUNDLE_TYPE, digest: signed.bundle.digest, size: signed.bundle.size }],
+      subject: { mediaType: root.mediaType, digest: root.digest, size: root.size },
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1',
+        'org.opencontainers.image.created': '2026-12-01T10:20:30Z',
+      },
+    });
+    const fallback = await layout.resolve(root.digest.replace(':', '-'));
+    const index = JSON.parse((await fetchBytes(layout, fallback)).toString()) as { manifests: unknown[] };
+    expect(index.manifests).toEqual([
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: signed.signature.digest,
+        size: signed.signature.size,
+        artifactType: BUNDLE_TYPE,
+        annotations: (manifest as { annotations: unknown }).annotations,
+      },
+    ]);
+
+    const verified = await verifyArtifact({ reference: `oci:${layout.root}:layout-ok`, keys: [alice.pub] });
+    expect(verified.source).toBe('referrer');
+    expect(verified.signature.digest).toBe(signed.signature.digest);
+    expect(verified.signer).toEqual({ kind: 'key', key: signed.key, source: alice.pub });
+    expect(verified.subject.digest).toBe(root.digest);
+  });
+
+  it("kart's bundle verifies with @sigstore/verify directly, and its statement names the digest", async () => {
+    const root = await kernel('independent');
+    const signed = await signArtifact({ reference: `oci:${layout.root}:independent`, key: alice.key });
+    const json = JSON.parse((await fetchBytes(layout, signed.bundle)).toString()) as Record<string, unknown>;
+    expect(json.mediaType).toBe(BUNDLE_TYPE);
+    const bundle = bundleFromJSON(json);
+    const publicKey = createPublicKey(readFileSync(alice.pub));
+    const verifier = new Verifier(
+      {
+        certificateAuthorities: [],
+        timestampAuthorities: [],
+        tlogs: [],
+        ctlogs: [],
+        publicKey: () => ({ publicKey, validFor: () => true }),
+      },
+      { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
+    );
+    expect(() => verifier.verify(toSignedEntity(bundle))).not.toThrow();
+    if (bundle.content.$case !== 'dsseEnvelope') throw new Error('not DSSE');
+    expect(bundle.content.dsseEnvelope.payloadType).toBe('application/vnd.in-toto+json');
+    expect(JSON.parse(bundle.content.dsseEnvelope.payload.toString())).toEqual({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ digest: { sha256: root.digest.slice('sha256:'.length) } }],
+      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    });
+    // Another key does not verify it (the check above can fail).
+    const other = createPublicKey(readFileSync(mallory.pub));
+    const wrong = new Verifier(
+      {
+        certificateAuthorities: [],
+        timestampAuthorities: [],
+        tlogs: [],
+        ctlogs: [],
+        publicKey: () => ({ publicKey: other, validFor: () => true }),
+      },
+      { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
+    );
+    expect(() => wrong.verify(toSignedEntity(bundle))).toThrow(/signature/i);
+  });
+
+  it('refuses a different key, another digest, a tampered bundle and an unsigned kernel', async () => {
+    const root = await kernel('layout-bad');
+    const ref = `oci:${layout.root}:layout-bad`;
+    expect((await kartErrorOf(verifyArtifact({ reference: ref, keys: [alice.pub] }))).code).toBe(
+      'SIGNATURE_MISSING',
+    );
+    await signArtifact({ reference: ref, key: mallory.key });
+    const otherKey = await kartErrorOf(verifyArtifact({ reference: ref, keys: [alice.pub] }));
+    expect([otherKey.code, otherKey.exitCode]).toEqual(['SIGNATURE_INVALID', 1]);
+    expect(otherKey.message).toMatch(/not signed by a trusted key/);
+
+    const key = await readSigningKey(alice.key);
+    const otherDigest = `sha256:${'ab'.repeat(32)}` as const;
+    await signDescriptor(layout, root, key, { statement: signStatement(otherDigest) });
+    const wrongSubject = await kartErrorOf(verifyArtifact({ reference: ref, keys: [alice.pub] }));
+    expect(wrongSubject.code).toBe('SIGNATURE_INVALID');
+    expect(wrongSubject.message).toContain(`signs ${otherDigest}, not ${root.digest}`);
+
+    // kart's own valid bundle with one byte of its statement changed, stored consistently (its own
+    // digest, its own referrer manifest): only the signature check can refuse it.
+    const tamperedRoot = await kernel('tampered');
+    const scratch = await openLayout(join(work, 'scratch'), { create: true });
+    const good = await signDescriptor(scratch, tamperedRoot, key);
+    const json = JSON.parse((await fetchBytes(scratch, good.bundle)).toString()) as {
+      dsseEnvelope: { payload: string };
+    };
+    const statement = Buffer.from(json.dsseEnvelope.payload, 'base64').toString();
+    json.dsseEnvelope.payload = Buffer.from(
+      statement.replace('"predicate":{}', '"predicate":{"x":1}'),
+    ).toString('base64');
+    const bytes = Buffer.from(JSON.stringify(json));
+    const bundle = descriptorOf(bytes, BUNDLE_TYPE);
+    await pushBytes(layout, bundle, bytes);
+    await attachReferrer(layout, tamperedRoot, signatureManifest(tamperedRoot, bundle, new Date()));
+    const tampered = await kartErrorOf(
+      verifyArtifact({ reference: `oci:${layout.root}:tampered`, keys: [alice.pub] }),
+    );
+    expect(tampered.code).toBe('SIGNATURE_INVALID');
+    expect(tampered.details?.reasons).toEqual([expect.stringMatching(/not signed by a trusted key$/)]);
+  });
+
+  it('keys: SEC1 PEM signs; cosign encrypted keys and RSA keys are refused; generate never overwrites', async () => {
+    const generated = await generateKeyPair(join(work, 'gen'));
+    expect(readFileSync(generated.privateKeyPath, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(readFileSync(generated.publicKeyPath, 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect((await kartErrorOf(generateKeyPair(join(work, 'gen')))).code).toBe('KEY_EXISTS');
+    expect((await readSigningKey(mallory.key)).fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const cosignKey = join(work, 'cosign.key');
+    writeFileSync(
+      cosignKey,
+      '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n',
+    );
+    const refused = await kartErrorOf(readSigningKey(cosignKey));
+    expect([refused.code, refused.exitCode]).toEqual(['KEY_UNSUPPORTED', 2]);
+    const rsa = join(work, 'rsa.key');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(
+      'openssl',
+      ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', rsa],
+      { stdio: 'ignore' },
+    );
+    expect((await kartErrorOf(readSigningKey(rsa))).code).toBe('KEY_UNSUPPORTED');
+  });
+});
+
+describe('sign → verify on distribution 2.8 (fallback tag)', () => {
+  it('signs, lists the signature under sha256-<hex>, verifies; a re-pointed tag is unsigned', async () => {
+    const { ref, root } = await onRegistry('reg-ok');
+    const signed = await signArtifact({ reference: ref, key: alice.key });
+    const repo = await repository();
+    const fallback = await repo.resolve(root.digest.replace(':', '-'));
+    const index = JSON.parse((await fetchBytes(repo, fallback)).toString()) as { manifests: Descriptor[] };
+    expect(index.manifests.map((m) => [m.digest, m.artifactType])).toEqual([
+      [signed.signature.digest, BUNDLE_TYPE],
+    ]);
+    const verified = await verifyArtifact({ reference: ref, keys: [mallory.pub, alice.pub] });
+    expect([verified.source, verified.signature.digest, verified.signer]).toEqual([
+      'referrer',
+      signed.signature.digest,
+      { kind: 'key', key: signed.key, source: alice.pub },
+    ]);
+
+    const other = await kernel('reg-other');
+    await copyReference(`oci:${layout.root}:reg-other`, ref);
+    const repointed = await kartErrorOf(verifyArtifact({ reference: ref, keys: [alice.pub] }));
+    expect([repointed.code, repointed.exitCode]).toEqual(['SIGNATURE_MISSING', 1]);
+    expect(repointed.message).toContain(other.digest);
+  });
+
+  it('verifies a legacy .sig made with openssl over a simple-signing payload, and only for its digest', async () => {
+    const { ref, root } = await onRegistry('legacy');
+    const repo = await repository();
+    const payload = simpleSigningPayload(`${registry.host}/signed/kernel`, root.digest);
+    const legacy = await storeLegacySignature(repo, root, payload, opensslSign(work, alice.key, payload));
+    const verified = await verifyArtifact({ reference: ref, keys: [alice.pub] });
+    expect([verified.source, verified.signature.digest]).toEqual(['legacy-tag', legacy.digest]);
+    expect((await kartErrorOf(verifyArtifact({ reference: ref, keys: [mallory.pub] }))).code).toBe(
+      'SIGNATURE_INVALID',
+    );
+
+    // The same kind of signature, but over another digest, stored under this digest's .sig tag.
+    const { ref: ref2, root: root2 } = await onRegistry('legacy-other');
+    const elsewhere = simpleSigningPayload(`${registry.host}/signed/kernel`, root.digest);
+    await storeLegacySignature(repo, root2, elsewhere, opensslSign(work, alice.key, elsewhere));
+    const wrong = await kartErrorOf(verifyArtifact({ reference: ref2, keys: [alice.pub] }));
+    expect(wrong.code).toBe('SIGNATURE_INVALID');
+    expect(wrong.message).toContain(`signs ${root.digest}, not ${root2.digest}`);
+  });
+
+  it('a registry that cannot be reached is exit 3, not a verdict', async () => {
+    const error = await kartErrorOf(
+      verifyArtifact({ reference: '127.0.0.1:9/none/kernel:x', keys: [alice.pub] }),
+    );
+    expect(error.exitCode).toBe(3);
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * What the signature tests share: key pairs made by `openssl` (the tool users have), and a legacy
+ * cosign `.sig` image written by hand from the research's description, signed with
+ * `openssl dgst -sha256 -sign`, so kart's legacy reader is checked against bytes it did not make.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { descriptorOf, pushBytes } from '../../src/oci/manifest-io.ts';
+import { MediaType } from '../../src/oci/media-types.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
+import type { Target } from '../../src/oci/store.ts';
+
+export interface KeyFiles {
+  key: string;
+  pub: string;
+}
+
+/** An ECDSA P-256 pair from openssl: `sec1` writes `EC PRIVATE KEY`, `pkcs8` writes `PRIVATE KEY`. */
+export function opensslKeyPair(dir: string, name: string, format: 'sec1' | 'pkcs8' = 'pkcs8'): KeyFiles {
+  const sec1 = join(dir, `${name}.sec1.pem`);
+  const key = join(dir, `${name}.key`);
+  const pub = join(dir, `${name}.pub`);
+  execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', sec1]);
+  if (format === 'pkcs8') execFileSync('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', sec1, '-out', key]);
+  else writeFileSync(key, readFileSync(sec1));
+  execFileSync('openssl', ['ec', '-in', sec1, '-pubout', '-out', pub], { stdio: 'ignore' });
+  return { key, pub };
+}
+
+/** cosign's simple-signing payload, in the exact Go encoding the research gives. */
+export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
+  return Buffer.from(
+    `{"critical":{"identity":{"docker-reference":"${dockerReference}"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":null}`,
+  );
+}
+
+/** DER ECDSA signature by `openssl dgst -sha256 -sign`, base64 as cosign's annotation holds it. */
+export function opensslSign(dir: string, keyPath: string, payload: Buffer): string {
+  const file = join(dir, `payload-${process.hrtime.bigint()}.json`);
+  writeFileSync(file, payload);
+  return execFileSync('openssl', ['dgst', '-sha256', '-sign', keyPath, file]).toString('base64');
+}
+
+/** Writes a legacy `.sig` image (config + one simple-signing layer) and tags it `sha256-<hex>.sig`. */
+export async function storeLegacySignature(
+  target: Target,
+  subject: Descriptor,
+  payload: Buffer,
+  signatureBase64: string,
+): Promise<Descriptor> {
+  const layer = descriptorOf(payload, 'application/vnd.dev.cosign.simplesigning.v1+json', {
+    annotations: { 'dev.cosignproject.cosign/signature': signatureBase64 },
+  });
+  await pushBytes(target, layer, payload);
+  const config = Buffer.from(
+    JSON.stringify({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: {} }),
+  );
+  const configDesc = descriptorOf(config, MediaType.OciConfig);
+  await pushBytes(target, configDesc, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: configDesc,
+      layers: [layer],
+    }),
+  );
+  const desc = descriptorOf(manifest, MediaType.OciManifest);
+  await pushBytes(target, desc, manifest);
+  await target.tag(desc, `${subject.digest.replace(':', '-')}.sig`);
+  return desc;
+}
