@@ -1,6 +1,6 @@
 import { sign as ecdsaSign } from 'node:crypto';
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
+import { DSSEBundleBuilder, type Signer, type Witness } from '@sigstore/sign';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.ts';
 import type { SigningKey } from './keys.ts';
 import { SigstoreType } from './signature-types.ts';
@@ -32,11 +32,15 @@ export function localKeySigner(key: SigningKey): Signer {
 }
 
 /**
- * A bundle over `statement` (by default the statement for `subject`). No witnesses: kart signs
- * offline, as `cosign sign --key --tlog-upload=false` does; verifiers are told to expect no log entry.
+ * A bundle over `statement`. By default no witnesses: kart signs offline, as
+ * `cosign sign --key --tlog-upload=false` does, and key verifiers expect no log entry.
  */
-export async function createSignatureBundle(signer: Signer, statement: Buffer): Promise<SerializedBundle> {
-  const bundle = await new DSSEBundleBuilder({ signer, witnesses: [] }).create({
+export async function createSignatureBundle(
+  signer: Signer,
+  statement: Buffer,
+  witnesses: Witness[] = [],
+): Promise<SerializedBundle> {
+  const bundle = await new DSSEBundleBuilder({ signer, witnesses }).create({
     data: statement,
     type: SigstoreType.InTotoPayload,
   });

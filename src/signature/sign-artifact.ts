@@ -1,4 +1,4 @@
-import type { Signer } from '@sigstore/sign';
+import type { Signer, Witness } from '@sigstore/sign';
 import { KartError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { descriptorOf, pushBytes } from '../oci/manifest-io.ts';
@@ -59,8 +59,10 @@ export interface SignDescriptorOptions {
   now?: Date;
   /** sign this statement instead of the one naming `subject` (tests: a signature over another digest) */
   statement?: Buffer;
-  /** another signer (tests: keyless signing through a Fulcio) */
+  /** another signer than the local key: keyless signing through a Fulcio (FulcioSigner) */
   signer?: Signer;
+  /** transparency log / timestamp witnesses (RekorWitness, TSAWitness); none by default (offline) */
+  witnesses?: Witness[];
 }
 
 /** Signs content already in `target` and attaches the signature to it. */
@@ -73,7 +75,10 @@ export async function signDescriptor(
   const signer = options.signer ?? (key === undefined ? undefined : localKeySigner(key));
   if (signer === undefined) throw new KartError('KEY_MISSING', 'signing needs a key or a signer');
   const statement = options.statement ?? signStatement(subject.digest as Digest);
-  const bundleBytes = Buffer.from(JSON.stringify(await createSignatureBundle(signer, statement)), 'utf8');
+  const bundleBytes = Buffer.from(
+    JSON.stringify(await createSignatureBundle(signer, statement, options.witnesses)),
+    'utf8',
+  );
   const bundle = descriptorOf(bundleBytes, SigstoreType.BundleV03);
   await pushBytes(target, bundle, bundleBytes);
   await pushBytes(target, descriptorOf(EMPTY_CONFIG, MediaType.OciEmpty), EMPTY_CONFIG);

@@ -72,12 +72,7 @@ async function checkBundle(
   }
   const entity = toSignedEntity(bundle);
   const signer = verifyEntity(entity, bundle, trust);
-  if (signer === undefined) {
-    return {
-      ok: false,
-      reason: `${label}: ${bundle.verificationMaterial.content.$case === 'publicKey' ? 'not signed by a trusted key' : 'the certificate does not verify for the trusted identity'}`,
-    };
-  }
+  if ('rejected' in signer) return { ok: false, reason: `${label}: ${signer.rejected}` };
   const envelope = bundle.content.dsseEnvelope;
   if (envelope.payloadType !== SigstoreType.InTotoPayload) {
     return { ok: false, reason: `${label}: payload type ${envelope.payloadType}, not an in-toto statement` };
@@ -99,7 +94,12 @@ async function checkBundle(
   return { ok: true, match: { source: candidate.source, signature: candidate.manifest, layer, signer } };
 }
 
-function verifyEntity(entity: SignedEntity, bundle: Bundle, trust: LoadedTrust): SignerIdentity | undefined {
+/** Who signed the entity, among those trusted; else why not (sigstore-js's own words for a certificate). */
+function verifyEntity(
+  entity: SignedEntity,
+  bundle: Bundle,
+  trust: LoadedTrust,
+): SignerIdentity | { rejected: string } {
   if (bundle.verificationMaterial.content.$case === 'publicKey') {
     for (const key of trust.keys) {
       try {
@@ -109,14 +109,18 @@ function verifyEntity(entity: SignedEntity, bundle: Bundle, trust: LoadedTrust):
         // another key may be the one
       }
     }
-    return undefined;
+    return { rejected: 'not signed by a trusted key' };
   }
-  if (trust.keyless === undefined) return undefined;
+  if (trust.keyless === undefined)
+    return { rejected: 'signed with a certificate, but no keyless identity is trusted' };
   try {
     trust.keyless.verifier.verify(entity, trust.keyless.policy);
     return { kind: 'certificate', identity: trust.keyless.identity, issuer: trust.keyless.issuer };
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      rejected: `the certificate does not verify for the trusted identity (${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message})`,
+    };
   }
 }
 

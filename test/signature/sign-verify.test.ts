@@ -15,7 +15,7 @@ import { descriptorOf, fetchBytes, pushBytes } from '../../src/oci/manifest-io.t
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import { copyReference, openReference } from '../../src/registry/index.ts';
-import { RepositoryStore } from '../../src/registry/repository.ts';
+import type { RepositoryStore } from '../../src/registry/repository.ts';
 import {
   generateKeyPair,
   readSigningKey,
