@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descriptorOf, fetchBytes, pushBytes } from '../../src/oci/manifest-io.ts';
+import { fetchBytes } from '../../src/oci/manifest-io.ts';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import { copyReference, openReference } from '../../src/registry/index.ts';
@@ -24,12 +24,11 @@ import {
   verifyArtifact,
 } from '../../src/signature/index.ts';
 import { signStatement } from '../../src/signature/cosign-bundle.ts';
-import { attachReferrer } from '../../src/signature/attached-referrers.ts';
-import { signatureManifest } from '../../src/signature/signature-manifest.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
+  attachTamperedSignature,
   opensslKeyPair,
   opensslSign,
   simpleSigningPayload,
@@ -179,22 +178,8 @@ describe('sign → verify in a layout', () => {
     expect(wrongSubject.code).toBe('SIGNATURE_INVALID');
     expect(wrongSubject.message).toContain(`signs ${otherDigest}, not ${root.digest}`);
 
-    // kart's own valid bundle with one byte of its statement changed, stored consistently (its own
-    // digest, its own referrer manifest): only the signature check can refuse it.
     const tamperedRoot = await kernel('tampered');
-    const scratch = await openLayout(join(work, 'scratch'), { create: true });
-    const good = await signDescriptor(scratch, tamperedRoot, key);
-    const json = JSON.parse((await fetchBytes(scratch, good.bundle)).toString()) as {
-      dsseEnvelope: { payload: string };
-    };
-    const statement = Buffer.from(json.dsseEnvelope.payload, 'base64').toString();
-    json.dsseEnvelope.payload = Buffer.from(
-      statement.replace('"predicate":{}', '"predicate":{"x":1}'),
-    ).toString('base64');
-    const bytes = Buffer.from(JSON.stringify(json));
-    const bundle = descriptorOf(bytes, BUNDLE_TYPE);
-    await pushBytes(layout, bundle, bytes);
-    await attachReferrer(layout, tamperedRoot, signatureManifest(tamperedRoot, bundle, new Date()));
+    await attachTamperedSignature(layout, tamperedRoot, key, join(work, 'scratch'));
     const tampered = await kartErrorOf(
       verifyArtifact({ reference: `oci:${layout.root}:tampered`, keys: [alice.pub] }),
     );

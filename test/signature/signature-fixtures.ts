@@ -6,7 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { descriptorOf, pushBytes } from '../../src/oci/manifest-io.ts';
+import { openLayout } from '../../src/oci/layout.ts';
+import { descriptorOf, fetchBytes, pushBytes } from '../../src/oci/manifest-io.ts';
+import { attachReferrer } from '../../src/signature/attached-referrers.ts';
+import { signDescriptor } from '../../src/signature/sign-artifact.ts';
+import { signatureManifest } from '../../src/signature/signature-manifest.ts';
+import type { SigningKey } from '../../src/signature/keys.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import type { Target } from '../../src/oci/store.ts';
@@ -70,4 +75,33 @@ export async function storeLegacySignature(
   await pushBytes(target, desc, manifest);
   await target.tag(desc, `${subject.digest.replace(':', '-')}.sig`);
   return desc;
+}
+
+/**
+ * A tampered signature of `subject`: kart's own valid bundle (made in a scratch layout) with one field
+ * of its signed statement changed, stored consistently under its own digest with its own referrer
+ * manifest, so only the signature check can refuse it.
+ */
+export async function attachTamperedSignature(
+  target: Target,
+  subject: Descriptor,
+  key: SigningKey,
+  scratchDir: string,
+): Promise<Descriptor> {
+  const scratch = await openLayout(scratchDir, { create: true });
+  const good = await signDescriptor(scratch, subject, key);
+  const json = JSON.parse((await fetchBytes(scratch, good.bundle)).toString()) as {
+    dsseEnvelope: { payload: string };
+  };
+  const statement = Buffer.from(json.dsseEnvelope.payload, 'base64').toString();
+  json.dsseEnvelope.payload = Buffer.from(
+    statement.replace('"predicate":{}', '"predicate":{"x":1}'),
+  ).toString('base64');
+  const bytes = Buffer.from(JSON.stringify(json));
+  const bundle = descriptorOf(bytes, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+  await pushBytes(target, bundle, bytes);
+  await pushBytes(target, descriptorOf(Buffer.from('{}'), MediaType.OciEmpty), Buffer.from('{}'));
+  const manifest = signatureManifest(subject, bundle, new Date());
+  await attachReferrer(target, subject, manifest);
+  return manifest.descriptor;
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, printJson, printLine } from '../output.ts';
+import { action, collect, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
 
@@ -11,6 +11,7 @@ interface PullCliOptions extends RegistryCliOptions {
   cache?: string;
   offline?: boolean;
   verifyInstalled?: boolean;
+  verifyKey: string[];
 }
 
 /**
@@ -35,6 +36,12 @@ export function register(program: Command): void {
       .option(
         '--verify-installed',
         "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
+      )
+      .option(
+        '--verify-key <pem>',
+        'with -k: install only a kernel whose cosign signature verifies with this public key (repeatable)',
+        collect,
+        [],
       )
       .option('--referrers', 'copy form: also copy artifacts attached to the image')
       .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
@@ -81,6 +88,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
+    ...(options.verifyKey.length === 0 ? {} : { verify: { keys: options.verifyKey } }),
   });
   if (options.json === true) {
     printJson(result);
@@ -89,6 +97,11 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   printLine(
     `${result.installed ? 'installed' : 'unchanged'} ${result.reference} (${result.platform}, ${result.manifestDigest}) in ${result.dest}`,
   );
+  if (result.signature !== undefined) {
+    const { signer } = result.signature;
+    const by = signer.kind === 'key' ? `key ${signer.key}` : `${signer.identity} via ${signer.issuer}`;
+    printLine(`  signature ${result.signature.signature.digest} (${result.signature.source}) by ${by}`);
+  }
   for (const file of result.files) {
     printLine(
       `  ${file.name.padEnd(16)} ${String(file.size).padStart(10)}  ${file.digest}${file.fromCache ? '  (cache)' : ''}`,

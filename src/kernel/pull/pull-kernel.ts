@@ -18,6 +18,8 @@ import { tidyInstallArea } from '../install/install-area.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
+import type { TrustPolicy } from '../../signature/trust-policy.ts';
+import type { VerifiedSignature } from '../../signature/verify-artifact.ts';
 
 /**
  * `kart pull -k` as a library function, what a zone launcher runs before every boot:
@@ -44,6 +46,11 @@ export interface PullKernelOptions {
   verifyInstalled?: boolean;
   target?: OpenTargetOptions;
   now?: Date;
+  /**
+   * Install only a kernel signed by one of these keys (or this keyless identity): a signature of the
+   * root or of the platform manifest must verify before any config or layer is fetched (--verify-key).
+   */
+  verify?: TrustPolicy;
 }
 
 export interface PulledBlob {
@@ -75,6 +82,8 @@ export interface PullKernelResult {
   cache: string;
   blobs: PulledBlob[];
   files: PulledFile[];
+  /** the signature that verified, with `verify` */
+  signature?: VerifiedSignature;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -127,6 +136,18 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     );
     await ensure(choice.manifest);
     const platform = `linux/${arch}`;
+    const signature =
+      options.verify === undefined
+        ? undefined
+        : await (
+            await import('./pull-signature.ts')
+          ).requirePulledSignature({
+            cache,
+            remote,
+            subjects: [root!, choice.manifest],
+            trust: options.verify,
+            reference,
+          });
 
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
@@ -158,6 +179,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         blobs: [...fetched.values()],
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
+        ...(signature === undefined ? {} : { signature }),
       };
     }
 
@@ -178,6 +200,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       arch,
       now,
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
+      ...(signature === undefined ? {} : { signature }),
       beforeSwap: () => pauseAt('swap'),
       afterSwap: () => pauseAt('swapped'),
     });
@@ -196,6 +219,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       cache: cache.root,
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
+      ...(signature === undefined ? {} : { signature }),
     };
   } finally {
     await pull?.end();
