@@ -1,8 +1,9 @@
 import { KartError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
-import { referrersTag } from '../registry/referrers.ts';
-import { listReferrers } from './attached-referrers.ts';
+import { legacySignatureTag } from '../registry/referrers.ts';
+import { listReferrers } from '../registry/store-referrers.ts';
 import { SigstoreType } from './signature-types.ts';
 
 /**
@@ -14,11 +15,6 @@ export interface SignatureCandidate {
   manifest: Descriptor;
 }
 
-/** cosign's pre-bundle tag for the signatures of `digest`. */
-export function legacySignatureTag(digest: Descriptor['digest']): string {
-  return `${referrersTag(digest)}.sig`;
-}
-
 export async function findSignatures(target: Target, subject: Descriptor): Promise<SignatureCandidate[]> {
   const referrers = await listReferrers(target, subject);
   const candidates: SignatureCandidate[] = referrers
@@ -26,10 +22,12 @@ export async function findSignatures(target: Target, subject: Descriptor): Promi
     // (an SBOM, a notation signature) is not one of them.
     .filter((r) => r.artifactType === undefined || r.artifactType.startsWith(SigstoreType.BundlePrefix))
     .map((manifest) => ({ source: 'referrer', manifest: plain(manifest) }));
-  const legacy = await target.resolve(legacySignatureTag(subject.digest)).catch((error: unknown) => {
-    if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-    throw error;
-  });
+  const legacy = await target
+    .resolve(legacySignatureTag(subject.digest as Digest))
+    .catch((error: unknown) => {
+      if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    });
   if (legacy !== undefined) candidates.push({ source: 'legacy-tag', manifest: plain(legacy) });
   return candidates;
 }

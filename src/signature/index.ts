@@ -21,7 +21,6 @@ export {
   type SigningKey,
   type GeneratedKeyPair,
 } from './keys.ts';
-export { findSignatures, legacySignatureTag, type SignatureCandidate } from './find-signatures.ts';
-export { listReferrers, attachReferrer } from './attached-referrers.ts';
+export { findSignatures, type SignatureCandidate } from './find-signatures.ts';
 export { SigstoreType, SignatureAnnotation } from './signature-types.ts';
 export type { SignatureMatch, SignerIdentity } from './verify-signature.ts';

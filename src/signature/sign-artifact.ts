@@ -7,7 +7,7 @@ import { formatReference, withDefaultTag } from '../oci/reference.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
 import { openReference, type OpenTargetOptions } from '../registry/open-target.ts';
-import { attachReferrer } from './attached-referrers.ts';
+import { attachReferrer } from '../registry/store-referrers.ts';
 import { createSignatureBundle, localKeySigner, signStatement } from './cosign-bundle.ts';
 import { readSigningKey, type SigningKey } from './keys.ts';
 import { EMPTY_CONFIG, signatureManifest } from './signature-manifest.ts';

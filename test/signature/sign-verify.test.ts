@@ -30,9 +30,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
   attachTamperedSignature,
   opensslKeyPair,
-  opensslSign,
-  simpleSigningPayload,
-  storeLegacySignature,
+  storeOpensslLegacySignature,
   type KeyFiles,
 } from './signature-fixtures.ts';
 
@@ -238,8 +236,8 @@ describe('sign → verify on distribution 2.8 (fallback tag)', () => {
   it('verifies a legacy .sig made with openssl over a simple-signing payload, and only for its digest', async () => {
     const { ref, root } = await onRegistry('legacy');
     const repo = await repository();
-    const payload = simpleSigningPayload(`${registry.host}/signed/kernel`, root.digest);
-    const legacy = await storeLegacySignature(repo, root, payload, opensslSign(work, alice.key, payload));
+    const signing = { dockerReference: `${registry.host}/signed/kernel`, keyPath: alice.key, dir: work };
+    const legacy = await storeOpensslLegacySignature(repo, root, signing);
     const verified = await verifyArtifact({ reference: ref, keys: [alice.pub] });
     expect([verified.source, verified.signature.digest]).toEqual(['legacy-tag', legacy.digest]);
     expect((await kartErrorOf(verifyArtifact({ reference: ref, keys: [mallory.pub] }))).code).toBe(
@@ -248,8 +246,7 @@ describe('sign → verify on distribution 2.8 (fallback tag)', () => {
 
     // The same kind of signature, but over another digest, stored under this digest's .sig tag.
     const { ref: ref2, root: root2 } = await onRegistry('legacy-other');
-    const elsewhere = simpleSigningPayload(`${registry.host}/signed/kernel`, root.digest);
-    await storeLegacySignature(repo, root2, elsewhere, opensslSign(work, alice.key, elsewhere));
+    await storeOpensslLegacySignature(repo, root2, { ...signing, signedDigest: root.digest });
     const wrong = await kartErrorOf(verifyArtifact({ reference: ref2, keys: [alice.pub] }));
     expect(wrong.code).toBe('SIGNATURE_INVALID');
     expect(wrong.message).toContain(`signs ${root.digest}, not ${root2.digest}`);

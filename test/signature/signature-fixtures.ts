@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLayout } from '../../src/oci/layout.ts';
 import { descriptorOf, fetchBytes, pushBytes } from '../../src/oci/manifest-io.ts';
-import { attachReferrer } from '../../src/signature/attached-referrers.ts';
+import { attachReferrer } from '../../src/registry/store-referrers.ts';
 import { signDescriptor } from '../../src/signature/sign-artifact.ts';
 import { signatureManifest } from '../../src/signature/signature-manifest.ts';
 import type { SigningKey } from '../../src/signature/keys.ts';
@@ -33,22 +33,35 @@ export function opensslKeyPair(dir: string, name: string, format: 'sec1' | 'pkcs
   return { key, pub };
 }
 
+/**
+ * A legacy `.sig` for `subject` whose payload, written here, names `signedDigest` (by default the
+ * subject's own), signed by `openssl dgst -sha256 -sign` with `keyPath`.
+ */
+export async function storeOpensslLegacySignature(
+  target: Target,
+  subject: Descriptor,
+  options: { dockerReference: string; keyPath: string; dir: string; signedDigest?: string },
+): Promise<Descriptor> {
+  const payload = simpleSigningPayload(options.dockerReference, options.signedDigest ?? subject.digest);
+  return storeLegacySignature(target, subject, payload, opensslSign(options.dir, options.keyPath, payload));
+}
+
 /** cosign's simple-signing payload, in the exact Go encoding the research gives. */
-export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
+function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
   return Buffer.from(
     `{"critical":{"identity":{"docker-reference":"${dockerReference}"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":null}`,
   );
 }
 
 /** DER ECDSA signature by `openssl dgst -sha256 -sign`, base64 as cosign's annotation holds it. */
-export function opensslSign(dir: string, keyPath: string, payload: Buffer): string {
+function opensslSign(dir: string, keyPath: string, payload: Buffer): string {
   const file = join(dir, `payload-${process.hrtime.bigint()}.json`);
   writeFileSync(file, payload);
   return execFileSync('openssl', ['dgst', '-sha256', '-sign', keyPath, file]).toString('base64');
 }
 
 /** Writes a legacy `.sig` image (config + one simple-signing layer) and tags it `sha256-<hex>.sig`. */
-export async function storeLegacySignature(
+async function storeLegacySignature(
   target: Target,
   subject: Descriptor,
   payload: Buffer,

@@ -9,8 +9,8 @@ import {
   referrerDescriptor,
   referrersTag,
   withReferrer,
-} from '../registry/referrers.ts';
-import { RepositoryStore } from '../registry/repository.ts';
+} from './referrers.ts';
+import { RepositoryStore } from './repository.ts';
 
 /**
  * Referrers on any store. A registry repository already does both halves (its `referrers()` asks the
@@ -36,6 +36,18 @@ export async function attachReferrer(
   manifest: { descriptor: Descriptor; bytes: Buffer },
 ): Promise<void> {
   await pushBytes(target, manifest.descriptor, manifest.bytes);
+  await listReferrer(target, subject, manifest);
+}
+
+/**
+ * Lists a stored manifest in `subject`'s fallback index where the store does not do it itself (a
+ * layout; a registry repository keeps it on push).
+ */
+export async function listReferrer(
+  target: Target,
+  subject: Descriptor,
+  manifest: { descriptor: Descriptor; bytes: Buffer },
+): Promise<void> {
   if (target instanceof RepositoryStore) return;
   const entry = referrerDescriptor(manifest.descriptor, manifest.bytes);
   const tag = referrersTag(subject.digest);
