@@ -8,13 +8,13 @@ import {
 import { link, open, readFile, unlink } from 'node:fs/promises';
 import { syncDirectory, tempSiblingPath } from '../oci/atomic-file.ts';
 import { dirname } from 'node:path';
+import { COSIGN_KEY_PEM, readCosignKey } from './cosign-key-file.ts';
 import { keyInvalid } from './signature-errors.ts';
 
 /**
  * Keys as `openssl` and cosign write them: ECDSA P-256 in PEM (PKCS#8 `PRIVATE KEY`, SEC1
- * `EC PRIVATE KEY`, encrypted PKCS#8 with a password; SPKI `PUBLIC KEY`). cosign's own encrypted file
- * (`ENCRYPTED SIGSTORE PRIVATE KEY`: scrypt + NaCl secretbox) is refused with a way out, because
- * Node's crypto has no XSalsa20-Poly1305 and the research found no maintained package vetted for it.
+ * `EC PRIVATE KEY`, encrypted PKCS#8; SPKI `PUBLIC KEY`), and cosign's own encrypted `cosign.key`
+ * (cosign-key-file.ts). Passwords come from KART_KEY_PASSWORD, else COSIGN_PASSWORD, as cosign takes it.
  */
 export interface SigningKey {
   privateKey: KeyObject;
@@ -30,8 +30,6 @@ export interface VerificationKey {
   source: string;
 }
 
-const COSIGN_ENCRYPTED = /-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----/;
-
 export function keyFingerprint(publicKey: KeyObject): string {
   const der = publicKey.export({ type: 'spki', format: 'der' });
   return `sha256:${createHash('sha256').update(der).digest('hex')}`;
@@ -42,17 +40,17 @@ export async function readSigningKey(
   password = process.env.KART_KEY_PASSWORD ?? process.env.COSIGN_PASSWORD,
 ): Promise<SigningKey> {
   const pem = await readKeyFile(path);
-  if (COSIGN_ENCRYPTED.test(pem)) {
-    throw keyInvalid(
-      'KEY_UNSUPPORTED',
-      path,
-      "cosign's encrypted key format (scrypt + NaCl secretbox) is not read by kart",
-      'convert it once with an openssl-readable PEM (e.g. generate a PKCS#8 key and `cosign import-key-pair` it), or use kart key generate',
-    );
-  }
-  let privateKey: KeyObject;
+  const privateKey = COSIGN_KEY_PEM.test(pem)
+    ? await readCosignKey(pem, path, password)
+    : readPemPrivateKey(pem, path, password);
+  requireP256(privateKey, path);
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, fingerprint: keyFingerprint(publicKey) };
+}
+
+function readPemPrivateKey(pem: string, path: string, password: string | undefined): KeyObject {
   try {
-    privateKey = createPrivateKey(password === undefined ? pem : { key: pem, passphrase: password });
+    return createPrivateKey(password === undefined ? pem : { key: pem, passphrase: password });
   } catch (error) {
     throw keyInvalid(
       'KEY_INVALID',
@@ -61,9 +59,6 @@ export async function readSigningKey(
       'pass an ECDSA P-256 key in PEM (openssl ecparam -name prime256v1 -genkey, or kart key generate); an encrypted one needs KART_KEY_PASSWORD or COSIGN_PASSWORD',
     );
   }
-  requireP256(privateKey, path);
-  const publicKey = createPublicKey(privateKey);
-  return { privateKey, publicKey, fingerprint: keyFingerprint(publicKey) };
 }
 
 /** A public key file (SPKI PEM, or a private key whose public half is meant). */

@@ -5,7 +5,7 @@
  * refusal with its code.
  */
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
@@ -25,10 +25,12 @@ import {
 } from '../../src/signature/index.ts';
 import { signStatement } from '../../src/signature/cosign-bundle.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
+import { runKart } from '../support/kart-cli.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
   attachTamperedSignature,
+  cosignKeyFile,
   opensslKeyPair,
   storeOpensslLegacySignature,
   type KeyFiles,
@@ -185,19 +187,19 @@ describe('sign → verify in a layout', () => {
     expect(tampered.details?.reasons).toEqual([expect.stringMatching(/not signed by a trusted key$/)]);
   });
 
-  it('keys: SEC1 PEM signs; cosign encrypted keys and RSA keys are refused; generate never overwrites', async () => {
+  it("keys: SEC1 PEM, cosign's encrypted key file (with its password only), RSA refused, generate never overwrites", async () => {
     const generated = await generateKeyPair(join(work, 'gen'));
     expect(readFileSync(generated.privateKeyPath, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(readFileSync(generated.publicKeyPath, 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect((await kartErrorOf(generateKeyPair(join(work, 'gen')))).code).toBe('KEY_EXISTS');
     expect((await readSigningKey(mallory.key)).fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const cosignKey = join(work, 'cosign.key');
-    writeFileSync(
-      cosignKey,
-      '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n',
-    );
-    const refused = await kartErrorOf(readSigningKey(cosignKey));
-    expect([refused.code, refused.exitCode]).toEqual(['KEY_UNSUPPORTED', 2]);
+    const cosignKey = cosignKeyFile(work, alice.key, 'correct horse');
+    const alicePrint = (await readSigningKey(alice.key)).fingerprint;
+    expect((await readSigningKey(cosignKey, 'correct horse')).fingerprint).toBe(alicePrint);
+    const wrong = await kartErrorOf(readSigningKey(cosignKey, 'battery staple'));
+    expect([wrong.code, wrong.exitCode]).toEqual(['KEY_PASSWORD_WRONG', 2]);
+    expect((await kartErrorOf(readSigningKey(cosignKey, undefined))).code).toBe('KEY_PASSWORD_MISSING');
+    expect((await readSigningKey(cosignKeyFile(work, alice.key, ''), '')).fingerprint).toBe(alicePrint);
     const rsa = join(work, 'rsa.key');
     const { execFileSync } = await import('node:child_process');
     execFileSync(
@@ -257,5 +259,35 @@ describe('sign → verify on distribution 2.8 (fallback tag)', () => {
       verifyArtifact({ reference: '127.0.0.1:9/none/kernel:x', keys: [alice.pub] }),
     );
     expect(error.exitCode).toBe(3);
+  });
+});
+
+describe('the CLI: kart key generate, kart sign, kart verify and their exit codes', () => {
+  it('0 when verified, 1 SIGNATURE_INVALID / SIGNATURE_MISSING, 3 for the registry; a cosign.key signs with COSIGN_PASSWORD', async () => {
+    const { ref } = await onRegistry('cli');
+    const prefix = join(work, 'cli-key');
+    expect((await runKart(['key', 'generate', prefix])).code).toBe(0);
+    const sign = await runKart(['sign', ref, '--key', `${prefix}.key`, '--json']);
+    expect(sign.code).toBe(0);
+    const signed = JSON.parse(sign.stdout) as { signature: { digest: string } };
+    const ok = await runKart(['verify', ref, '--key', `${prefix}.pub`]);
+    expect([ok.code, ok.stdout.split('\n')[1]]).toEqual([
+      0,
+      expect.stringContaining(`referrer ${signed.signature.digest} signed by key sha256:`),
+    ]);
+    const invalid = await runKart(['verify', ref, '--key', mallory.pub, '--json']);
+    expect([invalid.code, JSON.parse(invalid.stdout).error.code]).toEqual([1, 'SIGNATURE_INVALID']);
+    const { ref: unsigned } = await onRegistry('cli-unsigned');
+    const missing = await runKart(['verify', unsigned, '--key', alice.pub, '--json']);
+    expect([missing.code, JSON.parse(missing.stdout).error.code]).toEqual([1, 'SIGNATURE_MISSING']);
+    const down = await runKart(['verify', '127.0.0.1:9/none/kernel:x', '--key', alice.pub]);
+    expect(down.code).toBe(3);
+    const noKey = await runKart(['verify', ref]);
+    expect([noKey.code, noKey.stderr]).toEqual([2, expect.stringContaining('verification needs a key')]);
+
+    const cosignKey = cosignKeyFile(work, alice.key, 's3cret');
+    const env = { ...process.env, COSIGN_PASSWORD: 's3cret' };
+    expect((await runKart(['sign', unsigned, '--key', cosignKey], { env })).code).toBe(0);
+    expect((await runKart(['verify', unsigned, '--key', alice.pub])).code).toBe(0);
   });
 });

@@ -4,6 +4,8 @@
  * `openssl dgst -sha256 -sign`, so kart's legacy reader is checked against bytes it did not make.
  */
 import { execFileSync } from 'node:child_process';
+import { createPrivateKey, randomBytes, scryptSync } from 'node:crypto';
+import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLayout } from '../../src/oci/layout.ts';
@@ -117,4 +119,29 @@ export async function attachTamperedSignature(
   const manifest = signatureManifest(subject, bundle, new Date());
   await attachReferrer(target, subject, manifest);
   return manifest.descriptor;
+}
+
+/**
+ * A key file in cosign's encrypted format, written by the test from the format's description (scrypt
+ * N=65536 r=8 p=1 as cosign uses, NaCl secretbox over the PKCS#8 DER, JSON in PEM), for `keyPath`'s key.
+ */
+export function cosignKeyFile(dir: string, keyPath: string, password: string): string {
+  const der = createPrivateKey(readFileSync(keyPath)).export({ type: 'pkcs8', format: 'der' });
+  const salt = randomBytes(32);
+  const nonce = randomBytes(24);
+  const secret = scryptSync(password, salt, 32, { N: 65536, r: 8, p: 1, maxmem: 256 * 65536 * 8 });
+  const document = {
+    kdf: { name: 'scrypt', params: { N: 65536, r: 8, p: 1 }, salt: salt.toString('base64') },
+    cipher: { name: 'nacl/secretbox', nonce: nonce.toString('base64') },
+    ciphertext: Buffer.from(xsalsa20poly1305(secret, nonce).encrypt(der)).toString('base64'),
+  };
+  const body = Buffer.from(JSON.stringify(document))
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
+  const path = join(dir, `cosign-${process.hrtime.bigint()}.key`);
+  writeFileSync(
+    path,
+    `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${body}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`,
+  );
+  return path;
 }
