@@ -35,14 +35,27 @@ export function keyFingerprint(publicKey: KeyObject): string {
   return `sha256:${createHash('sha256').update(der).digest('hex')}`;
 }
 
+/** A key's password, or a way to ask for it (called only for an encrypted key: a CLI prompt). */
+export type KeyPassword = string | undefined | (() => Promise<string | undefined>);
+
+/** KART_KEY_PASSWORD, else COSIGN_PASSWORD (set but empty is the empty password, as in cosign). */
+export function passwordFromEnvironment(): string | undefined {
+  return process.env.KART_KEY_PASSWORD ?? process.env.COSIGN_PASSWORD;
+}
+
 export async function readSigningKey(
   path: string,
-  password = process.env.KART_KEY_PASSWORD ?? process.env.COSIGN_PASSWORD,
+  password: KeyPassword = passwordFromEnvironment(),
 ): Promise<SigningKey> {
   const pem = await readKeyFile(path);
-  const privateKey = COSIGN_KEY_PEM.test(pem)
-    ? await readCosignKey(pem, path, password)
-    : readPemPrivateKey(pem, path, password);
+  const cosign = COSIGN_KEY_PEM.test(pem);
+  const secret =
+    (cosign || pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) && typeof password === 'function'
+      ? await password()
+      : typeof password === 'function'
+        ? undefined
+        : password;
+  const privateKey = cosign ? await readCosignKey(pem, path, secret) : readPemPrivateKey(pem, path, secret);
   requireP256(privateKey, path);
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, fingerprint: keyFingerprint(publicKey) };

@@ -4,6 +4,7 @@
  * independent @sigstore/verify check of kart's bundle, a legacy `.sig` made with openssl, and each
  * refusal with its code.
  */
+import { spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ import {
 } from '../../src/signature/index.ts';
 import { signStatement } from '../../src/signature/cosign-bundle.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
-import { runKart } from '../support/kart-cli.ts';
+import { KART, runKart } from '../support/kart-cli.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
@@ -289,5 +290,29 @@ describe('the CLI: kart key generate, kart sign, kart verify and their exit code
     const env = { ...process.env, COSIGN_PASSWORD: 's3cret' };
     expect((await runKart(['sign', unsigned, '--key', cosignKey], { env })).code).toBe(0);
     expect((await runKart(['verify', unsigned, '--key', alice.pub])).code).toBe(0);
+    // Without the variable and without a terminal there is no one to ask: refused, exit 2.
+    const { COSIGN_PASSWORD: _a, KART_KEY_PASSWORD: _b, ...bare } = process.env;
+    const noPassword = await runKart(['sign', unsigned, '--key', cosignKey, '--json'], { env: bare });
+    expect([noPassword.code, JSON.parse(noPassword.stdout).error.code]).toEqual([2, 'KEY_PASSWORD_MISSING']);
+  });
+
+  it('on a terminal, kart sign asks for the password of an encrypted key', async () => {
+    const { ref } = await onRegistry('prompt');
+    const cosignKey = cosignKeyFile(work, alice.key, 'typed at a prompt');
+    const { COSIGN_PASSWORD: _a, KART_KEY_PASSWORD: _b, ...bare } = process.env;
+    // script(1) gives kart a pseudo-terminal; the password arrives as typed keys.
+    const command = [process.execPath, KART, 'sign', ref, '--key', cosignKey].map((a) => `'${a}'`).join(' ');
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], {
+      input: 'typed at a prompt\r',
+      env: bare,
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    // The terminal itself echoes keys typed ahead of the prompt (script sends them at once), so this
+    // shows only that kart prints nothing of the password after asking.
+    const afterPrompt = run.stdout.split('Enter password for private key: ')[1] ?? '';
+    expect(afterPrompt).not.toBe('');
+    expect(afterPrompt).not.toContain('typed at a prompt');
+    expect(run.stdout).toMatch(/signed .*:prompt \(sha256:[0-9a-f]{64}\)/);
   });
 });

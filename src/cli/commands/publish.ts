@@ -88,7 +88,9 @@ export function register(program: Command): void {
           force: options.force === true,
           dryRun: options.dryRun === true,
           onProgress: progress,
-          ...(options.signKey === undefined ? {} : { signKey: options.signKey }),
+          ...(options.signKey === undefined
+            ? {}
+            : { signKey: await (await import('../key-password.ts')).readCliSigningKey(options.signKey) }),
           // A registry destination is reached with the transport flags; a layout ignores them.
           target: transportOptions(options),
         } as const;

@@ -17,12 +17,13 @@ export function register(program: Command): void {
       .argument('<ref>', '[HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
       .requiredOption(
         '--key <pem>',
-        'ECDSA P-256 private key, PEM (PKCS#8 or SEC1; encrypted: password from KART_KEY_PASSWORD or COSIGN_PASSWORD)',
+        'ECDSA P-256 private key: PEM (PKCS#8, SEC1) or cosign.key; a password from KART_KEY_PASSWORD, COSIGN_PASSWORD or a prompt',
       ),
   ).action(
     action(async (ref: string, options: SignCliOptions) => {
       const { signArtifact } = await import('../../signature/index.ts');
-      const result = await signArtifact({ reference: ref, key: options.key, target: targetOptions(options) });
+      const key = await (await import('../key-password.ts')).readCliSigningKey(options.key);
+      const result = await signArtifact({ reference: ref, key, target: targetOptions(options) });
       if (options.json === true) printJson(result);
       else {
         printLine(`signed ${result.reference} (${result.subject.digest})`);
