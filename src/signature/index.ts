@@ -24,3 +24,4 @@ export {
 export { findSignatures, type SignatureCandidate } from './find-signatures.ts';
 export { SigstoreType, SignatureAnnotation } from './signature-types.ts';
 export type { SignatureMatch, SignerIdentity } from './verify-signature.ts';
+export { readPolicyFile, type RepositoryPolicies } from './policy-file.ts';

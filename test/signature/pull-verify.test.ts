@@ -5,7 +5,7 @@
  * has its code, installs nothing and downloads no config or layer; kart.json records the signature;
  * --offline installs only what verified when it was cached.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,12 @@ import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/schema.ts';
 import type { Target } from '../../src/oci/store.ts';
 import { copyReference, openReference } from '../../src/registry/index.ts';
-import { readSigningKey, signDescriptor, type SigningKey } from '../../src/signature/index.ts';
+import {
+  readPolicyFile,
+  readSigningKey,
+  signDescriptor,
+  type SigningKey,
+} from '../../src/signature/index.ts';
 import { signStatement } from '../../src/signature/cosign-bundle.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
 import { runKart } from '../support/kart-cli.ts';
@@ -232,5 +237,63 @@ describe('pull -k --verify-key', () => {
     const bad = await runKart(args(unsigned.ref, 'cli-unsigned'));
     expect([bad.code, JSON.parse(bad.stdout).error.code]).toEqual([1, 'SIGNATURE_MISSING']);
     expect(existsSync(join(work, 'dest-cli-unsigned'))).toBe(false);
+  });
+
+  it('--verify-policy: the exact repository entry, else the longest prefix/*, else *; a repository it does not name installs nothing', async () => {
+    const published = await publish('policy');
+    await signDescriptor(repo, published.root, aliceKey);
+    const policy = (repositories: Record<string, unknown>): string => {
+      const path = join(work, `policy-${Object.keys(repositories).length}-${Date.now()}.json`);
+      writeFileSync(path, JSON.stringify({ repositories }));
+      return path;
+    };
+    const host = registry.host;
+    // Relative key paths are read beside the policy file.
+    const prefixOnly = policy({
+      [`${host}/verified/*`]: { keys: ['alice.pub'] },
+      '*': { keys: ['mallory.pub'] },
+    });
+    const ok = await runKart([
+      'pull',
+      '-k',
+      published.ref,
+      '--dest',
+      join(work, 'dest-policy'),
+      '--cache',
+      cacheDir('policy'),
+      '--arch',
+      'amd64',
+      '--verify-policy',
+      prefixOnly,
+      '--json',
+    ]);
+    expect([ok.code, JSON.parse(ok.stdout).signature.signer.source]).toEqual([0, alice.pub]);
+
+    const exactWins = await readPolicyFile(
+      policy({
+        [`${host}/verified/*`]: { keys: [alice.pub] },
+        [`${host}/verified/kernel`]: { keys: [mallory.pub] },
+      }),
+    );
+    expect(exactWins(published.ref).keys).toEqual([mallory.pub]);
+    const elsewhere = await readPolicyFile(policy({ [`${host}/other/*`]: { keys: [alice.pub] } }));
+    const unnamed = await kartErrorOf(async () => elsewhere(published.ref));
+    expect([unnamed.code, unnamed.exitCode]).toEqual(['TRUST_POLICY_NO_MATCH', 1]);
+    const cli = await runKart([
+      'pull',
+      '-k',
+      published.ref,
+      '--dest',
+      join(work, 'dest-policy-none'),
+      '--cache',
+      cacheDir('policy'),
+      '--arch',
+      'amd64',
+      '--verify-policy',
+      policy({ [`${host}/other/*`]: { keys: [alice.pub] } }),
+      '--json',
+    ]);
+    expect([cli.code, JSON.parse(cli.stdout).error.code]).toEqual([1, 'TRUST_POLICY_NO_MATCH']);
+    expect(existsSync(join(work, 'dest-policy-none'))).toBe(false);
   });
 });

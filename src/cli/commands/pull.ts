@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { TrustPolicy } from '../../signature/trust-policy.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
@@ -12,6 +13,7 @@ interface PullCliOptions extends RegistryCliOptions {
   offline?: boolean;
   verifyInstalled?: boolean;
   verifyKey: string[];
+  verifyPolicy?: string;
 }
 
 /**
@@ -42,6 +44,10 @@ export function register(program: Command): void {
         'with -k: install only a kernel whose cosign signature verifies with this public key (repeatable)',
         collect,
         [],
+      )
+      .option(
+        '--verify-policy <json>',
+        'with -k: like --verify-key, with the keys (or keyless identity) the policy file names for the repository',
       )
       .option('--referrers', 'copy form: also copy artifacts attached to the image')
       .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
@@ -88,7 +94,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
-    ...(options.verifyKey.length === 0 ? {} : { verify: { keys: options.verifyKey } }),
+    ...(await verifyOption(ref, options)),
   });
   if (options.json === true) {
     printJson(result);
@@ -108,4 +114,14 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     );
   }
   return 0;
+}
+
+/** --verify-key and --verify-policy as pullKernel's `verify` (the policy's keys and the flags' together). */
+async function verifyOption(ref: string, options: PullCliOptions): Promise<{ verify?: TrustPolicy }> {
+  if (options.verifyPolicy === undefined) {
+    return options.verifyKey.length === 0 ? {} : { verify: { keys: options.verifyKey } };
+  }
+  const { readPolicyFile } = await import('../../signature/policy-file.ts');
+  const policy = (await readPolicyFile(options.verifyPolicy))(ref);
+  return { verify: { ...policy, keys: [...(policy.keys ?? []), ...options.verifyKey] } };
 }
