@@ -1,10 +1,12 @@
 import { KartError } from '../errors.ts';
 import { copy, copyGraph, type CopyHooks } from '../oci/copy.ts';
-import { fetchManifest } from '../oci/manifest-io.ts';
+import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
 import { isManifestMediaType } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
 import { openReference, type OpenTargetOptions } from './open-target.ts';
+import { legacySignatureTag } from './referrers.ts';
+import { listReferrer } from './store-referrers.ts';
 import { RepositoryStore } from './repository.ts';
 
 /**
@@ -137,8 +139,21 @@ async function copyReferrers(
       queue.push(...fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType)));
     for (const referrer of await registry.referrers(subject)) {
       await copyGraph(src, dst, referrer, hooks);
+      // A layout lists referrers only in the fallback index, which copyGraph does not write.
+      if (!(dst instanceof RepositoryStore))
+        await listReferrer(dst, subject, { descriptor: referrer, bytes: await fetchBytes(src, referrer) });
       copied.push(referrer.digest);
       queue.push(referrer);
+    }
+    // cosign's legacy signatures are a tag, not a referrer: carried under the same tag.
+    const legacyTag = legacySignatureTag(subject.digest);
+    const legacy = await src.resolve(legacyTag).catch((error: unknown) => {
+      if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    });
+    if (legacy !== undefined) {
+      await copy(src, legacyTag, dst, legacyTag, hooks);
+      copied.push(legacy.digest);
     }
   }
   return copied;

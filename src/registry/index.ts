@@ -10,7 +10,8 @@ export {
   type PushObserver,
 } from './repository.ts';
 export { DEFAULT_UPLOAD_OPTIONS, type UploadOptions } from './blob-upload.ts';
-export { referrersTag } from './referrers.ts';
+export { referrersTag, legacySignatureTag } from './referrers.ts';
+export { listReferrers, attachReferrer, listReferrer } from './store-referrers.ts';
 export {
   openTarget,
   openReference,

@@ -15,6 +15,14 @@ export function referrersTag(subject: Digest): string {
   return `${clean(digestAlgorithm(subject).slice(0, 32))}-${clean(digestHex(subject).slice(0, 64))}`;
 }
 
+/**
+ * cosign's pre-referrers signature tag, `sha256-<hex>.sig`: an image of simple-signing layers that
+ * older cosign (and `cosign sign --registry-referrers-mode=legacy`) writes beside the signed digest.
+ */
+export function legacySignatureTag(subject: Digest): string {
+  return `${referrersTag(subject)}.sig`;
+}
+
 /** What a referrers index lists for one manifest: artifactType (else config type) and annotations. */
 export function referrerDescriptor(manifestDesc: Descriptor, manifestBytes: Buffer): Descriptor {
   const manifest = JSON.parse(manifestBytes.toString('utf8')) as {

@@ -15,6 +15,9 @@ import { register as resolveCommand } from './resolve.ts';
 import { register as loginCommand } from './login.ts';
 import { register as logoutCommand } from './logout.ts';
 import { register as cacheCommand } from './cache.ts';
+import { register as signCommand } from './sign.ts';
+import { register as verifyCommand } from './verify.ts';
+import { register as keyCommand } from './key.ts';
 
 /** Every command, in the order `kart --help` lists them. */
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -34,4 +37,7 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   loginCommand,
   logoutCommand,
   cacheCommand,
+  signCommand,
+  verifyCommand,
+  keyCommand,
 ];

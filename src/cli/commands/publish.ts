@@ -17,6 +17,7 @@ interface PublishOptions extends BuildFlags, TransportFlags {
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  signKey?: string;
 }
 
 /**
@@ -60,6 +61,10 @@ export function register(program: Command): void {
     .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
     .option('--force', 'move an immutable V-<config12> tag to other content')
     .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
+    .option(
+      '--sign-key <pem>',
+      'sign every manifest and index written (cosign 3 bundles) with this P-256 key',
+    )
     .option('--json', 'print the result as JSON')
     .action(
       action(async (buildDir: string | undefined, options: PublishOptions) => {
@@ -83,6 +88,9 @@ export function register(program: Command): void {
           force: options.force === true,
           dryRun: options.dryRun === true,
           onProgress: progress,
+          ...(options.signKey === undefined
+            ? {}
+            : { signKey: await (await import('../key-password.ts')).readCliSigningKey(options.signKey) }),
           // A registry destination is reached with the transport flags; a layout ignores them.
           target: transportOptions(options),
         } as const;
@@ -166,6 +174,11 @@ export function resultText(r: PublishResult): string[] {
           ? `${r.dryRun ? 'create' : 'created'} → ${short(t.next)}`
           : `${r.dryRun ? 'move' : 'moved'} ${short(t.previous)} → ${short(t.next)}`;
     lines.push(`  tag ${label.padEnd(28)} ${change}  [${t.platforms.join(', ')}]`);
+  }
+  for (const s of r.signatures ?? []) {
+    lines.push(
+      `  signature ${short(s.subject.digest)} ${s.action === 'signed' ? 'signed ' : 'present'} ${s.signature.digest}`,
+    );
   }
   const uploaded = r.blobs.filter((b) => b.action === 'upload');
   lines.push(

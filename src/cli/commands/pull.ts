@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, printJson, printLine } from '../output.ts';
+import type { TrustPolicy } from '../../signature/trust-policy.ts';
+import { action, collect, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
 
@@ -12,6 +13,8 @@ interface PullCliOptions extends RegistryCliOptions {
   offline?: boolean;
   verifyInstalled?: boolean;
   adopt?: boolean;
+  verifyKey: string[];
+  verifyPolicy?: string;
 }
 
 /**
@@ -40,6 +43,16 @@ export function register(program: Command): void {
       .option(
         '--adopt',
         'with -k: a populated DEST kart did not make (e.g. /var/lib/krata/zone) is moved aside, kept, and named',
+      )
+      .option(
+        '--verify-key <pem>',
+        'with -k: install only a kernel whose cosign signature verifies with this public key (repeatable)',
+        collect,
+        [],
+      )
+      .option(
+        '--verify-policy <json>',
+        'with -k: like --verify-key, with the keys (or keyless identity) the policy file names for the repository',
       )
       .option('--referrers', 'copy form: also copy artifacts attached to the image')
       .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
@@ -87,6 +100,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
     ...(options.adopt === true ? { adopt: true } : {}),
+    ...(await verifyOption(ref, options)),
   });
   if (options.json === true) {
     printJson(result);
@@ -96,10 +110,25 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   printLine(
     `${result.installed ? 'installed' : 'unchanged'} ${result.reference} (${result.platform}, ${result.manifestDigest}) in ${result.dest}`,
   );
+  if (result.signature !== undefined) {
+    const { signer } = result.signature;
+    const by = signer.kind === 'key' ? `key ${signer.key}` : `${signer.identity} via ${signer.issuer}`;
+    printLine(`  signature ${result.signature.signature.digest} (${result.signature.source}) by ${by}`);
+  }
   for (const file of result.files) {
     printLine(
       `  ${file.name.padEnd(16)} ${String(file.size).padStart(10)}  ${file.digest}${file.fromCache ? '  (cache)' : ''}`,
     );
   }
   return 0;
+}
+
+/** --verify-key and --verify-policy as pullKernel's `verify` (the policy's keys and the flags' together). */
+async function verifyOption(ref: string, options: PullCliOptions): Promise<{ verify?: TrustPolicy }> {
+  if (options.verifyPolicy === undefined) {
+    return options.verifyKey.length === 0 ? {} : { verify: { keys: options.verifyKey } };
+  }
+  const { readPolicyFile } = await import('../../signature/policy-file.ts');
+  const policy = (await readPolicyFile(options.verifyPolicy))(ref);
+  return { verify: { ...policy, keys: [...(policy.keys ?? []), ...options.verifyKey] } };
 }

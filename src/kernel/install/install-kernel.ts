@@ -53,6 +53,8 @@ export interface InstallKernelOptions {
   now?: Date;
   /** move a populated DEST kart did not make aside (kept, see InstallResult.adopted) instead of refusing it */
   adopt?: boolean;
+  /** for kart.json: the signature pull -k verified (the signature room's VerifiedSignature) */
+  signature?: object;
   /** called with the verified kernel staged, just before the swap (pull -k's crash-test pause point) */
   beforeSwap?: () => Promise<void>;
   /** called once DEST names the new version, before the old one is removed (the same, after the swap) */
@@ -155,6 +157,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
         format: staged.format,
         installedAt: (options.now ?? new Date()).toISOString(),
         files: staged.files,
+        ...(options.signature === undefined ? {} : { signature: options.signature }),
       };
       await writeDurable(join(staging, 'kart.json'), `${JSON.stringify(record, null, 2)}\n`);
       await options.beforeSwap?.();

@@ -37,6 +37,8 @@ import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/
 import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
+import type { SigningKey } from '../../signature/keys.ts';
+import type { EnsuredSignature } from '../../signature/ensure-signed.ts';
 
 /**
  * `kart publish` as a library function: check → pack → push blobs → push the platform manifest by
@@ -83,6 +85,8 @@ export interface PublishKernelOptions
     transport: OpenTargetOptions,
   ) => Promise<{ target: Target; close(): Promise<void> }>;
   onProgress?: (message: string) => void;
+  /** Sign every manifest and index written with this key (a PEM path or a read key): --sign-key. */
+  signKey?: string | SigningKey;
 }
 
 export interface PublishBlob {
@@ -121,12 +125,18 @@ export interface PublishResult {
   uploadBytes: number;
   /** Nothing uploaded and no tag moved. */
   unchanged: boolean;
+  /** With signKey: the platform manifest's and each tag index's signature. */
+  signatures?: EnsuredSignature[];
   dryRun: boolean;
 }
 
 export async function publishKernel(options: PublishKernelOptions): Promise<PublishResult> {
   const progress = options.onProgress ?? (() => {});
   const flavor = await loadFlavor(options.flavor);
+  // Read before anything is pushed: a bad key refuses the publish, not the signing after it.
+  const signing =
+    options.signKey === undefined ? undefined : await import('../../signature/ensure-signed.ts');
+  const signKey = options.signKey === undefined ? undefined : await signing!.readKeyOnce(options.signKey);
   const destination = publishDestination(options, flavor);
 
   // The version and KERNEL_CONFIG name the tags that go into the artifact, so they come first.
@@ -266,7 +276,21 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
               platforms: update.platforms,
             };
       });
-      return { ...base, tags: applied, unchanged: isUnchanged(blobs, applied), dryRun: false };
+      const signatures =
+        signKey === undefined
+          ? undefined
+          : await signing!.ensureSigned(
+              target,
+              [packed.manifest.digest, ...applied.map((t) => t.next)],
+              signKey,
+            );
+      return {
+        ...base,
+        tags: applied,
+        unchanged: isUnchanged(blobs, applied),
+        dryRun: false,
+        ...(signatures === undefined ? {} : { signatures }),
+      };
     } finally {
       await opened.close();
     }

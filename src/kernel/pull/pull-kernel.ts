@@ -19,6 +19,8 @@ import { requireImageConfig } from '../install/install-errors.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
+import type { TrustPolicy } from '../../signature/trust-policy.ts';
+import type { VerifiedSignature } from '../../signature/verify-artifact.ts';
 
 /**
  * `kart pull -k` as a library function, what a zone launcher runs before every boot:
@@ -47,6 +49,11 @@ export interface PullKernelOptions {
   now?: Date;
   /** take over a populated DEST kart did not make: moved aside (kept), see PullKernelResult.adopted */
   adopt?: boolean;
+  /**
+   * Install only a kernel signed by one of these keys (or this keyless identity): a signature of the
+   * root or of the platform manifest must verify before any config or layer is fetched (--verify-key).
+   */
+  verify?: TrustPolicy;
 }
 
 export interface PulledBlob {
@@ -80,6 +87,8 @@ export interface PullKernelResult {
   files: PulledFile[];
   /** with `adopt`: where the directory that was at DEST was moved */
   adopted?: string;
+  /** the signature that verified, with `verify` */
+  signature?: VerifiedSignature;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -132,6 +141,18 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     );
     await ensure(choice.manifest);
     const platform = `linux/${arch}`;
+    const signature =
+      options.verify === undefined
+        ? undefined
+        : await (
+            await import('./pull-signature.ts')
+          ).requirePulledSignature({
+            cache,
+            remote,
+            subjects: [root!, choice.manifest],
+            trust: options.verify,
+            reference,
+          });
 
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
@@ -163,6 +184,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         blobs: [...fetched.values()],
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
+        ...(signature === undefined ? {} : { signature }),
       };
     }
 
@@ -185,6 +207,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       now,
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
       ...(options.adopt === true ? { adopt: true } : {}),
+      ...(signature === undefined ? {} : { signature }),
       beforeSwap: () => pauseAt('swap'),
       afterSwap: () => pauseAt('swapped'),
     });
@@ -204,6 +227,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
       ...(result.adopted === undefined ? {} : { adopted: result.adopted }),
+      ...(signature === undefined ? {} : { signature }),
     };
   } finally {
     await pull?.end();
