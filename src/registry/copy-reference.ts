@@ -4,6 +4,7 @@ import { fetchManifest } from '../oci/manifest-io.ts';
 import { isManifestMediaType } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
+import type { TransferOptions } from '../oci/transfer-observer.ts';
 import { openReference, type OpenTargetOptions } from './open-target.ts';
 import { RepositoryStore } from './repository.ts';
 
@@ -13,7 +14,7 @@ import { RepositoryStore } from './repository.ts';
  * `referrers` carries along the artifacts attached to each manifest. Between two repositories of the
  * same registry, blobs are mounted instead of uploaded.
  */
-export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks {
+export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks, TransferOptions {
   concurrency?: number;
   /** Also copy the referrers (signatures, SBOMs, …) of every manifest copied. */
   referrers?: boolean;
@@ -79,7 +80,9 @@ export async function copyReference(
           mountedBytes += desc.size;
         };
       }
-      const hooks: CopyHooks = {
+      const hooks: CopyHooks & TransferOptions = {
+        signal: options.signal,
+        onTransfer: options.onTransfer,
         onCopyStart: (desc) => options.onCopyStart?.(desc),
         onCopyDone: (desc) => {
           report.copied++;
@@ -122,7 +125,7 @@ async function copyReferrers(
   src: Target,
   dst: Target,
   root: Descriptor,
-  hooks: CopyHooks & { concurrency?: number },
+  hooks: CopyHooks & TransferOptions & { concurrency?: number },
 ): Promise<string[]> {
   const registry = referrersSource(src);
   const copied: string[] = [];

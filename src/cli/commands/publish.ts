@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { KartErrorCode } from '../../errors.ts';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
@@ -64,7 +65,7 @@ export function register(program: Command): void {
     .action(
       action(async (buildDir: string | undefined, options: PublishOptions) => {
         const { KartError } = await import('../../errors.ts');
-        const usage = (code: string, message: string, hint: string) =>
+        const usage = (code: KartErrorCode, message: string, hint: string) =>
           new KartError(code, message, { exitCode: 2, hint });
         const templateValues = parseKeyValues(options.templateValue, '--template-value');
         const progress = (message: string): void => {

@@ -27,6 +27,7 @@ import {
   parsePublishVersion,
   planTags,
   refuseImmutableTagMoves,
+  isImmutableTagMove,
   versionFromRelease,
   type PlannedTag,
   type TagMove,
@@ -35,6 +36,7 @@ import {
 import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
+import { throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 
 /**
@@ -50,7 +52,7 @@ import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-
  * the same build differ from one publish to the next, so it could never be "unchanged" and its
  * immutable tag would refuse it.
  */
-export interface PublishKernelOptions extends BuildInputOptions, PublishDestinationOptions {
+export interface PublishKernelOptions extends BuildInputOptions, PublishDestinationOptions, TransferOptions {
   /** Flavor name (shipped) or flavor file: the check, KERNEL_FLAVOR, the addons limit, the repository. */
   flavor: string;
   /** KERNEL_VERSION and the version tag; default the X.Y.Z prefix of the image's release. */
@@ -208,7 +210,7 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
           next: entry.digest,
         });
       }
-      refuseImmutableTagMoves(moves, { force: options.force === true });
+      refuseMovesOrPointToKartTag(moves, options, destination);
 
       const uploadBytes = blobs.filter((b) => b.action === 'upload').reduce((sum, b) => sum + b.size, 0);
       const base = {
@@ -228,7 +230,12 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
       const toUpload = blobs.filter((b) => b.action === 'upload');
       if (toUpload.length > 0)
         progress(`pushing ${toUpload.length} blob(s), ${uploadBytes} bytes, to ${destination}`);
-      await copyGraph(stage, target, packed.manifest);
+      await copyGraph(stage, target, packed.manifest, {
+        signal: options.signal,
+        onTransfer: options.onTransfer,
+      });
+      // The last moment to stop: past it the tags move, all of them.
+      throwIfAborted(options.signal);
 
       const done = new Map<string, TagIndexUpdate>();
       const retry = (tag: string, attempt: number): void =>
@@ -338,8 +345,7 @@ async function listTags(target: Target): Promise<string[]> {
     for await (const tag of target.tags()) tags.push(tag);
   } catch (error) {
     // A repository that does not exist yet has no tags: the first publish creates it.
-    if (error instanceof KartError && (error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN'))
-      return [];
+    if (error instanceof KartError && error.code === 'NOT_FOUND') return [];
     throw error;
   }
   return tags;
@@ -359,4 +365,30 @@ async function openDestinationDefault(
   // Not a dry run: opened for pushing (a registry token for pull,push from the first request).
   const opened = await openReference(reference, { ...transport, create: !dryRun });
   return { target: opened.target, close: () => opened.close() };
+}
+
+/**
+ * An extra --tag is part of the build's metadata (KERNEL_TAGS), so publishing an already published
+ * build with a new tag makes a new manifest, which its immutable tag would have to move to. What the
+ * user wants is the tag on the build that is there: `kart tag` does exactly that, and the hint says how.
+ */
+function refuseMovesOrPointToKartTag(
+  moves: readonly TagMove[],
+  options: PublishKernelOptions,
+  destination: string,
+): void {
+  try {
+    refuseImmutableTagMoves(moves, { force: options.force === true });
+  } catch (error) {
+    const extra = options.tags ?? [];
+    if (!(error instanceof KartError) || error.code !== 'TAG_IMMUTABLE' || extra.length === 0) throw error;
+    const published = moves.find(isImmutableTagMove)!.tag.tag;
+    const command = `kart tag ${destination}:${published} ${extra.join(' ')}`;
+    throw new KartError('TAG_IMMUTABLE', `${error.message} (--tag changes the build's metadata)`, {
+      exitCode: 2,
+      hint: `to add ${extra.length > 1 ? 'tags' : 'a tag'} to the build already published, run: ${command}`,
+      details: { ...error.details, command },
+      cause: error,
+    });
+  }
 }

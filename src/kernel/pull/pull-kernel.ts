@@ -16,6 +16,7 @@ import { openKernelCache, type KernelCache, type PullInProgress } from '../cache
 import type { InstalledFile } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
+import { observeTransfer, throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 
@@ -31,7 +32,7 @@ import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
  * config all the same). Offline, the root digest of the reference's last successful pull is installed
  * from the cache with no network at all.
  */
-export interface PullKernelOptions {
+export interface PullKernelOptions extends TransferOptions {
   reference: string;
   dest: string;
   /** default: the host's */
@@ -110,7 +111,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     );
     const fetched = new Map<Digest, PulledBlob>();
     const ensure = async (desc: Descriptor): Promise<void> => {
-      const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading });
+      throwIfAborted(options.signal);
+      const { fromCache } = await cache.ensure(desc, remote, {
+        downloading: (content) => observeTransfer(pauseWhileDownloading(content), desc, options),
+      });
+      if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       fetched.set(desc.digest, {
         digest: desc.digest,
         mediaType: desc.mediaType,
@@ -178,7 +183,8 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       arch,
       now,
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
-      beforeSwap: () => pauseAt('swap'),
+      // The last moment to stop: past it DEST names the new kernel.
+      beforeSwap: () => (throwIfAborted(options.signal), pauseAt('swap')),
       afterSwap: () => pauseAt('swapped'),
     });
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
