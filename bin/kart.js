@@ -10,6 +10,7 @@
 // spent 0.3 s of 0.7 s on it), so kart keeps Node's on-disk compile cache (keyed by each file's
 // content, so an edit is never served stale); NODE_COMPILE_CACHE / NODE_DISABLE_COMPILE_CACHE override.
 // Written for any Node: on one too old for kart it says which Node it needs instead of a stack trace.
+/* global process, URL */
 import { existsSync } from 'node:fs';
 import module from 'node:module';
 

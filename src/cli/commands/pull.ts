@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
+import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 
-interface PullCliOptions extends RegistryCliOptions {
+interface PullCliOptions extends RegistryCliOptions, QuietOption {
   kernel?: string;
   dest?: string;
   arch?: string;
@@ -19,8 +20,7 @@ interface PullCliOptions extends RegistryCliOptions {
  */
 export function register(program: Command): void {
   addRegistryOptions(
-    program
-      .command('pull')
+    addQuietOption(program.command('pull'))
       .description(
         'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
       )
@@ -72,7 +72,9 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   const { pullKernel } = await import('../../kernel/pull/index.ts');
   const { parseArchOption } = await import('../../kernel/artifact/kernel-platform.ts');
   const target = await targetOptions({ ...options, concurrency: undefined });
+  const display = displayFor(options);
   const result = await pullKernel({
+    ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
     reference: ref,
     dest,
     target,
@@ -81,7 +83,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
-  });
+  }).finally(() => display?.finish());
   if (options.json === true) {
     printJson(result);
     return 0;
