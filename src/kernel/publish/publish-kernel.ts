@@ -37,6 +37,7 @@ import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/
 import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
 import { throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
+import { tagPublishedBuild } from './tag-published-build.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 
 /**
@@ -157,19 +158,21 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
   const staging = await mkdtemp(join(tmpdir(), 'kart-publish-'));
   try {
     progress(`checking and packing ${inputs.kernel} as ${version} (flavor ${flavor.name})`);
+    const packInto = async (stage: Target, tags: string[]) =>
+      packKernel(
+        {
+          ...options,
+          flavor: options.flavor,
+          version,
+          tags,
+          noCheck: false,
+          configPayload,
+          onProgress: progress,
+        },
+        stage,
+      );
     const stage = await openLayout(join(staging, 'layout'), { create: true });
-    const packed = await packKernel(
-      {
-        ...options,
-        flavor: options.flavor,
-        version,
-        tags: stableTags,
-        noCheck: false,
-        configPayload,
-        onProgress: progress,
-      },
-      stage,
-    );
+    const packed = await packInto(stage, stableTags);
     const entry: Descriptor = { ...packed.manifest, platform: packed.platform };
     const platform = `${packed.platform.os}/${packed.platform.architecture}`;
 
@@ -210,7 +213,49 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
           next: entry.digest,
         });
       }
-      refuseMovesOrPointToKartTag(moves, options, destination);
+      const refusal = immutableRefusal(moves, options, destination);
+      if (refusal !== undefined) {
+        // Refused, unless only --tag made this build differ from the one already published: then the
+        // extra tags go on that one (tag-published-build.ts). Packing is deterministic, so the build
+        // packed without them is byte for byte the published one when nothing else changed.
+        const extra = plan.tags.filter((t) => t.reason === 'extra');
+        if (extra.length === 0) throw refusal;
+        const originalStage = await openLayout(join(staging, 'without-extra-tags'), { create: true });
+        const extraNames = new Set(extra.map((t) => t.tag));
+        const original = await packInto(
+          originalStage,
+          stableTags.filter((t) => !extraNames.has(t)),
+        );
+        if (!moves.filter(isImmutableTagMove).every((m) => m.current === original.manifest.digest))
+          throw refusal;
+        progress(
+          `${destination} already holds this build (${original.manifest.digest}); adding ${[...extraNames].join(', ')}`,
+        );
+        const tagged = await tagPublishedBuild(
+          target,
+          extra,
+          { ...original.manifest, platform: original.platform },
+          {
+            dryRun: options.dryRun === true,
+            onRetry: (tag, attempt) =>
+              progress(`${tag}: the index changed meanwhile; merging again (attempt ${attempt})`),
+          },
+        );
+        const present = await planBlobs(originalStage, target, original.manifest);
+        return {
+          destination,
+          version,
+          flavor: flavor.name,
+          platform,
+          manifest: original.manifest,
+          configDigest,
+          blobs: present,
+          uploadBytes: 0,
+          tags: tagged,
+          unchanged: isUnchanged(present, tagged),
+          dryRun: options.dryRun === true,
+        };
+      }
 
       const uploadBytes = blobs.filter((b) => b.action === 'upload').reduce((sum, b) => sum + b.size, 0);
       const base = {
@@ -368,25 +413,27 @@ async function openDestinationDefault(
 }
 
 /**
- * An extra --tag is part of the build's metadata (KERNEL_TAGS), so publishing an already published
- * build with a new tag makes a new manifest, which its immutable tag would have to move to. What the
- * user wants is the tag on the build that is there: `kart tag` does exactly that, and the hint says how.
+ * The refusal of an immutable tag's move, or undefined when none moves (or --force). With --tag, whose
+ * tags are part of the build's metadata (KERNEL_TAGS), the hint names the `kart tag` command that puts
+ * them on the build already published (publish does that itself when only --tag differs).
  */
-function refuseMovesOrPointToKartTag(
+function immutableRefusal(
   moves: readonly TagMove[],
   options: PublishKernelOptions,
   destination: string,
-): void {
+): KartError | undefined {
   try {
     refuseImmutableTagMoves(moves, { force: options.force === true });
+    return undefined;
   } catch (error) {
     const extra = options.tags ?? [];
-    if (!(error instanceof KartError) || error.code !== 'TAG_IMMUTABLE' || extra.length === 0) throw error;
+    if (!(error instanceof KartError) || error.code !== 'TAG_IMMUTABLE') throw error;
+    if (extra.length === 0) return error;
     const published = moves.find(isImmutableTagMove)!.tag.tag;
     const command = `kart tag ${destination}:${published} ${extra.join(' ')}`;
-    throw new KartError('TAG_IMMUTABLE', `${error.message} (--tag changes the build's metadata)`, {
+    return new KartError('TAG_IMMUTABLE', `${error.message} (--tag changes the build's metadata)`, {
       exitCode: 2,
-      hint: `to add ${extra.length > 1 ? 'tags' : 'a tag'} to the build already published, run: ${command}`,
+      hint: `${error.hint}; to put ${extra.join(', ')} on the build already published instead, run: ${command}`,
       details: { ...error.details, command },
       cause: error,
     });
