@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKartError, type TransferEvent } from '../../src/index.ts';
 import { copyReference, openReference } from '../../src/registry/index.ts';
@@ -155,10 +156,32 @@ describe('abort mid-blob', () => {
     expect(tags).toEqual([]);
   });
 
-  it('pack: an aborted signal moves no tag', async () => {
-    const controller = new AbortController();
-    controller.abort();
+  it('pack into a layout: aborted mid-layer, no tag, no blob of that layer, no temp file', async () => {
     const into = join(work, 'packed');
+    const inner = await openLayout(into, { create: true });
+    const controller = new AbortController();
+    // The layout as pack sees it, counting what it ingests: at 1 MiB into the kernel layer, abort.
+    let ingested = 0;
+    const counting = {
+      name: inner.name,
+      fetch: (d: Descriptor) => inner.fetch(d),
+      exists: (d: Descriptor) => inner.exists(d),
+      push: (d: Descriptor, c: Readable) => inner.push(d, c),
+      resolve: (r: string) => inner.resolve(r),
+      tag: (d: Descriptor, r: string) => inner.tag(d, r),
+      updateTag: inner.updateTag.bind(inner),
+      ingest: (content: Readable, mediaType: string) => {
+        const meter = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            ingested += chunk.length;
+            if (ingested >= 1 << 20) controller.abort();
+            done(null, chunk);
+          },
+        });
+        pipeline(content, meter, () => undefined);
+        return inner.ingest(meter, mediaType);
+      },
+    };
     await expectAborted(
       packKernel(
         {
@@ -169,11 +192,16 @@ describe('abort mid-blob', () => {
           tags: ['b'],
           signal: controller.signal,
         },
-        await openLayout(into, { create: true }),
+        counting,
       ),
     );
-    const packed = await openLayout(into);
-    await expect(packed.resolve('b')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(blobFiles(into).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(ingested).toBeGreaterThanOrEqual(1 << 20);
+    expect(ingested).toBeLessThan(kernelLayer.size);
+    await expect(inner.resolve('b')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // Nothing but what the layout held before (it was new: nothing), and no temp file anywhere in it.
+    expect(blobFiles(into)).toEqual([]);
+    expect(readdirSync(into, { recursive: true }).filter((name) => String(name).includes('.tmp'))).toEqual(
+      [],
+    );
   });
 });
