@@ -1,7 +1,7 @@
 /**
- * `npm run build` (also run by `prepare`, so `npm pack` and a git install get it): compiles src/ into
- * dist/ (JS, .d.ts, source maps carrying their sources). The checkout never needs it: bin/kart.js and
- * the tests run the TypeScript sources directly.
+ * `npm run build`, also run by `prepack` (so by `npm pack`, `npm publish` and a git install, but not by
+ * `npm ci` in a checkout): compiles src/ into dist/ (JS, .d.ts, source maps carrying their sources). The
+ * checkout never needs it: bin/kart.js and the tests run the TypeScript sources directly.
  *
  * tsc rewrites the sources' relative `.ts` import specifiers to `.js` in the JS it emits
  * (rewriteRelativeImportExtensions) but leaves them as `.ts` in declaration files, where a consumer's
