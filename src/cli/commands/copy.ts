@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
+import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 import {
   addConcurrencyOption,
@@ -23,6 +24,7 @@ export async function runCopy(
   const report = await copyReference(source, destination, {
     ...target,
     referrers: options.referrers === true,
+    signal: interruptSignal(),
     ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
   }).finally(() => display?.finish());
   if (options.json) printJson(report);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { KartErrorCode } from '../../errors.ts';
+import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
@@ -84,6 +85,7 @@ export function register(program: Command): void {
           force: options.force === true,
           dryRun: options.dryRun === true,
           onProgress: progress,
+          signal: interruptSignal(),
           ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
           // A registry destination is reached with the transport flags; a layout ignores them.
           target: transportOptions(options),

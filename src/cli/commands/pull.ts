@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
+import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 
 interface PullCliOptions extends RegistryCliOptions, QuietOption {
@@ -74,6 +75,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   const target = await targetOptions({ ...options, concurrency: undefined });
   const display = displayFor(options);
   const result = await pullKernel({
+    signal: interruptSignal(),
     ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
     reference: ref,
     dest,
