@@ -9,7 +9,9 @@ export function interruptSignal(): AbortSignal {
     if (controller.signal.aborted) process.exit(130);
     // The abort lands at the next byte moved or step taken; a request still waiting for its answer
     // ends with its own timeout, or with a second Ctrl-C.
-    process.stderr.write('\nkart: interrupted; stopping without changing anything (Ctrl-C again to quit at once)\n');
+    process.stderr.write(
+      '\nkart: interrupted; stopping without changing anything (Ctrl-C again to quit at once)\n',
+    );
     controller.abort(new Error(`interrupted by ${name}`));
   };
   process.on('SIGINT', interrupt);
