@@ -40,7 +40,9 @@ class ObservedStore extends MemoryStore {
       for (let i = 0; i < 5; i++) await new Promise((done) => setImmediate(done));
       if (desc.digest === this.failOn && this.attempts++ < this.failTimes) {
         content.destroy();
-        throw new KartError('INJECTED' as KartErrorCode, `push of ${desc.digest} failed`, { transient: this.failTransient });
+        throw new KartError('INJECTED' as KartErrorCode, `push of ${desc.digest} failed`, {
+          transient: this.failTransient,
+        });
       }
       await super.push(desc, content);
       this.pushed.push(desc.digest);
