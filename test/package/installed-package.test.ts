@@ -73,6 +73,24 @@ afterAll(async () => {
 });
 
 describe('the installed package', () => {
+  it('in the checkout, the kart-source condition resolves kart (and its subpaths) to the sources', () => {
+    const resolved = run(
+      process.execPath,
+      [
+        '--conditions=kart-source',
+        '--input-type=module',
+        '-e',
+        "console.log(['kart', 'kart/oci', 'kart/registry', 'kart/kernel'].map((s) => import.meta.resolve(s)).join(' '))",
+      ],
+      ROOT,
+    );
+    expect(resolved.trim().split(' ')).toEqual(
+      ['index.ts', 'oci/index.ts', 'registry/index.ts', 'kernel/index.ts'].map(
+        (f) => `file://${ROOT}/src/${f}`,
+      ),
+    );
+  });
+
   it('npx kart --version runs the compiled CLI', () => {
     expect(run('npx', ['--no-install', 'kart', '--version'], project).trim()).toBe('0.1.0');
   });
