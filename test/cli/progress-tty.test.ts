@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packKernel } from '../../src/kernel/artifact/index.ts';
 import { openLayout } from '../../src/oci/layout.ts';
@@ -75,6 +75,27 @@ describe('progress on a terminal', () => {
     expect(run.code, run.screen).toBe(0);
     expect(run.screen).toContain(`  done    ${short()}  `);
     expect(run.screen).toContain('installed ');
+  });
+
+  it('publish: its steps above the live lines, a done line per blob', () => {
+    const cloud = debianKernelPaths('cloud-amd64');
+    const run = onTerminal([
+      'publish',
+      '--kernel',
+      cloud.vmlinuz,
+      '--config',
+      cloud.config,
+      '--flavor',
+      resolve(import.meta.dirname, '../../kernels/flavors/demo.ini'),
+      '--to',
+      `${registry.host}/tty/published`,
+    ]);
+    expect(run.code, run.screen).toBe(0);
+    const drawn = run.screen.split(`${ESC}[2K`);
+    expect(drawn.some((line) => line.startsWith('kart: pushing '))).toBe(true);
+    expect(
+      drawn.filter((line) => /^ {2}done {4}sha256:[0-9a-f]{12} {2}/.test(line)).length,
+    ).toBeGreaterThanOrEqual(4);
   });
 
   it('--quiet: nothing but the result', () => {
