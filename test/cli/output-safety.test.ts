@@ -98,12 +98,25 @@ describe('path errors elsewhere', () => {
     expect(JSON.parse(ls.stdout).error.code).toBe('CACHE_UNUSABLE');
   });
 
-  it('cache ls / verify / prune on a missing --cache report it empty and create nothing', () => {
+  it('cache ls / verify / prune and pull -k --offline on a missing --cache create nothing', () => {
     const cache = join(work, 'no', 'cache');
     for (const sub of ['ls', 'verify', 'prune']) {
       const run = runKartSync(['cache', sub, '--cache', cache, '--json']);
       expect(run.code, run.stderr).toBe(0);
     }
+    const offline = [
+      'pull',
+      '-k',
+      'reg.example/k:1',
+      '--offline',
+      '--dest',
+      join(work, 'o'),
+      '--cache',
+      cache,
+    ];
+    const pulled = runKartSync([...offline, '--json']);
+    expect(pulled.code).toBe(1);
+    expect(JSON.parse(pulled.stdout).error.code).toBe('OFFLINE_NOT_CACHED');
     expect(existsSync(join(work, 'no'))).toBe(false);
   });
 });

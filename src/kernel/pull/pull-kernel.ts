@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
@@ -9,7 +9,12 @@ import type { Fetcher, Target } from '../../oci/store.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
-import { openKernelCache, type KernelCache, type PullInProgress } from '../cache/kernel-cache.ts';
+import {
+  openExistingCache,
+  openKernelCache,
+  type KernelCache,
+  type PullInProgress,
+} from '../cache/kernel-cache.ts';
 // Only what every pull needs is imported up front. The install core (tar reading, image sniffing,
 // the config model) and the flavor check load when a pull installs or asks for --flavor: an unchanged
 // kernel, what a zone launcher sees before almost every boot, never loads them.
@@ -84,7 +89,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
   const tagOrDigest = (parsed.digest ?? parsed.tag) as string;
   const arch = options.arch ?? hostOciArch();
   const offline = options.offline === true;
-  const cache = await openKernelCache(options.cacheDir ?? defaultCacheDir());
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  // --offline only reads the cache: a cache that does not exist is not created for it.
+  const cache = offline
+    ? ((await openExistingCache(cacheDir)) ?? throwNotCached(reference, resolve(cacheDir)))
+    : await openKernelCache(cacheDir);
   const now = options.now ?? new Date();
 
   let remote: Target | undefined;
@@ -221,13 +230,17 @@ async function offlineRoot(
     const stored = await cache.layout.resolve(digest).catch(() => undefined);
     if (stored !== undefined) return stored;
   }
+  return throwNotCached(reference, cache.root);
+}
+
+function throwNotCached(reference: string, cacheRoot: string): never {
   throw new KartError(
     'OFFLINE_NOT_CACHED',
-    `${reference} has never been pulled into the cache ${cache.root}`,
+    `${reference} has never been pulled into the cache ${cacheRoot}`,
     {
       exitCode: 1,
       hint: 'pull it once with the network (without --offline), or pass the --cache that holds it',
-      details: { reference, cache: cache.root },
+      details: { reference, cache: cacheRoot },
     },
   );
 }
