@@ -38,7 +38,7 @@ try {
     if (error.exitCode !== 0 && wantsJson) {
       const { KartError } = await import('../errors.ts');
       const { printError } = await import('./output.ts');
-      const message = error.message.replace(/^error: /, '');
+      const message = error.message.replace(/^error: /, '').replaceAll('\n', ' ');
       printError(
         new KartError('USAGE_INVALID', message, { hint: 'kart help COMMAND shows its usage' }),
         true,
