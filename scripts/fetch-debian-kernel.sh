@@ -18,7 +18,7 @@ mkdir -p "$cache"
 pkg="$(apt-cache depends "linux-image-$flavor" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)"
 if [ -z "$pkg" ]; then
   echo "kart: apt knows no linux-image-$flavor yet; running apt-get update" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+  if [ "$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout="${KART_APT_LOCK_TIMEOUT:-600}" update -qq; else sudo apt-get -o DPkg::Lock::Timeout="${KART_APT_LOCK_TIMEOUT:-600}" update -qq; fi
   pkg="$(apt-cache depends "linux-image-$flavor" | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)"
 fi
 if [ -z "$pkg" ]; then

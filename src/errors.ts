@@ -6,7 +6,10 @@
  *   2 = usage or input error (bad argument, unreadable or malformed file)
  *   3 = registry or network error
  */
+import type { KartErrorCode } from './error-codes.ts';
+
 export type ExitCode = 1 | 2 | 3;
+export type { KartErrorCode };
 
 export interface KartErrorOptions {
   hint?: string;
@@ -23,14 +26,14 @@ export interface KartErrorOptions {
 
 export class KartError extends Error {
   override readonly name = 'KartError';
-  /** Stable, SCREAMING_SNAKE_CASE; part of the public API. */
-  readonly code: string;
+  /** Stable, SCREAMING_SNAKE_CASE; part of the public API (the README's table lists every one). */
+  readonly code: KartErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
   readonly details: Record<string, unknown> | undefined;
   readonly transient: boolean;
 
-  constructor(code: string, message: string, options: KartErrorOptions = {}) {
+  constructor(code: KartErrorCode, message: string, options: KartErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
@@ -49,6 +52,7 @@ export class KartError extends Error {
   }
 }
 
-export function isKartError(value: unknown): value is KartError {
-  return value instanceof KartError;
+/** Whether `value` is a KartError (with `code`, one of those codes): `isKartError(e, 'NOT_FOUND')`. */
+export function isKartError(value: unknown, ...codes: KartErrorCode[]): value is KartError {
+  return value instanceof KartError && (codes.length === 0 || codes.includes(value.code));
 }

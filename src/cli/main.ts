@@ -1,6 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 
+// A usage error (unknown option, missing argument) is reported like any other error: as JSON on
+// stdout when the command line asks for JSON, so a script parsing the output never gets plain text.
+const wantsJson = process.argv.some(
+  (arg, i, all) =>
+    arg === '--json' || arg === '--format=json' || (arg === '--format' && all[i + 1] === 'json'),
+);
+
 /**
  * The kart CLI: a thin skin over the library. Each command module registers its options and, only when
  * it runs, imports the library code it needs, so `kart --help` loads nothing but the option tables.
@@ -11,6 +18,7 @@ const program = new Command('kart')
   // Program options only before the command: `kart pack --version 6.1.10` is pack's option, not kart's.
   .enablePositionalOptions()
   .showHelpAfterError()
+  .configureOutput(wantsJson ? { writeErr: () => undefined } : {})
   .exitOverride();
 
 for (const register of COMMANDS) register(program);
@@ -27,6 +35,15 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end here with code 0; usage errors (unknown option, missing argument) with 2.
     process.exitCode = error.exitCode === 0 ? 0 : 2;
+    if (error.exitCode !== 0 && wantsJson) {
+      const { KartError } = await import('../errors.ts');
+      const { printError } = await import('./output.ts');
+      const message = error.message.replace(/^error: /, '').replaceAll('\n', ' ');
+      printError(
+        new KartError('USAGE_INVALID', message, { hint: 'kart help COMMAND shows its usage' }),
+        true,
+      );
+    }
   } else {
     throw error;
   }

@@ -41,7 +41,9 @@ export function action<A extends unknown[]>(
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const opts = args.find(
-      (a): a is { json?: boolean; format?: string } => typeof a === 'object' && a !== null,
+      // The options object, not a variadic argument's array (which comes first).
+      (a): a is { json?: boolean; format?: string } =>
+        typeof a === 'object' && a !== null && !Array.isArray(a),
     );
     const json = opts?.json === true || opts?.format === 'json';
     try {

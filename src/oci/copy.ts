@@ -5,6 +5,7 @@ import { isDigest } from './digest.ts';
 import { DEFAULT_TRANSFER_RETRIES, retryTransient } from './transient-retry.ts';
 import type { Descriptor } from './schema.ts';
 import type { ReadOnlyStorage, Storage, Target } from './store.ts';
+import { observeTransfer, throwIfAborted, type TransferOptions } from './transfer-observer.ts';
 
 /**
  * The one graph copy (after oras-go's Copy): moves a manifest or index and everything below it from
@@ -21,7 +22,7 @@ export interface CopyHooks {
   onCopySkipped?(desc: Descriptor): void | Promise<void>;
 }
 
-export interface CopyGraphOptions extends CopyHooks {
+export interface CopyGraphOptions extends CopyHooks, TransferOptions {
   /** How many store operations run at once. Default 4. */
   concurrency?: number;
   /**
@@ -78,10 +79,13 @@ export async function copyGraph(
     return pending;
   };
 
+  const { signal, onTransfer } = options;
   const copyNode = async (desc: Descriptor): Promise<void> => {
     if (failure) return;
+    throwIfAborted(signal);
     if (await limit.run(() => dst.exists(desc))) {
       // A store that holds a node holds its whole subgraph (registries guarantee it; copy keeps it).
+      onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       await options.onCopySkipped?.(desc);
       return;
     }
@@ -90,16 +94,20 @@ export async function copyGraph(
       await Promise.all(successorsOf(fetched).map(visit));
       if (failure) return;
       await limit.run(async () => {
+        throwIfAborted(signal);
         await options.onCopyStart?.(desc);
+        onTransfer?.({ phase: 'start', desc, transferred: 0 });
         await again(() => pushBytes(dst, desc, fetched.bytes));
+        onTransfer?.({ phase: 'done', desc, transferred: desc.size });
         await options.onCopyDone?.(desc);
       });
       return;
     }
     await limit.run(async () => {
       if (failure) return;
+      throwIfAborted(signal);
       await options.onCopyStart?.(desc);
-      await again(async () => dst.push(desc, await src.fetch(desc)));
+      await again(async () => dst.push(desc, observeTransfer(await src.fetch(desc), desc, options)));
       await options.onCopyDone?.(desc);
     });
   };
@@ -143,10 +151,13 @@ export async function copy(
   if (!isDigest(tag) && (await taggedDigest(dst, tag)) === root.digest) {
     // Already there and tagged: a store holding a node holds its whole graph, so there is nothing to
     // walk and nothing to move (an unchanged push is one request).
+    options.onTransfer?.({ phase: 'skipped', desc: root, transferred: 0 });
     await options.onCopySkipped?.(root);
     return root;
   }
   await copyGraph(src, dst, root, options);
+  // The last moment to stop: past it, the tag moves and the copy is done.
+  throwIfAborted(options.signal);
   if (!isDigest(tag)) await dst.tag(root, tag);
   return root;
 }

@@ -13,3 +13,6 @@ export * from './copy.ts';
 export * from './transient-retry.ts';
 export * from './memory-store.ts';
 export * from './platform.ts';
+export * from './transfer-observer.ts';
+// So that `kart/oci` alone is enough to branch on failures.
+export { KartError, isKartError, type KartErrorCode } from '../errors.ts';

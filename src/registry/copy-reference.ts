@@ -4,6 +4,7 @@ import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
 import { isManifestMediaType } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
+import type { TransferOptions } from '../oci/transfer-observer.ts';
 import { openReference, type OpenTargetOptions } from './open-target.ts';
 import { legacySignatureTag } from './referrers.ts';
 import { listReferrer } from './store-referrers.ts';
@@ -15,7 +16,7 @@ import { RepositoryStore } from './repository.ts';
  * `referrers` carries along the artifacts attached to each manifest. Between two repositories of the
  * same registry, blobs are mounted instead of uploaded.
  */
-export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks {
+export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks, TransferOptions {
   concurrency?: number;
   /** Also copy the referrers (signatures, SBOMs, …) of every manifest copied. */
   referrers?: boolean;
@@ -81,7 +82,9 @@ export async function copyReference(
           mountedBytes += desc.size;
         };
       }
-      const hooks: CopyHooks = {
+      const hooks: CopyHooks & TransferOptions = {
+        signal: options.signal,
+        onTransfer: options.onTransfer,
         onCopyStart: (desc) => options.onCopyStart?.(desc),
         onCopyDone: (desc) => {
           report.copied++;
@@ -124,7 +127,7 @@ async function copyReferrers(
   src: Target,
   dst: Target,
   root: Descriptor,
-  hooks: CopyHooks & { concurrency?: number },
+  hooks: CopyHooks & TransferOptions & { concurrency?: number },
 ): Promise<string[]> {
   const registry = referrersSource(src);
   const copied: string[] = [];

@@ -20,6 +20,5 @@ export {
   type OpenedTarget,
 } from './open-target.ts';
 export { copyReference, type CopyReferenceOptions, type CopyReport } from './copy-reference.ts';
-export { transferProgress, type TransferProgress } from './transfer-progress.ts';
 export * from './auth/index.ts';
 export * from './credentials/index.ts';

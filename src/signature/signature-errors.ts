@@ -1,3 +1,4 @@
+import type { KartErrorCode } from '../error-codes.ts';
 import { KartError } from '../errors.ts';
 
 /** The errors of the signature room; every one names the subject so a launcher's log says what was refused. */
@@ -21,6 +22,6 @@ export function signatureInvalid(subject: string, where: string, reasons: readon
   );
 }
 
-export function keyInvalid(code: string, path: string, why: string, hint: string): KartError {
+export function keyInvalid(code: KartErrorCode, path: string, why: string, hint: string): KartError {
   return new KartError(code, `${path}: ${why}`, { exitCode: 2, hint, details: { path } });
 }

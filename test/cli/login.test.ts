@@ -1,6 +1,17 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
@@ -139,6 +150,26 @@ describe.each(['htpasswd', 'token'] as const)('kart login / logout against a %s 
     // skopeo may recompress the layer; what matters is that it got in with kart's file.
     expect(inspected.layers).toHaveLength(1);
     expect(inspected.schemaVersion).toBe(2);
+  });
+
+  it('a symlinked auth file stays a symlink: the file it names gets the credentials (as docker does)', async () => {
+    const real = join(work, 'dotfiles', `config-${mode}.json`);
+    mkdirSync(join(work, 'dotfiles'), { recursive: true });
+    writeFileSync(real, JSON.stringify({ auths: {}, credsStore: '' }));
+    const link = join(work, `linked-${mode}.json`);
+    symlinkSync(real, link);
+    const r = await kart(
+      ['login', auth.registry.host, '-u', 'alice', '--password-stdin', '--authfile', link],
+      PASSWORD,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe(real);
+    expect(JSON.parse(readFileSync(real, 'utf8'))).toStrictEqual({
+      auths: { [auth.registry.host]: { auth: b64(`alice:${PASSWORD}`) } },
+      credsStore: '',
+    });
+    expect(statSync(real).mode & 0o777).toBe(0o600);
   });
 
   it('bad credentials: exit 3, LOGIN_FAILED, nothing written, the password appears in no output', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KartError } from '../../src/errors.ts';
+import { KartError, type KartErrorCode } from '../../src/errors.ts';
 import { checkOne, parserTargets } from './parser-targets.ts';
 
 /**
@@ -42,7 +42,7 @@ describe('the fuzz check itself', () => {
       name: 'coded',
       arbitrary: fc.constant(''),
       run: () => {
-        throw new KartError(code, 'bad input');
+        throw new KartError(code as KartErrorCode, 'bad input');
       },
       show: () => '""',
     });

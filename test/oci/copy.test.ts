@@ -5,13 +5,14 @@ import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   KartError,
+  type KartErrorCode,
   MemoryStore,
   copy,
   copyGraph,
   openLayout,
   type Descriptor,
   type Target,
-} from '../../src/index.ts';
+} from '../../src/oci/index.ts';
 import { buildSmallImage } from './support/small-image.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-copy-'));
@@ -39,7 +40,9 @@ class ObservedStore extends MemoryStore {
       for (let i = 0; i < 5; i++) await new Promise((done) => setImmediate(done));
       if (desc.digest === this.failOn && this.attempts++ < this.failTimes) {
         content.destroy();
-        throw new KartError('INJECTED', `push of ${desc.digest} failed`, { transient: this.failTransient });
+        throw new KartError('INJECTED' as KartErrorCode, `push of ${desc.digest} failed`, {
+          transient: this.failTransient,
+        });
       }
       await super.push(desc, content);
       this.pushed.push(desc.digest);

@@ -22,7 +22,7 @@ import {
   pushBytes,
   sha256Digest,
   type Descriptor,
-} from '../../src/index.ts';
+} from '../../src/oci/index.ts';
 import { buildSmallImage } from './support/small-image.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 

@@ -8,7 +8,7 @@ import {
   pushBytes,
   pushJson,
   sha256Digest,
-} from '../../src/index.ts';
+} from '../../src/oci/index.ts';
 import { buildSmallImage } from './support/small-image.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 

@@ -6,7 +6,7 @@ import {
   isAttestationEntry,
   parsePlatform,
   platformMatches,
-} from '../../src/index.ts';
+} from '../../src/oci/index.ts';
 
 const digest = `sha256:${'0'.repeat(64)}` as const;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KartError, readTar, sha256Digest, type TarEntry } from '../../src/index.ts';
+import { KartError, readTar, sha256Digest, type TarEntry } from '../../src/oci/index.ts';
 import { tarBytes } from './support/small-image.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-tar-reader-'));

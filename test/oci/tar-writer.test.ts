@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KartError, readTar, sha256Digest, tarLayer, type TarFileEntry } from '../../src/index.ts';
+import { KartError, readTar, sha256Digest, tarLayer, type TarFileEntry } from '../../src/oci/index.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-tar-writer-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -48,7 +48,12 @@ export function register(program: Command): void {
         const configs = await readAll(lib.readKernelConfig, paths);
         warn(lib.renderWarningsText(configs.flatMap((c) => c.warnings)), options);
         const split = lib.splitKernelConfigs(configs);
-        const written = options.outputDir ? await lib.writeSplitFiles(split, options.outputDir) : undefined;
+        const { outputPathError } = await import('../output-file.ts');
+        const written = options.outputDir
+          ? await lib.writeSplitFiles(split, options.outputDir).catch((error: unknown) => {
+              throw outputPathError(options.outputDir!, error);
+            })
+          : undefined;
         if (options.json) printJson(written ? { written } : lib.splitToJson(split));
         else if (written) process.stdout.write(written.map((p) => `wrote ${p}\n`).join(''));
         else process.stdout.write(lib.renderSplitText(split));
@@ -60,7 +65,10 @@ export function register(program: Command): void {
     .description('apply FRAGMENTs in order over BASE, later wins, each override reported (merge_config.sh)')
     .argument('<base>', 'the base .config, config.gz or -')
     .argument('<fragments...>', 'config fragments, applied in order')
-    .option('-o, --output <file>', 'write the merged config there (atomically) instead of to stdout')
+    .option(
+      '-o, --output <file>',
+      'write the merged config there (atomically; - is stdout) instead of to stdout',
+    )
     .option('--json', 'print the overrides as JSON (with the merged config when there is no --output)')
     .action(
       action(async (basePath: string, fragmentPaths: string[], options: JsonOption & { output?: string }) => {
@@ -68,23 +76,25 @@ export function register(program: Command): void {
         const [base, ...fragments] = await readAll(lib.readKernelConfig, [basePath, ...fragmentPaths]);
         const merge = lib.mergeKernelConfigs(base!, fragments, options.output ?? 'merged');
         const text = lib.serializeKernelConfig(merge.config);
-        if (options.output) {
-          const { writeFileAtomic } = await import('../../oci/atomic-file.ts');
-          await writeFileAtomic(options.output, text);
+        // -o - is stdout: the config goes there and the report (text or JSON) to stderr.
+        const toFile = options.output !== undefined && options.output !== '-';
+        if (options.output && (toFile || options.json !== true)) {
+          const { writeOutputFile } = await import('../output-file.ts');
+          await writeOutputFile(options.output, text);
         }
         if (options.json) {
           printJson({
             ...lib.mergeToJson(merge),
-            ...(options.output ? { output: options.output } : { config: text }),
+            ...(toFile ? { output: options.output } : { config: text }),
           });
           return;
         }
         warn(lib.renderWarningsText(merge.warnings), options);
         // The merged config owns stdout unless it went to a file; the report then takes its place.
         const report = lib.renderMergeText(merge, fragments.length);
-        if (options.output) process.stdout.write(report);
+        if (toFile) process.stdout.write(report);
         else {
-          process.stdout.write(text);
+          if (options.output === undefined) process.stdout.write(text);
           process.stderr.write(report);
         }
       }),

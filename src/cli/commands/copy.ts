@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
+import { interruptSignal } from '../interrupt.ts';
+import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 import {
   addConcurrencyOption,
   addRegistryOptions,
@@ -14,17 +16,17 @@ import {
 export async function runCopy(
   source: string,
   destination: string,
-  options: RegistryCliOptions,
+  options: RegistryCliOptions & QuietOption,
 ): Promise<void> {
   const target = targetOptions(options);
-  const { copyReference, transferProgress } = await import('../../registry/index.ts');
-  const progress = transferProgress(process.stderr);
+  const { copyReference } = await import('../../registry/copy-reference.ts');
+  const display = displayFor(options);
   const report = await copyReference(source, destination, {
     ...target,
     referrers: options.referrers === true,
-    ...progress,
-  });
-  progress.finish();
+    signal: interruptSignal(),
+    ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
+  }).finally(() => display?.finish());
   if (options.json) printJson(report);
   else printLine(`${report.digest}${report.tag ? ` ${report.tag}` : ''}`);
 }
@@ -33,8 +35,7 @@ export async function runCopy(
 export function register(program: Command): void {
   addConcurrencyOption(
     addRegistryOptions(
-      program
-        .command('copy')
+      addQuietOption(program.command('copy'))
         .description('copy an image or index (every platform) between registries and OCI layouts')
         .argument('<src>', 'source: [HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
         .argument('<dst>', 'destination: [HOST/]REPO[:TAG] or oci:DIR[:TAG] (tag defaults to the source tag)')

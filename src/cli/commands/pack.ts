@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { addBuildOptions, packOptionsOf, type BuildFlags } from '../build-options.ts';
+import { interruptSignal } from '../interrupt.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 
 interface PackOptions extends BuildFlags {
@@ -53,6 +54,7 @@ export function register(program: Command): void {
             flavor: options.flavor,
             noCheck: !options.check,
             tags: [reference.tag, ...options.tag],
+            signal: interruptSignal(),
             onProgress: (message) => {
               if (options.json !== true) process.stderr.write(`kart: ${message}\n`);
             },

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
+import type { KartErrorCode } from '../../errors.ts';
+import { interruptSignal } from '../interrupt.ts';
+import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
-interface PublishOptions extends BuildFlags, TransportFlags {
+interface PublishOptions extends BuildFlags, TransportFlags, QuietOption {
   flavor?: string;
   to?: string;
   registry?: string;
@@ -25,7 +28,7 @@ interface PublishOptions extends BuildFlags, TransportFlags {
  * check → pack → push → tag policy → multi-arch indexes. `--catalogue FILE` publishes a catalogue.
  */
 export function register(program: Command): void {
-  addTransportOptions(addBuildOptions(program.command('publish')))
+  addTransportOptions(addBuildOptions(addQuietOption(program.command('publish'))))
     .description('check, pack and push a kernel build with the tag policy, merging arches into one index')
     .argument(
       '[build-dir]',
@@ -69,12 +72,11 @@ export function register(program: Command): void {
     .action(
       action(async (buildDir: string | undefined, options: PublishOptions) => {
         const { KartError } = await import('../../errors.ts');
-        const usage = (code: string, message: string, hint: string) =>
+        const usage = (code: KartErrorCode, message: string, hint: string) =>
           new KartError(code, message, { exitCode: 2, hint });
         const templateValues = parseKeyValues(options.templateValue, '--template-value');
-        const progress = (message: string): void => {
-          if (options.json !== true) process.stderr.write(`kart: ${message}\n`);
-        };
+        const display = displayFor(options);
+        const progress = (message: string): void => display?.log(`kart: ${message}`);
         const common = {
           ...(options.to === undefined ? {} : { to: options.to }),
           ...(options.registry === undefined ? {} : { registry: options.registry }),
@@ -91,6 +93,8 @@ export function register(program: Command): void {
           ...(options.signKey === undefined
             ? {}
             : { signKey: await (await import('../key-password.ts')).readCliSigningKey(options.signKey) }),
+          signal: interruptSignal(),
+          ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
           // A registry destination is reached with the transport flags; a layout ignores them.
           target: transportOptions(options),
         } as const;
@@ -111,11 +115,13 @@ export function register(program: Command): void {
               'drop them, or set them in the catalogue entry (tags = …, aliases = no)',
             );
           }
-          const summary = await publish.publishCatalogue(options.catalogue, {
-            ...common,
-            onJob: (job, i, total) =>
-              progress(`[${i + 1}/${total}] ${job.version} ${job.flavor} ${job.arch} (${job.origin})`),
-          });
+          const summary = await publish
+            .publishCatalogue(options.catalogue, {
+              ...common,
+              onJob: (job, i, total) =>
+                progress(`[${i + 1}/${total}] ${job.version} ${job.flavor} ${job.arch} (${job.origin})`),
+            })
+            .finally(() => display?.finish());
           if (options.json === true) printJson(catalogueJson(summary));
           else for (const line of catalogueText(summary)) printLine(line);
           const failure = summary.outcomes.find((o) => o.status === 'failed');
@@ -138,13 +144,15 @@ export function register(program: Command): void {
             'name a shipped flavor (kart flavors lists them) or a flavor file',
           );
         }
-        const result = await publish.publishKernel({
-          ...common,
-          ...(buildDir === undefined ? {} : { buildDir }),
-          flavor: options.flavor,
-          tags: options.tag,
-          noAlias: !options.alias,
-        });
+        const result = await publish
+          .publishKernel({
+            ...common,
+            ...(buildDir === undefined ? {} : { buildDir }),
+            flavor: options.flavor,
+            tags: options.tag,
+            noAlias: !options.alias,
+          })
+          .finally(() => display?.finish());
         if (options.json === true) printJson(resultJson(result));
         else for (const line of resultText(result)) printLine(line);
         return 0;

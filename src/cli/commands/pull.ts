@@ -3,8 +3,10 @@ import type { TrustPolicy } from '../../signature/trust-policy.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
+import { interruptSignal } from '../interrupt.ts';
+import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 
-interface PullCliOptions extends RegistryCliOptions {
+interface PullCliOptions extends RegistryCliOptions, QuietOption {
   kernel?: string;
   dest?: string;
   arch?: string;
@@ -23,8 +25,7 @@ interface PullCliOptions extends RegistryCliOptions {
  */
 export function register(program: Command): void {
   addRegistryOptions(
-    program
-      .command('pull')
+    addQuietOption(program.command('pull'))
       .description(
         'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
       )
@@ -90,7 +91,10 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   const { pullKernel } = await import('../../kernel/pull/index.ts');
   const { parseArchOption } = await import('../../kernel/artifact/kernel-platform.ts');
   const target = await targetOptions({ ...options, concurrency: undefined });
+  const display = displayFor(options);
   const result = await pullKernel({
+    signal: interruptSignal(),
+    ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
     reference: ref,
     dest,
     target,
@@ -101,7 +105,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
     ...(options.adopt === true ? { adopt: true } : {}),
     ...(await verifyOption(ref, options)),
-  });
+  }).finally(() => display?.finish());
   if (options.json === true) {
     printJson(result);
     return 0;

@@ -1,4 +1,4 @@
-import { KartError } from '../../errors.ts';
+import { KartError, type KartErrorCode } from '../../errors.ts';
 
 // Errors about the addons image and the modules tree it is built from; all are input errors (exit 2).
 
@@ -24,13 +24,13 @@ export function addonsNotSquashfs(path: string, found: string): KartError {
   );
 }
 
-export function addonsInvalid(path: string, code: string, problem: string): KartError {
+export function addonsInvalid(path: string, code: KartErrorCode, problem: string): KartError {
   return new KartError(code, `addons image ${path}: ${problem}`, {
     hint: 'rebuild it with mksquashfs (squashfs 4.0, gzip/lzo/lz4/xz/zstd/lzma) or pass --modules DIR',
   });
 }
 
-export function modulesTreeError(code: string, message: string, hint: string): KartError {
+export function modulesTreeError(code: KartErrorCode, message: string, hint: string): KartError {
   return new KartError(code, message, { hint });
 }
 

@@ -3,6 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { canIngest, canUpdateTag, MediaType, type Descriptor, type Target } from '../../oci/index.ts';
+import {
+  abortableIngester,
+  observedPusher,
+  throwIfAborted,
+  type TransferOptions,
+} from '../../oci/transfer-observer.ts';
 import { descriptorOf, pushBytes } from '../../oci/manifest-io.ts';
 import { buildAddonsFromModules, inspectSquashfs } from '../addons/index.ts';
 import { checkConfig, loadFlavor, type CheckReport } from '../flavor/index.ts';
@@ -68,6 +74,10 @@ export interface PackKernelOptions extends BuildInputOptions {
   revision?: string;
   /** called with each decision about inputs, and when mksquashfs runs */
   onProgress?: (message: string) => void;
+  /** stops the pack between steps and mid-layer (ABORTED); the tags are written last, so none moves */
+  signal?: AbortSignal;
+  /** bytes of each layer as it is pushed to a store that does not ingest (a registry) */
+  onTransfer?: TransferOptions['onTransfer'];
 }
 
 export interface PackedFile {
@@ -262,7 +272,7 @@ export async function packKernel(
     for (const file of files) {
       layers.push(
         canIngest(target)
-          ? await ingestLayer(target, file, compression, mtime)
+          ? await ingestLayer(abortableIngester(target, options.signal), file, compression, mtime)
           : await measureLayer(file, compression, mtime),
       );
     }
@@ -310,10 +320,15 @@ export async function packKernel(
     const merged = tags.map((tag) => ({ tag, ...mergedIndex(existing.get(tag) ?? [], entry) }));
 
     // Writes: leaves first, then the manifest, then each tag's index, then the tags.
-    if (!canIngest(target)) for (const layer of layers) await pushLayer(target, layer, compression, mtime);
+    if (!canIngest(target)) {
+      for (const layer of layers) await pushLayer(observedPusher(target, options), layer, compression, mtime);
+    }
+    throwIfAborted(options.signal);
     await pushBytes(target, configDesc, configBytes);
     await pushBytes(target, manifestDesc, manifestBytes);
     const indexes: PackKernelResult['indexes'] = [];
+    // The last moment to stop: past it the tags move, all of them.
+    throwIfAborted(options.signal);
     for (const planned of merged) {
       if (canUpdateTag(target)) {
         // Merge again under the store's lock: another pack may have added its arch since the read above.

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { readdir, rm, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
 import { processAlive, withLayoutLock } from '../../oci/layout-lock.ts';
 import { reachableBlobs } from './cache-graph.ts';
-import { openKernelCache } from './kernel-cache.ts';
+import { openExistingCache } from './kernel-cache.ts';
 import { runningPullRoots } from './pull-records.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
@@ -28,7 +28,8 @@ export interface CacheListing {
 }
 
 export async function listCache(dir: string): Promise<CacheListing> {
-  const cache = await openKernelCache(dir);
+  const cache = await openExistingCache(dir);
+  if (cache === undefined) return { cache: resolve(dir), references: [], blobs: 0, totalSize: 0 };
   const refs = await readRefs(cache.root);
   const references = [];
   for (const [reference, entry] of Object.entries(refs.references).sort(([a], [b]) => a.localeCompare(b))) {
@@ -63,7 +64,8 @@ export interface CacheVerifyReport {
  * (a pull downloads it again); the report names it and `ok` is false.
  */
 export async function verifyCache(dir: string): Promise<CacheVerifyReport> {
-  const cache = await openKernelCache(dir);
+  const cache = await openExistingCache(dir);
+  if (cache === undefined) return { cache: resolve(dir), checked: 0, corrupt: [], ok: true };
   const corrupt: CacheVerifyReport['corrupt'] = [];
   const blobs = await storedBlobs(cache.root);
   for (const blob of blobs) {
@@ -100,7 +102,8 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
       hint: 'pass e.g. --keep 2 to keep the two most recent digests of each reference',
     });
   }
-  const cache = await openKernelCache(dir);
+  const cache = await openExistingCache(dir);
+  if (cache === undefined) return { cache: resolve(dir), keep, removed: [], freed: 0, kept: 0 };
   return withLayoutLock(cache.root, async () => {
     const refs = await readRefs(cache.root);
     const roots: CachedRoot[] = [];

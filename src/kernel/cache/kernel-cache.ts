@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { tempSiblingPath } from '../../oci/atomic-file.ts';
 import type { Readable } from 'node:stream';
@@ -63,7 +63,9 @@ export async function openKernelCache(dir: string): Promise<KernelCache> {
   const root = resolve(dir);
   let layout: OciLayout;
   try {
-    await initialiseOnce(root);
+    await initialiseOnce(root).catch((error: NodeJS.ErrnoException) => {
+      throw FILE_ERRORS.has(error.code ?? '') ? cacheUnusable(root, error) : error;
+    });
     layout = await openLayout(root, { create: true });
   } catch (error) {
     if (error instanceof KartError && error.code === 'LAYOUT_INVALID') {
@@ -76,6 +78,38 @@ export async function openKernelCache(dir: string): Promise<KernelCache> {
     throw error;
   }
   return new LayoutCache(root, layout);
+}
+
+/**
+ * The cache at `dir` for a command that only reads it (cache ls, verify, prune): undefined when there
+ * is none yet, which such a command reports as empty rather than creating one.
+ */
+export async function openExistingCache(dir: string): Promise<KernelCache | undefined> {
+  const root = resolve(dir);
+  const info = await stat(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw FILE_ERRORS.has(error.code ?? '') ? cacheUnusable(root, error) : error;
+  });
+  if (info === undefined) return undefined;
+  if (!info.isDirectory()) throw cacheUnusable(root, undefined);
+  if (!existsSync(join(root, 'oci-layout'))) return undefined;
+  return openKernelCache(root);
+}
+
+/** What a mistyped --cache meets: a file where the directory (or one of its parents) should be. */
+const FILE_ERRORS = new Set(['ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENOENT']);
+
+function cacheUnusable(root: string, cause: NodeJS.ErrnoException | undefined): KartError {
+  const why =
+    cause === undefined || cause.code === 'ENOTDIR' || cause.code === 'EEXIST'
+      ? 'is not a directory (or a parent of it is a file)'
+      : `cannot be used (${cause.code})`;
+  return new KartError('CACHE_UNUSABLE', `cache ${root} ${why}`, {
+    exitCode: 2,
+    hint: 'point --cache at a directory kart may create or write (or leave it out for the default)',
+    details: { cache: root },
+    cause,
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { KartError } from '../../errors.ts';
+import { KartError, type KartErrorCode } from '../../errors.ts';
 import { parseRule } from './rule.ts';
 import type { Requirement, RequirementLevel } from './types.ts';
 
@@ -36,7 +36,13 @@ const SECTION = /^\[([^\]]*)\]\s*(?:[#;].*)?$/;
 const FORMAT_HINT =
   'a flavor file holds description/extends/repository/addons_max_bytes keys, then [require] and [recommend] sections of CONFIG_X = <rule> lines';
 
-function flavorError(code: string, file: string, line: number, what: string, hint = FORMAT_HINT): KartError {
+function flavorError(
+  code: KartErrorCode,
+  file: string,
+  line: number,
+  what: string,
+  hint = FORMAT_HINT,
+): KartError {
   return new KartError(code, `${file}:${line}: ${what}`, { hint, exitCode: 2, details: { file, line } });
 }
 

@@ -28,6 +28,7 @@ import {
   parsePublishVersion,
   planTags,
   refuseImmutableTagMoves,
+  isImmutableTagMove,
   versionFromRelease,
   type PlannedTag,
   type TagMove,
@@ -36,6 +37,8 @@ import {
 import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
+import { throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
+import { tagPublishedBuild } from './tag-published-build.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 import type { SigningKey } from '../../signature/keys.ts';
 import type { EnsuredSignature } from '../../signature/ensure-signed.ts';
@@ -54,7 +57,11 @@ import type { EnsuredSignature } from '../../signature/ensure-signed.ts';
  * immutable tag would refuse it.
  */
 export interface PublishKernelOptions
-  extends BuildInputOptions, PublishDestinationOptions, Pick<PackKernelOptions, 'format' | 'systemMap'> {
+  extends
+    BuildInputOptions,
+    PublishDestinationOptions,
+    TransferOptions,
+    Pick<PackKernelOptions, 'format' | 'systemMap'> {
   /** Flavor name (shipped) or flavor file: the check, KERNEL_FLAVOR, the addons limit, the repository. */
   flavor: string;
   /** KERNEL_VERSION and the version tag; default the X.Y.Z prefix of the image's release. */
@@ -167,19 +174,21 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
   const staging = await mkdtemp(join(tmpdir(), 'kart-publish-'));
   try {
     progress(`checking and packing ${inputs.kernel} as ${version} (flavor ${flavor.name})`);
+    const packInto = async (stage: Target, tags: string[]) =>
+      packKernel(
+        {
+          ...options,
+          flavor: options.flavor,
+          version,
+          tags,
+          noCheck: false,
+          configPayload,
+          onProgress: progress,
+        },
+        stage,
+      );
     const stage = await openLayout(join(staging, 'layout'), { create: true });
-    const packed = await packKernel(
-      {
-        ...options,
-        flavor: options.flavor,
-        version,
-        tags: stableTags,
-        noCheck: false,
-        configPayload,
-        onProgress: progress,
-      },
-      stage,
-    );
+    const packed = await packInto(stage, stableTags);
     const entry: Descriptor = { ...packed.manifest, platform: packed.platform };
     const platform = `${packed.platform.os}/${packed.platform.architecture}`;
 
@@ -220,7 +229,49 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
           next: entry.digest,
         });
       }
-      refuseImmutableTagMoves(moves, { force: options.force === true });
+      const refusal = immutableRefusal(moves, options, destination);
+      if (refusal !== undefined) {
+        // Refused, unless only --tag made this build differ from the one already published: then the
+        // extra tags go on that one (tag-published-build.ts). Packing is deterministic, so the build
+        // packed without them is byte for byte the published one when nothing else changed.
+        const extra = plan.tags.filter((t) => t.reason === 'extra');
+        if (extra.length === 0) throw refusal;
+        const originalStage = await openLayout(join(staging, 'without-extra-tags'), { create: true });
+        const extraNames = new Set(extra.map((t) => t.tag));
+        const original = await packInto(
+          originalStage,
+          stableTags.filter((t) => !extraNames.has(t)),
+        );
+        if (!moves.filter(isImmutableTagMove).every((m) => m.current === original.manifest.digest))
+          throw refusal;
+        progress(
+          `${destination} already holds this build (${original.manifest.digest}); adding ${[...extraNames].join(', ')}`,
+        );
+        const tagged = await tagPublishedBuild(
+          target,
+          extra,
+          { ...original.manifest, platform: original.platform },
+          {
+            dryRun: options.dryRun === true,
+            onRetry: (tag, attempt) =>
+              progress(`${tag}: the index changed meanwhile; merging again (attempt ${attempt})`),
+          },
+        );
+        const present = await planBlobs(originalStage, target, original.manifest);
+        return {
+          destination,
+          version,
+          flavor: flavor.name,
+          platform,
+          manifest: original.manifest,
+          configDigest,
+          blobs: present,
+          uploadBytes: 0,
+          tags: tagged,
+          unchanged: isUnchanged(present, tagged),
+          dryRun: options.dryRun === true,
+        };
+      }
 
       const uploadBytes = blobs.filter((b) => b.action === 'upload').reduce((sum, b) => sum + b.size, 0);
       const base = {
@@ -240,7 +291,12 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
       const toUpload = blobs.filter((b) => b.action === 'upload');
       if (toUpload.length > 0)
         progress(`pushing ${toUpload.length} blob(s), ${uploadBytes} bytes, to ${destination}`);
-      await copyGraph(stage, target, packed.manifest);
+      await copyGraph(stage, target, packed.manifest, {
+        signal: options.signal,
+        onTransfer: options.onTransfer,
+      });
+      // The last moment to stop: past it the tags move, all of them.
+      throwIfAborted(options.signal);
 
       const done = new Map<string, TagIndexUpdate>();
       const retry = (tag: string, attempt: number): void =>
@@ -364,8 +420,7 @@ async function listTags(target: Target): Promise<string[]> {
     for await (const tag of target.tags()) tags.push(tag);
   } catch (error) {
     // A repository that does not exist yet has no tags: the first publish creates it.
-    if (error instanceof KartError && (error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN'))
-      return [];
+    if (error instanceof KartError && error.code === 'NOT_FOUND') return [];
     throw error;
   }
   return tags;
@@ -385,4 +440,32 @@ async function openDestinationDefault(
   // Not a dry run: opened for pushing (a registry token for pull,push from the first request).
   const opened = await openReference(reference, { ...transport, create: !dryRun });
   return { target: opened.target, close: () => opened.close() };
+}
+
+/**
+ * The refusal of an immutable tag's move, or undefined when none moves (or --force). With --tag, whose
+ * tags are part of the build's metadata (KERNEL_TAGS), the hint names the `kart tag` command that puts
+ * them on the build already published (publish does that itself when only --tag differs).
+ */
+function immutableRefusal(
+  moves: readonly TagMove[],
+  options: PublishKernelOptions,
+  destination: string,
+): KartError | undefined {
+  try {
+    refuseImmutableTagMoves(moves, { force: options.force === true });
+    return undefined;
+  } catch (error) {
+    const extra = options.tags ?? [];
+    if (!(error instanceof KartError) || error.code !== 'TAG_IMMUTABLE') throw error;
+    if (extra.length === 0) return error;
+    const published = moves.find(isImmutableTagMove)!.tag.tag;
+    const command = `kart tag ${destination}:${published} ${extra.join(' ')}`;
+    return new KartError('TAG_IMMUTABLE', `${error.message} (--tag changes the build's metadata)`, {
+      exitCode: 2,
+      hint: `${error.hint}; to put ${extra.join(', ')} on the build already published instead, run: ${command}`,
+      details: { ...error.details, command },
+      cause: error,
+    });
+  }
 }

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
@@ -9,7 +9,12 @@ import type { Fetcher, Target } from '../../oci/store.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
-import { openKernelCache, type KernelCache, type PullInProgress } from '../cache/kernel-cache.ts';
+import {
+  openExistingCache,
+  openKernelCache,
+  type KernelCache,
+  type PullInProgress,
+} from '../cache/kernel-cache.ts';
 // Only what every pull needs is imported up front. The install core (tar reading, image sniffing,
 // the config model) and the flavor check load when a pull installs or asks for --flavor: an unchanged
 // kernel, what a zone launcher sees before almost every boot, never loads them.
@@ -17,6 +22,7 @@ import type { InstalledFile } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
 import { requireImageConfig } from '../install/install-errors.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
+import { observeTransfer, throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 import type { TrustPolicy } from '../../signature/trust-policy.ts';
@@ -34,7 +40,7 @@ import type { VerifiedSignature } from '../../signature/verify-artifact.ts';
  * config all the same). Offline, the root digest of the reference's last successful pull is installed
  * from the cache with no network at all.
  */
-export interface PullKernelOptions {
+export interface PullKernelOptions extends TransferOptions {
   reference: string;
   dest: string;
   /** default: the host's */
@@ -97,7 +103,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
   const tagOrDigest = (parsed.digest ?? parsed.tag) as string;
   const arch = options.arch ?? hostOciArch();
   const offline = options.offline === true;
-  const cache = await openKernelCache(options.cacheDir ?? defaultCacheDir());
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  // --offline only reads the cache: a cache that does not exist is not created for it.
+  const cache = offline
+    ? ((await openExistingCache(cacheDir)) ?? throwNotCached(reference, resolve(cacheDir)))
+    : await openKernelCache(cacheDir);
   const now = options.now ?? new Date();
 
   let remote: Target | undefined;
@@ -124,7 +134,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     );
     const fetched = new Map<Digest, PulledBlob>();
     const ensure = async (desc: Descriptor): Promise<void> => {
-      const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading });
+      throwIfAborted(options.signal);
+      const { fromCache } = await cache.ensure(desc, remote, {
+        downloading: (content) => observeTransfer(pauseWhileDownloading(content), desc, options),
+      });
+      if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       fetched.set(desc.digest, {
         digest: desc.digest,
         mediaType: desc.mediaType,
@@ -208,7 +222,8 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
       ...(options.adopt === true ? { adopt: true } : {}),
       ...(signature === undefined ? {} : { signature }),
-      beforeSwap: () => pauseAt('swap'),
+      // The last moment to stop: past it DEST names the new kernel.
+      beforeSwap: () => (throwIfAborted(options.signal), pauseAt('swap')),
       afterSwap: () => pauseAt('swapped'),
     });
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
@@ -247,13 +262,17 @@ async function offlineRoot(
     const stored = await cache.layout.resolve(digest).catch(() => undefined);
     if (stored !== undefined) return stored;
   }
+  return throwNotCached(reference, cache.root);
+}
+
+function throwNotCached(reference: string, cacheRoot: string): never {
   throw new KartError(
     'OFFLINE_NOT_CACHED',
-    `${reference} has never been pulled into the cache ${cache.root}`,
+    `${reference} has never been pulled into the cache ${cacheRoot}`,
     {
       exitCode: 1,
       hint: 'pull it once with the network (without --offline), or pass the --cache that holds it',
-      details: { reference, cache: cache.root },
+      details: { reference, cache: cacheRoot },
     },
   );
 }

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { z } from 'zod';
-import { KartError } from '../../errors.ts';
+import { isKartError, KartError } from '../../errors.ts';
+import { writeFileAtomic } from '../../oci/atomic-file.ts';
 import type { Credential } from './credential.ts';
 import { normaliseRegistryHost, serverAddressFor } from './server-address.ts';
 
@@ -123,8 +123,8 @@ export function credentialFromEntry(path: string, entry: AuthEntry): Credential 
 }
 
 /**
- * Rewrites an auth file through `change`, keeping every field it does not touch. Written to a 0600
- * temp file in the same directory and renamed over, so a reader never sees half a file.
+ * Rewrites an auth file through `change`, keeping every field it does not touch. Replaced atomically
+ * (0600), through a symlink as docker does, so a reader never sees half a file.
  */
 export async function updateAuthFile(
   path: string,
@@ -140,18 +140,10 @@ export async function updateAuthFile(
   const file = { ...raw, auths };
   change(file);
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(file, null, '\t')}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, '\t')}\n`, { mode: 0o600 });
   } catch (error) {
-    await rm(temp, { force: true });
+    if (isKartError(error)) throw error;
     throw new KartError('CREDENTIALS_FILE_UNWRITABLE', `credentials file ${path} cannot be written`, {
       exitCode: 2,
       hint: 'check that its directory exists and is writable, or choose another with --authfile',

@@ -1,0 +1,103 @@
+/**
+ * The set-up scripts on machines this one is not, with the commands they call replaced by stubs that
+ * record their arguments: debian-deps.sh on a machine with no npm installs Debian's npm and waits for
+ * the dpkg lock; toolchain.sh fetches the Node build for the machine's arch (x64 or arm64).
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const work = mkdtempSync(join(tmpdir(), 'kart-setup-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A bin directory holding `stubs` (name → bash body) and links to the real `tools`. */
+function binDir(name: string, stubs: Record<string, string>, tools: string[]): string {
+  const dir = join(work, name, 'bin');
+  mkdirSync(dir, { recursive: true });
+  for (const [command, body] of Object.entries(stubs)) {
+    writeFileSync(join(dir, command), `#!/bin/bash\n${body}\n`);
+    chmodSync(join(dir, command), 0o755);
+  }
+  for (const tool of tools) symlinkSync(`/usr/bin/${tool}`, join(dir, tool));
+  return dir;
+}
+
+describe('scripts/debian-deps.sh', () => {
+  it('installs npm when there is none, waiting for the dpkg lock', () => {
+    const log = join(work, 'apt.log');
+    const bin = binDir(
+      'no-npm',
+      {
+        'dpkg-query': "printf 'install ok installed'",
+        'apt-get': `echo "$*" >> ${log}`,
+        id: 'echo 0',
+      },
+      ['grep'],
+    );
+    const run = spawnSync('/bin/bash', ['-c', `. ${join(ROOT, 'scripts/debian-deps.sh')}`], {
+      env: { PATH: bin },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toContain('kart: installing Debian packages: npm');
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([
+      '-o DPkg::Lock::Timeout=600 update -qq',
+      '-o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm',
+    ]);
+  });
+});
+
+describe('scripts/toolchain.sh', () => {
+  for (const [machine, arch] of [
+    ['aarch64', 'arm64'],
+    ['x86_64', 'x64'],
+  ] as const) {
+    it(`on ${machine} (system Node 20) fetches node-linux-${arch}@24`, () => {
+      const root = join(work, `root-${arch}`);
+      mkdirSync(join(root, 'scripts'), { recursive: true });
+      copyFileSync(join(ROOT, 'scripts/toolchain.sh'), join(root, 'scripts/toolchain.sh'));
+      const log = join(work, `npm-${arch}.log`);
+      const bin = binDir(
+        `arch-${arch}`,
+        {
+          uname: `[ "$1" = -m ] && echo ${machine}`,
+          // An old system Node: --version says 20, the version check fails.
+          node: '[ "$1" = --version ] && echo v20.20.2 && exit 0; exit 1',
+          // `npm pack node-linux-<arch>@24` leaves a package tarball holding bin/node.
+          npm: [
+            `echo "$*" >> ${log}`,
+            'pkg="${@: -1}"; name="${pkg%@*}"',
+            'mkdir -p p/package/bin && printf "#!/bin/sh\\necho v24.0.0\\n" > p/package/bin/node && chmod +x p/package/bin/node',
+            'tar -czf "$name-24.0.0.tgz" -C p package && rm -rf p',
+          ].join('\n'),
+        },
+        ['tar', 'gzip', 'mkdir', 'mktemp', 'rm', 'dirname', 'chmod'],
+      );
+      const run = spawnSync(
+        '/bin/bash',
+        ['-c', `. ${join(root, 'scripts/toolchain.sh')} && node --version`],
+        {
+          env: { PATH: bin },
+          encoding: 'utf8',
+        },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      expect(readFileSync(log, 'utf8').trim()).toBe(`pack --silent node-linux-${arch}@24`);
+      expect(existsSync(join(root, '.toolchain/node/bin/node'))).toBe(true);
+      expect(run.stdout.trim()).toBe('v24.0.0');
+    });
+  }
+});
