@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { KartError } from '../errors.ts';
+import { parseTimeoutSeconds } from '../registry/deadline.ts';
 
 /**
  * The flags of every command that reaches a registry, defined once: how to reach it (`--plain-http`,
@@ -11,6 +12,7 @@ export interface TransportFlags {
   plainHttp?: boolean;
   insecure?: boolean;
   caFile?: string;
+  timeout?: string;
 }
 
 /** The options the registry commands share (copy, push, pull, tag, tags, resolve). */
@@ -24,6 +26,8 @@ export interface TransportOptions {
   plainHttp: boolean;
   insecure: boolean;
   caFile?: string;
+  /** --timeout: the whole operation's deadline (ms) */
+  timeoutMs?: number;
 }
 
 export const MAX_CONCURRENCY = 64;
@@ -35,7 +39,11 @@ export function addTransportOptions(command: Command): Command {
       'talk HTTP, not HTTPS, to the registry (the default for localhost, 127.0.0.0/8 and [::1])',
     )
     .option('--insecure', "HTTPS without verifying the registry's certificate")
-    .option('--ca-file <pem>', 'trust the CA certificates in this PEM file');
+    .option('--ca-file <pem>', 'trust the CA certificates in this PEM file')
+    .option(
+      '--timeout <seconds>',
+      'give up (exit 3) when the whole operation takes longer (default: 10 minutes plus time for the bytes to move at 32 KiB/s)',
+    );
 }
 
 /** The transport flags and `--json`: what every registry command takes. */
@@ -49,10 +57,12 @@ export function addConcurrencyOption(command: Command, what: string): Command {
 
 /** The transport flags as the registry room's options (openReference, login). */
 export function transportOptions(flags: TransportFlags): TransportOptions {
+  const timeoutMs = parseTimeoutSeconds(flags.timeout);
   return {
     plainHttp: flags.plainHttp === true,
     insecure: flags.insecure === true,
     ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
 }
 
