@@ -250,3 +250,98 @@ describe('defect 17: an http token realm only on the registry’s own host', () 
     );
   });
 });
+
+describe('defect 11: an unknown digest algorithm in Docker-Content-Digest', () => {
+  it('is DIGEST_INVALID, not a crash', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'docker-content-digest': 'foo:abc' });
+      res.end(manifest);
+    });
+    const error = await kartErrorOf(store(server).fetchManifest('6.1'));
+    expect(error.code).toBe('DIGEST_INVALID');
+    expect(error.message).toContain('foo:abc');
+  });
+
+  it('is DIGEST_INVALID when a HEAD names it and the GET by that digest follows', async () => {
+    const server = await serve((req, res) => {
+      res.writeHead(200, {
+        'content-type': MediaType.OciManifest,
+        'docker-content-digest': 'md5:0123456789abcdef',
+        'content-length': String(manifest.length),
+      });
+      res.end(req.method === 'HEAD' ? undefined : manifest);
+    });
+    const repo = store(server);
+    const desc = await repo.resolve('6.1');
+    expect((await kartErrorOf(repo.fetch(desc))).code).toBe('DIGEST_INVALID');
+  });
+});
+
+describe('defect 15: copy --referrers follows a bounded graph', () => {
+  it('an endless chain of referrers stops at the depth cap with REFERRERS_TOO_MANY', async () => {
+    const { copyReference } = await import('../../src/registry/copy-reference.ts');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const empty = Buffer.from('{}');
+    const manifests = new Map<string, Buffer>([[manifestDesc.digest, manifest]]);
+    /** Every subject has one referrer, made up on the spot: a chain without end. */
+    const referrerOf = (subject: string): Descriptor => {
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          artifactType: 'application/x-endless',
+          config: { mediaType: MediaType.OciEmpty, digest: sha256Digest(empty), size: 2 },
+          layers: [],
+          subject: {
+            mediaType: MediaType.OciManifest,
+            digest: subject,
+            size: manifests.get(subject)!.length,
+          },
+        }),
+      );
+      const desc = { mediaType: MediaType.OciManifest, digest: sha256Digest(bytes), size: bytes.length };
+      manifests.set(desc.digest, bytes);
+      return desc;
+    };
+    const server = await serve((req, res) => {
+      const path = req.path.split('?')[0]!;
+      const last = path.slice(path.lastIndexOf('/') + 1);
+      if (path.includes('/referrers/')) {
+        res.writeHead(200, { 'content-type': MediaType.OciIndex });
+        return res.end(
+          JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [referrerOf(last)] }),
+        );
+      }
+      if (path.includes('/blobs/')) {
+        res.writeHead(200, { 'content-length': '2' });
+        return res.end(req.method === 'HEAD' ? undefined : empty);
+      }
+      const bytes = last === '6.1' ? manifest : manifests.get(last);
+      if (!bytes) return res.writeHead(404).end();
+      res.writeHead(200, {
+        'content-type': MediaType.OciManifest,
+        'docker-content-digest': sha256Digest(bytes),
+        'content-length': String(bytes.length),
+      });
+      res.end(req.method === 'HEAD' ? undefined : bytes);
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'kart-referrers-'));
+    try {
+      const error = await kartErrorOf(
+        copyReference(`${server.host}/acme/kernel:6.1`, `oci:${dir}:6.1`, {
+          referrers: true,
+          maxReferrerDepth: 3,
+          retry: { baseDelayMs: 1, maxDelayMs: 2 },
+        }),
+      );
+      expect(error.code).toBe('REFERRERS_TOO_MANY');
+      expect(error.message).toContain('a chain deeper than 3');
+      // The image and three referrers went over; the fourth was never fetched.
+      expect(server.requests.filter((r) => r.path.includes('/referrers/'))).toHaveLength(4);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
