@@ -7,7 +7,7 @@ import { KartError } from '../errors.ts';
  * writing and what to free. ENOSPC covers both bytes and inodes; statfs tells them apart.
  */
 export async function diskError(error: unknown, path: string): Promise<KartError | undefined> {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const code = errnoOf(error);
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
   const fs = await statfs(path).catch(() => undefined);
   if (code === 'ENOSPC' && fs !== undefined && fs.files > 0 && fs.ffree === 0) {
@@ -37,4 +37,14 @@ export async function withDiskErrors<T>(path: string, work: () => Promise<T>): P
   } catch (error) {
     throw (await diskError(error, path)) ?? error;
   }
+}
+
+/** The errno code of an error or of what it wraps (a store reports ENOSPC inside its own KartError). */
+function errnoOf(error: unknown): string | undefined {
+  let current = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    if (current.code === 'ENOSPC' || current.code === 'EDQUOT') return current.code;
+    current = current.cause as typeof current;
+  }
+  return undefined;
 }

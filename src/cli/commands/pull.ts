@@ -82,6 +82,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
     ...(options.cache === undefined ? {} : { cacheDir: options.cache }),
   });
+  for (const notice of result.notices) process.stderr.write(`kart: warning: ${notice}\n`);
   if (options.json === true) {
     printJson(result);
     return 0;

@@ -1,6 +1,8 @@
-import type { Descriptor, Fetcher } from '../../oci/index.ts';
+import type { Descriptor } from '../../oci/schema.ts';
+import type { Fetcher } from '../../oci/store.ts';
 import { KartError } from '../../errors.ts';
-import { MAX_MANIFEST_BYTES, VerifyingStream } from '../../oci/index.ts';
+import { VerifyingStream } from '../../oci/digest.ts';
+import { MAX_MANIFEST_BYTES } from '../../oci/media-types.ts';
 
 /**
  * Reads a small document (manifest, index, image config) whole, verified against its descriptor.

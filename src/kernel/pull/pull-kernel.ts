@@ -16,6 +16,7 @@ import { openKernelCache, type KernelCache, type PullInProgress } from '../cache
 import type { InstalledFile } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
+import { refuseOversizedDocument } from '../install/manifest-bytes.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 
@@ -75,6 +76,8 @@ export interface PullKernelResult {
   cache: string;
   blobs: PulledBlob[];
   files: PulledFile[];
+  /** what the cache repaired or cleaned up on the way (damaged blobs, files, leftover temp files) */
+  notices: string[];
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -109,8 +112,8 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       remote === undefined ? undefined : { reference, seenAt: now.toISOString() },
     );
     const fetched = new Map<Digest, PulledBlob>();
-    const ensure = async (desc: Descriptor): Promise<void> => {
-      const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading });
+    const ensure = async (desc: Descriptor, verify = true): Promise<void> => {
+      const { fromCache } = await cache.ensure(desc, remote, { downloading: pauseWhileDownloading, verify });
       fetched.set(desc.digest, {
         digest: desc.digest,
         mediaType: desc.mediaType,
@@ -128,8 +131,18 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     await ensure(choice.manifest);
     const platform = `linux/${arch}`;
 
+    const manifest = parseJson(
+      ImageManifestSchema,
+      await fetchBytes(cache.layout, choice.manifest),
+      `manifest ${choice.manifest.digest}`,
+    );
+    // Refused on the descriptor's word, before a byte of it is downloaded.
+    refuseOversizedDocument(manifest.config, 'image config');
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
+      // DEST is current, but the cache must still hold the image (`cache verify` may have removed a
+      // damaged blob): what is missing is fetched again, so that --offline keeps working.
+      for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob, false);
       // Nothing to install, but --flavor still holds: the kernel DEST boots must pass it.
       if (options.flavor !== undefined) {
         const hasConfig = held.files.some((file) => file.name === 'config');
@@ -158,14 +171,10 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         blobs: [...fetched.values()],
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
+        notices: cache.notices,
       };
     }
 
-    const manifest = parseJson(
-      ImageManifestSchema,
-      await fetchBytes(cache.layout, choice.manifest),
-      `manifest ${choice.manifest.digest}`,
-    );
     await ensure(manifest.config);
     for (const layer of manifest.layers) await ensure(layer);
 
@@ -196,6 +205,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       cache: cache.root,
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
+      notices: cache.notices,
     };
   } finally {
     await pull?.end();
