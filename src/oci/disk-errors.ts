@@ -7,10 +7,14 @@ import { KartError } from '../errors.ts';
  * writing and what to free. ENOSPC covers both bytes and inodes; statfs tells them apart.
  */
 export async function diskError(error: unknown, path: string): Promise<KartError | undefined> {
-  const code = errnoOf(error);
-  if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+  const errno = errnoOf(error);
+  if (errno === undefined) return undefined;
+  const code = errno.code;
   const fs = await statfs(path).catch(() => undefined);
-  if (code === 'ENOSPC' && fs !== undefined && fs.files > 0 && fs.ffree === 0) {
+  // Creating a name fails with ENOSPC when the inode table is full (and the cleanup after the failure
+  // may already have freed some, so statfs alone cannot tell); writing bytes fails when the blocks are.
+  const creating = CREATING.has(errno.syscall ?? '');
+  if (code === 'ENOSPC' && (creating || (fs !== undefined && fs.files > 0 && fs.ffree === 0))) {
     return new KartError('INODES_EXHAUSTED', `${path}: the filesystem has no free inodes left`, {
       exitCode: 2,
       hint: `remove files on the filesystem holding ${path}, or use a filesystem with more inodes; nothing was changed`,
@@ -39,11 +43,18 @@ export async function withDiskErrors<T>(path: string, work: () => Promise<T>): P
   }
 }
 
-/** The errno code of an error or of what it wraps (a store reports ENOSPC inside its own KartError). */
-function errnoOf(error: unknown): string | undefined {
-  let current = error as { code?: unknown; cause?: unknown } | null | undefined;
+const CREATING = new Set(['open', 'mkdir', 'link', 'symlink', 'mknod', 'mkdtemp']);
+
+/** The ENOSPC/EDQUOT of an error or of what it wraps (a store reports it inside its own KartError). */
+function errnoOf(error: unknown): { code: string; syscall?: string } | undefined {
+  let current = error as { code?: unknown; syscall?: unknown; cause?: unknown } | null | undefined;
   for (let depth = 0; depth < 4 && current; depth++) {
-    if (current.code === 'ENOSPC' || current.code === 'EDQUOT') return current.code;
+    if (current.code === 'ENOSPC' || current.code === 'EDQUOT') {
+      return {
+        code: current.code,
+        ...(typeof current.syscall === 'string' ? { syscall: current.syscall } : {}),
+      };
+    }
     current = current.cause as typeof current;
   }
   return undefined;
