@@ -30,10 +30,8 @@ import { LOCK_FILE_NAME, processStartTime, withLayoutLock } from '../../src/oci/
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor } from '../../src/oci/index.ts';
 import {
-  CONFIG_TEXT,
   kartLayers,
   kernelFor,
-  metadataFor,
   rawTar,
   sha256,
   storeImage,
