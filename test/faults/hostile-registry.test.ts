@@ -345,3 +345,48 @@ describe('defect 15: copy --referrers follows a bounded graph', () => {
     }
   });
 });
+
+describe('defect 2 through the CLI: --timeout', () => {
+  it('kart pull -k against a trickling registry exits 3 at --timeout', async () => {
+    const { runKart } = await import('../support/kart-cli.ts');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const server = await serve((_req, res) => trickle(res, 200, { 'content-type': 'application/json' }, 50));
+    const dir = await mkdtemp(join(tmpdir(), 'kart-timeout-'));
+    try {
+      const started = Date.now();
+      const run = await runKart([
+        'pull',
+        '-k',
+        `${server.host}/acme/kernel:6.1`,
+        '--dest',
+        join(dir, 'dest'),
+        '--cache',
+        join(dir, 'cache'),
+        '--timeout',
+        '1',
+      ]);
+      expect(run.code).toBe(3);
+      expect(run.stderr).toContain('within the 1 s deadline');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--timeout must be a positive number of seconds (exit 2)', async () => {
+    const { runKartSync } = await import('../support/kart-cli.ts');
+    const run = runKartSync([
+      'pull',
+      '-k',
+      '127.0.0.1:1/a:b',
+      '--dest',
+      '/nonexistent/x',
+      '--timeout',
+      'soon',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--timeout soon: not a positive number of seconds');
+  });
+});
