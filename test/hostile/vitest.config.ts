@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -6,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  * hundreds of MiB, a registry that never answers. Minutes, so not part of `npm test`.
  */
 export default defineConfig({
+  root: resolve(import.meta.dirname, '../..'),
   test: {
     include: ['test/hostile/**/*.hostile.ts'],
     globalSetup: ['test/support/global-setup.ts'],
