@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
+import { errorFromNetwork } from './registry-errors.ts';
 import { VerifyingStream, markVerified } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import {
@@ -49,6 +50,7 @@ export async function readBlob(
     let response: RegistryResponse = first;
     let received = 0;
     let resumes = 0;
+    let stalls = 0;
     for (;;) {
       let cut: unknown;
       try {
@@ -59,6 +61,10 @@ export async function readBlob(
       } catch (error) {
         // Past the operation's deadline there is nothing to resume.
         if (error instanceof KartError && error.code === 'OPERATION_TIMEOUT') throw error;
+        // A registry that went silent mid-blob gets one resume, not one per retry: each costs the idle limit.
+        if ((error as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT' && stalls++ >= 1) {
+          throw errorFromNetwork(error, response.url, request.what);
+        }
         cut = error;
       } finally {
         response.body.destroy();

@@ -390,3 +390,19 @@ describe('defect 2 through the CLI: --timeout', () => {
     expect(run.stderr).toContain('--timeout soon: not a positive number of seconds');
   });
 });
+
+describe('defect 2: a mid-blob stall', () => {
+  it('is resumed once, then fails TRANSFER_STALLED (exit 3)', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, 1000));
+      // then silence
+    });
+    const error = await kartErrorOf(async () =>
+      readAll(await store(server, { stallTimeoutMs: 150 }).fetch(blobDesc)),
+    );
+    expect(error.code).toBe('TRANSFER_STALLED');
+    expect(error.exitCode).toBe(3);
+    expect(server.requests).toHaveLength(2);
+  });
+});
