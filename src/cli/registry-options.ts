@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { KartError } from '../errors.ts';
-import { parseTimeoutSeconds } from '../registry/deadline.ts';
 
 /**
  * The flags of every command that reaches a registry, defined once: how to reach it (`--plain-http`,
@@ -84,4 +83,16 @@ export function parseConcurrency(text: string | undefined): number | undefined {
 export function targetOptions(options: RegistryCliOptions): TransportOptions & { concurrency?: number } {
   const concurrency = parseConcurrency(options.concurrency);
   return { ...transportOptions(options), ...(concurrency === undefined ? {} : { concurrency }) };
+}
+
+/** `--timeout SECONDS`: a positive number of seconds, as ms; TIMEOUT_INVALID (exit 2) otherwise. */
+export function parseTimeoutSeconds(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || !(seconds > 0)) {
+    throw new KartError('TIMEOUT_INVALID', `--timeout ${text}: not a positive number of seconds`, {
+      hint: 'pass e.g. --timeout 300 (five minutes for the whole operation)',
+    });
+  }
+  return Math.round(seconds * 1000);
 }

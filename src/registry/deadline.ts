@@ -66,15 +66,3 @@ export class OperationDeadline {
     });
   }
 }
-
-/** `--timeout SECONDS`: a positive number of seconds, as ms; TIMEOUT_INVALID (exit 2) otherwise. */
-export function parseTimeoutSeconds(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const seconds = Number(text);
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || !(seconds > 0)) {
-    throw new KartError('TIMEOUT_INVALID', `--timeout ${text}: not a positive number of seconds`, {
-      hint: 'pass e.g. --timeout 300 (five minutes for the whole operation)',
-    });
-  }
-  return Math.round(seconds * 1000);
-}
