@@ -141,8 +141,10 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
       // DEST is current, but the cache must still hold the image (`cache verify` may have removed a
-      // damaged blob): what is missing is fetched again, so that --offline keeps working.
-      for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob, false);
+      // damaged blob): what is missing is fetched again, so that a later --offline keeps working.
+      if (remote !== undefined) {
+        for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob, false);
+      }
       // Nothing to install, but --flavor still holds: the kernel DEST boots must pass it.
       if (options.flavor !== undefined) {
         const hasConfig = held.files.some((file) => file.name === 'config');
