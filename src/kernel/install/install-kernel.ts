@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, pipeline as pipelineCallback } from 'node:stream';
@@ -133,7 +133,15 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
   const limits = { ...DEFAULT_INSTALL_LIMITS, ...options.limits };
   const area = await openInstallArea(options.dest);
   try {
-    return await withDiskErrors(area.dir, () => installLocked(options, manifest, arch, platform, limits));
+    return await withDiskErrors(area.dir, async () => {
+      try {
+        return await installLocked(options, manifest, arch, platform, limits);
+      } catch (error) {
+        // Another install's failure removed the empty area between our mkdir and our lock: once more.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(area.dir)) throw error;
+        return installLocked(options, manifest, arch, platform, limits);
+      }
+    });
   } finally {
     // A failed first install leaves no empty `.<dest>.kart` behind.
     await removeEmptyArea(area);
