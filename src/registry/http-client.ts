@@ -251,7 +251,7 @@ export class RegistryHttpClient {
     if (delayMs >= this.deadline.remainingMs()) {
       throw this.deadline.expired(
         `${displayUrl(url)}`,
-        `${reason}, and the registry asks to wait ${Math.ceil(delayMs / 1000)} s: kart cannot finish`,
+        `${reason}, and ${retryAfter === undefined ? 'the next retry is due in' : 'the registry asks to wait'} ${Math.ceil(delayMs / 1000)} s: kart cannot finish`,
       );
     }
     this.#onRetry?.({ url: displayUrl(url), attempt: attempt + 1, delayMs, reason });
