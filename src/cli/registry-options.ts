@@ -11,6 +11,7 @@ export interface TransportFlags {
   plainHttp?: boolean;
   insecure?: boolean;
   caFile?: string;
+  timeout?: string;
 }
 
 /** The options the registry commands share (copy, push, pull, tag, tags, resolve). */
@@ -24,6 +25,8 @@ export interface TransportOptions {
   plainHttp: boolean;
   insecure: boolean;
   caFile?: string;
+  /** --timeout: the whole operation's deadline (ms) */
+  timeoutMs?: number;
 }
 
 export const MAX_CONCURRENCY = 64;
@@ -35,7 +38,11 @@ export function addTransportOptions(command: Command): Command {
       'talk HTTP, not HTTPS, to the registry (the default for localhost, 127.0.0.0/8 and [::1])',
     )
     .option('--insecure', "HTTPS without verifying the registry's certificate")
-    .option('--ca-file <pem>', 'trust the CA certificates in this PEM file');
+    .option('--ca-file <pem>', 'trust the CA certificates in this PEM file')
+    .option(
+      '--timeout <seconds>',
+      'give up (exit 3) when the whole operation takes longer (default: 10 minutes plus time for the bytes to move at 32 KiB/s)',
+    );
 }
 
 /** The transport flags and `--json`: what every registry command takes. */
@@ -49,10 +56,12 @@ export function addConcurrencyOption(command: Command, what: string): Command {
 
 /** The transport flags as the registry room's options (openReference, login). */
 export function transportOptions(flags: TransportFlags): TransportOptions {
+  const timeoutMs = parseTimeoutSeconds(flags.timeout);
   return {
     plainHttp: flags.plainHttp === true,
     insecure: flags.insecure === true,
     ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
 }
 
@@ -74,4 +83,16 @@ export function parseConcurrency(text: string | undefined): number | undefined {
 export function targetOptions(options: RegistryCliOptions): TransportOptions & { concurrency?: number } {
   const concurrency = parseConcurrency(options.concurrency);
   return { ...transportOptions(options), ...(concurrency === undefined ? {} : { concurrency }) };
+}
+
+/** `--timeout SECONDS`: a positive number of seconds, as ms; TIMEOUT_INVALID (exit 2) otherwise. */
+export function parseTimeoutSeconds(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim()) || !(seconds > 0)) {
+    throw new KartError('TIMEOUT_INVALID', `--timeout ${text}: not a positive number of seconds`, {
+      hint: 'pass e.g. --timeout 300 (five minutes for the whole operation)',
+    });
+  }
+  return Math.round(seconds * 1000);
 }

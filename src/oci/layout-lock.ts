@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -7,9 +8,12 @@ import { tempSiblingPath } from './atomic-file.ts';
 
 /**
  * Serialises read-modify-write of a layout's index.json: in one process through a promise chain per
- * directory, across processes through a lock file created with O_EXCL. A lock whose owner process is
- * gone (same host, pid not alive) or that is older than `staleMs` is taken over, so a crashed pack
- * does not block the layout forever. Only index.json updates hold it, for milliseconds; blobs are
+ * directory, across processes through a lock file created with O_EXCL. The lock file names its owner:
+ * host, pid and the process's start time, so a pid reused by another process is told apart. A lock
+ * whose owner is gone (same host: pid not alive, or alive with another start time) is taken over at
+ * once; a lock of a live owner on this host is never taken, however long it is held (an install or a
+ * download may take minutes); only a lock of another host, or one that names no start time, is taken
+ * once older than `staleMs`, so a crashed pack does not block the layout forever. Only index.json updates hold it, for milliseconds; blobs are
  * content-addressed and need no lock.
  */
 export const LOCK_FILE_NAME = '.kart-index.lock';
@@ -44,6 +48,8 @@ interface LockOwner {
   pid: number;
   host: string;
   created: number;
+  /** the owner's start time (Linux: clock ticks since boot, /proc/PID/stat field 22) */
+  started?: number;
 }
 
 async function withLockFile<T>(dir: string, work: () => Promise<T>, options: LayoutLockOptions): Promise<T> {
@@ -51,7 +57,13 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
   const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = options.staleMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
-  const me: LockOwner = { pid: process.pid, host: hostname(), created: Date.now() };
+  const started = processStartTime(process.pid);
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    created: Date.now(),
+    ...(started === undefined ? {} : { started }),
+  };
   let pause = 5;
   for (;;) {
     try {
@@ -96,7 +108,10 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
   } catch {
     return true; // it vanished between our open and read: try again
   }
-  const ownerGone = owner.host === hostname() && typeof owner.pid === 'number' && !processAlive(owner.pid);
+  const local = owner.host === hostname() && typeof owner.pid === 'number';
+  const ownerGone = local && !ownerAlive(owner.pid!, owner.started);
+  // A live owner here keeps its lock however old; age decides only what cannot be checked.
+  if (local && !ownerGone && typeof owner.started === 'number') return false;
   if (!ownerGone && Date.now() - modified < staleMs) return false;
   // Move it aside rather than unlink: of two processes racing over one stale lock, one rename wins.
   // (A narrow window remains where a slow racer moves aside a lock just re-created by the winner;
@@ -109,6 +124,27 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
     // someone else took it over first
   }
   return true;
+}
+
+/** The owner is running: its pid is alive and, when the lock recorded it, started when it did. */
+function ownerAlive(pid: number, started: number | undefined): boolean {
+  if (!processAlive(pid)) return false;
+  if (started === undefined) return true;
+  const now = processStartTime(pid);
+  return now === undefined || now === started;
+}
+
+/** When a process started (Linux /proc, clock ticks since boot); undefined where that is unknown. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const value = Number(fields[19]);
+    return Number.isSafeInteger(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a process of this host is still running (EPERM: it is, but belongs to someone else). */

@@ -39,10 +39,24 @@ export interface TarEntry {
 const MAX_METADATA_BYTES = 1024 * 1024;
 const BODY_CHUNK = 64 * 1024;
 
-export async function* readTar(stream: Readable): AsyncGenerator<TarEntry> {
+export interface TarReadOptions {
+  /**
+   * Metadata records (long names, pax, global pax) the archive may hold in all; real archives have
+   * about one per entry at most. Default 100,000.
+   */
+  maxMetadataRecords?: number;
+  /** Global pax records in all (a real archive has one or none). Default 16. */
+  maxGlobalPaxRecords?: number;
+}
+
+export async function* readTar(stream: Readable, options: TarReadOptions = {}): AsyncGenerator<TarEntry> {
   const source = new ArchiveSource(stream);
-  let globalPax: Record<string, string> = {};
-  let pending: { pax: Record<string, string>; longName?: string; longLink?: string } = { pax: {} };
+  const maxMetadata = options.maxMetadataRecords ?? 100_000;
+  const maxGlobal = options.maxGlobalPaxRecords ?? 16;
+  let metadataRecords = 0;
+  let globalRecords = 0;
+  const globalPax: Record<string, string> = Object.create(null) as Record<string, string>;
+  let pending: { pax: Record<string, string>; longName?: string; longLink?: string } = { pax: noKeys() };
   let current: EntryBody | undefined;
   try {
     for (;;) {
@@ -64,21 +78,33 @@ export async function* readTar(stream: Readable): AsyncGenerator<TarEntry> {
       const parsed = parseHeader(header, offset);
       const typeflag = parsed.typeflag;
       if (typeflag === 'L' || typeflag === 'K' || typeflag === 'x' || typeflag === 'g') {
+        if (++metadataRecords > maxMetadata) {
+          throw invalid(`more than ${maxMetadata} metadata records (long names, pax headers)`);
+        }
+        if (typeflag === 'g' && ++globalRecords > maxGlobal) {
+          throw invalid(`more than ${maxGlobal} global pax headers (offset ${offset})`);
+        }
         const text = await readMetadata(source, parsed.size, offset, typeflag);
         if (typeflag === 'L') pending.longName = cString(text);
         else if (typeflag === 'K') pending.longLink = cString(text);
-        else if (typeflag === 'x') pending.pax = { ...pending.pax, ...parsePax(text, offset) };
-        else globalPax = { ...globalPax, ...parsePax(text, offset) };
+        else if (typeflag === 'x') Object.assign(pending.pax, parsePax(text, offset));
+        else Object.assign(globalPax, parsePax(text, offset));
         continue;
       }
-      const pax = { ...globalPax, ...pending.pax };
-      const path = pax.path ?? pending.longName ?? parsed.path;
-      const linkname = pax.linkpath ?? pending.longLink ?? parsed.linkname;
+      // The few keys an entry uses, looked up rather than merged: merging every global record into
+      // every entry would cost their size times the entry count.
+      const paxValue = (key: string): string | undefined => pending.pax[key] ?? globalPax[key];
+      const path = paxValue('path') ?? pending.longName ?? parsed.path;
+      const linkname = paxValue('linkpath') ?? pending.longLink ?? parsed.linkname;
       const type = entryType(typeflag);
-      const declaredSize = pax.size !== undefined ? paxNumber(pax.size, 'size', offset) : parsed.size;
+      const paxSize = paxValue('size');
+      const declaredSize = paxSize !== undefined ? paxNumber(paxSize, 'size', offset) : parsed.size;
       // Header-only types have no body whatever their size field says (as Go's archive/tar reads them).
       const size = HEADER_ONLY.has(type) ? 0 : declaredSize;
-      pending = { pax: {} };
+      const paxUid = paxValue('uid');
+      const paxGid = paxValue('gid');
+      const paxMtime = paxValue('mtime');
+      pending = { pax: noKeys() };
       current = new EntryBody(source, size, path, offset);
       yield {
         path,
@@ -86,9 +112,9 @@ export async function* readTar(stream: Readable): AsyncGenerator<TarEntry> {
         size,
         mode: parsed.mode,
         linkname,
-        uid: pax.uid !== undefined ? paxNumber(pax.uid, 'uid', offset) : parsed.uid,
-        gid: pax.gid !== undefined ? paxNumber(pax.gid, 'gid', offset) : parsed.gid,
-        mtime: pax.mtime !== undefined ? Math.floor(Number(pax.mtime)) : parsed.mtime,
+        uid: paxUid !== undefined ? paxNumber(paxUid, 'uid', offset) : parsed.uid,
+        gid: paxGid !== undefined ? paxNumber(paxGid, 'gid', offset) : parsed.gid,
+        mtime: paxMtime !== undefined ? Math.floor(Number(paxMtime)) : parsed.mtime,
         typeflag,
         offset,
         body: current.stream,
@@ -98,6 +124,10 @@ export async function* readTar(stream: Readable): AsyncGenerator<TarEntry> {
     current?.stream.destroy();
     stream.destroy();
   }
+}
+
+function noKeys(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
 }
 
 const HEADER_ONLY = new Set<TarEntryType>(['dir', 'symlink', 'hardlink', 'char', 'block', 'fifo']);
@@ -208,7 +238,8 @@ function cString(bytes: Buffer): string {
 
 /** pax records: `<length> <key>=<value>\n`, where length counts the whole record. */
 function parsePax(bytes: Buffer, offset: number): Record<string, string> {
-  const records: Record<string, string> = {};
+  // No prototype: a record named `__proto__` is a key like any other.
+  const records = noKeys();
   let at = 0;
   while (at < bytes.length) {
     if (bytes[at] === 0) break; // trailing NUL padding some writers leave

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
+import { errorFromNetwork } from './registry-errors.ts';
 import { VerifyingStream, markVerified } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import {
@@ -13,7 +14,8 @@ import {
 
 /**
  * Streams a blob GET, verified as it flows (size and digest), and resumes after a cut connection with
- * `Range: bytes=<received>-` instead of starting over. The returned stream errors with
+ * `Range: bytes=<received>-` instead of starting over; a registry without Range support sends the whole
+ * blob again, and the bytes already passed on are skipped. The returned stream errors with
  * SIZE_MISMATCH / DIGEST_MISMATCH when the content is wrong, so nothing unverified is ever "complete".
  */
 export interface BlobReadOptions {
@@ -27,7 +29,7 @@ export async function readBlob(
   desc: Descriptor,
   options: BlobReadOptions = {},
 ): Promise<Readable> {
-  const first = await client.request(request);
+  const first = await client.request({ ...request, expectedBytes: desc.size });
   if (first.status !== 200) throw await failure(first, request.what);
   const length = header(first.headers, 'content-length');
   if (length !== undefined && Number(length) !== desc.size) {
@@ -48,6 +50,7 @@ export async function readBlob(
     let response: RegistryResponse = first;
     let received = 0;
     let resumes = 0;
+    let stalls = 0;
     for (;;) {
       let cut: unknown;
       try {
@@ -56,6 +59,12 @@ export async function readBlob(
           yield chunk as Buffer;
         }
       } catch (error) {
+        // Past the operation's deadline there is nothing to resume.
+        if (error instanceof KartError && error.code === 'OPERATION_TIMEOUT') throw error;
+        // A registry that went silent mid-blob gets one resume, not one per retry: each costs the idle limit.
+        if ((error as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT' && stalls++ >= 1) {
+          throw errorFromNetwork(error, response.url, request.what);
+        }
         cut = error;
       } finally {
         response.body.destroy();
@@ -79,6 +88,11 @@ export async function readBlob(
         headers: { ...request.headers, range: `bytes=${received}-${desc.size - 1}` },
       });
       const range = header(response.headers, 'content-range');
+      if (response.status === 200) {
+        // No Range support: the blob starts again from byte 0; what was passed on already is skipped.
+        response = { ...response, body: skipBytes(response.body, received) };
+        continue;
+      }
       if (response.status !== 206 || !range?.startsWith(`bytes ${received}-`)) {
         response.body.destroy();
         throw new KartError(
@@ -97,4 +111,25 @@ export async function readBlob(
   // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
   pipeline(Readable.from(bytes(), { objectMode: false }), verifier).catch(() => {});
   return markVerified(verifier, desc.digest);
+}
+
+/** `body` without its first `count` bytes (the part of a restarted blob already passed on). */
+function skipBytes(body: Readable, count: number): Readable {
+  let left = count;
+  const rest = Readable.from(
+    (async function* () {
+      for await (const chunk of body) {
+        const buffer = chunk as Buffer;
+        if (left >= buffer.length) {
+          left -= buffer.length;
+          continue;
+        }
+        yield left > 0 ? buffer.subarray(left) : buffer;
+        left = 0;
+      }
+    })(),
+    { objectMode: false },
+  );
+  rest.once('close', () => body.destroy());
+  return rest;
 }

@@ -73,6 +73,8 @@ export async function uploadBlob(
     scopes,
     headers: { 'content-length': '0' },
     what,
+    // the bytes about to be sent: they extend the operation's default deadline
+    expectedBytes: desc.size,
   });
   if (opened.status === 201 && start.searchParams.has('mount')) {
     await discard(opened.body);

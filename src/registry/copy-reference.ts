@@ -20,7 +20,15 @@ export interface CopyReferenceOptions extends OpenTargetOptions, CopyHooks, Tran
   concurrency?: number;
   /** Also copy the referrers (signatures, SBOMs, …) of every manifest copied. */
   referrers?: boolean;
+  /** Referrers of referrers are followed this deep (a signature of an SBOM is 2); default 8. */
+  maxReferrerDepth?: number;
+  /** At most this many referrers are copied; default 1000. */
+  maxReferrers?: number;
 }
+
+/** A registry can invent referrers without end; a real graph of signatures and SBOMs is small. */
+const DEFAULT_MAX_REFERRER_DEPTH = 8;
+const DEFAULT_MAX_REFERRERS = 1000;
 
 export interface CopyReport {
   source: string;
@@ -102,10 +110,16 @@ export async function copyReference(
         concurrency: options.concurrency,
       });
       if (options.referrers) {
-        report.referrers = await copyReferrers(src.target, dst.target, root, {
-          ...hooks,
-          concurrency: options.concurrency,
-        });
+        report.referrers = await copyReferrers(
+          src.target,
+          dst.target,
+          root,
+          { ...hooks, concurrency: options.concurrency },
+          {
+            depth: options.maxReferrerDepth ?? DEFAULT_MAX_REFERRER_DEPTH,
+            count: options.maxReferrers ?? DEFAULT_MAX_REFERRERS,
+          },
+        );
       }
       report.copied -= report.mounted;
       report.bytes -= mountedBytes;
@@ -128,25 +142,33 @@ async function copyReferrers(
   dst: Target,
   root: Descriptor,
   hooks: CopyHooks & TransferOptions & { concurrency?: number },
+  limits: { depth: number; count: number },
 ): Promise<string[]> {
   const registry = referrersSource(src);
   const copied: string[] = [];
   const seen = new Set<string>();
-  const queue: Descriptor[] = [root];
+  // depth: 0 for the image's own manifests, n for a referrer n links away from them
+  const queue: { desc: Descriptor; depth: number }[] = [{ desc: root, depth: 0 }];
   while (queue.length > 0) {
-    const subject = queue.shift()!;
+    const { desc: subject, depth } = queue.shift()!;
     if (seen.has(subject.digest)) continue;
     seen.add(subject.digest);
     const fetched = await fetchManifest(src, subject);
-    if (fetched.kind === 'index')
-      queue.push(...fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType)));
+    if (fetched.kind === 'index') {
+      for (const m of fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType))) {
+        queue.push({ desc: m, depth });
+      }
+    }
     for (const referrer of await registry.referrers(subject)) {
+      if (seen.has(referrer.digest)) continue;
+      if (depth + 1 > limits.depth) throw referrersTooMany(subject, `a chain deeper than ${limits.depth}`);
+      if (copied.length >= limits.count) throw referrersTooMany(subject, `more than ${limits.count}`);
       await copyGraph(src, dst, referrer, hooks);
       // A layout lists referrers only in the fallback index, which copyGraph does not write.
       if (!(dst instanceof RepositoryStore))
         await listReferrer(dst, subject, { descriptor: referrer, bytes: await fetchBytes(src, referrer) });
       copied.push(referrer.digest);
-      queue.push(referrer);
+      queue.push({ desc: referrer, depth: depth + 1 });
     }
     // cosign's legacy signatures are a tag, not a referrer: carried under the same tag.
     const legacyTag = legacySignatureTag(subject.digest);
@@ -160,6 +182,17 @@ async function copyReferrers(
     }
   }
   return copied;
+}
+
+function referrersTooMany(subject: Descriptor, what: string): KartError {
+  return new KartError(
+    'REFERRERS_TOO_MANY',
+    `--referrers: the source reports ${what} referrers (at ${subject.digest})`,
+    {
+      exitCode: 3,
+      hint: 'the registry keeps inventing referrers; copy without --referrers, or raise the limit in the library call',
+    },
+  );
 }
 
 /** The source as a store that lists referrers (a registry repository), else REFERRERS_UNSUPPORTED. */

@@ -14,13 +14,19 @@ import {
   type RetryPolicy,
 } from './retry-policy.ts';
 import { displayUrl, errorFromNetwork, errorFromResponse, parseErrorBody } from './registry-errors.ts';
+import { OperationDeadline, type DeadlineOptions } from './deadline.ts';
+import { redactSecrets, secretsOf } from './redact.ts';
 
 /**
  * The HTTP layer every registry request goes through: auth (authorize before, challenge after a 401,
  * retry once), redirects (followed by hand so Authorization never leaves the registry's origin; a
  * 307/308 on a write only within that origin, with a body that can be sent again),
  * retries with backoff for replayable requests, proxies from HTTP(S)_PROXY/NO_PROXY, TLS options,
- * a stall timeout, and one connection pool reused by all requests.
+ * and one connection pool reused by all requests.
+ *
+ * Deadlines: connecting, the first byte of an answer and every silence within a body each have their
+ * own limit; bodies read only to be dropped or to quote an error are bounded in bytes and time; and
+ * everything the client does ends by one overall deadline (deadline.ts), retry waits included.
  */
 export interface HttpClientOptions {
   authorizer?: Authorizer;
@@ -29,8 +35,18 @@ export interface HttpClientOptions {
   /** PEM file with extra CA certificates (--ca-file). */
   caFile?: string;
   retry?: Partial<RetryPolicy>;
-  /** A transfer that receives nothing for this long fails with TRANSFER_STALLED (ms). */
+  /** A transfer that receives nothing for this long fails with TRANSFER_STALLED (ms). Default 60 s. */
   stallTimeoutMs?: number;
+  /** Connecting (TCP and TLS) may take this long (ms). Default 30 s. */
+  connectTimeoutMs?: number;
+  /** An answer's status line and headers must arrive this long after the request (ms). Default 30 s. */
+  firstByteTimeoutMs?: number;
+  /** A body read only to drop it or to quote its error may take this long (ms). Default 10 s. */
+  discardTimeoutMs?: number;
+  /** The overall deadline of everything this client does (--timeout, ms); see deadline.ts. */
+  timeoutMs?: number;
+  /** The default deadline's shape when timeoutMs is not given (tests shorten it). */
+  deadline?: Omit<DeadlineOptions, 'timeoutMs'>;
   /** Called before each retry; the CLI uses it for --verbose, tests to see the waits. */
   onRetry?: (event: RetryEvent) => void;
   /** Use this dispatcher instead of building one (tests, embedding). */
@@ -56,6 +72,8 @@ export interface RegistryRequest {
   body?: Buffer | Readable;
   /** what this is, for error messages */
   what: string;
+  /** the bytes the answer should bring (a blob's size): they extend the default deadline */
+  expectedBytes?: number;
 }
 
 export interface RegistryResponse {
@@ -64,10 +82,18 @@ export interface RegistryResponse {
   body: Readable;
   /** the URL that answered (after redirects) */
   url: URL;
+  /** the credential sent with the request, in the forms a registry might echo; redacted from errors */
+  secrets?: readonly string[];
 }
 
 const MAX_REDIRECTS = 5;
-const MAX_ERROR_BODY = 64 * 1024;
+/** An error document worth quoting fits in a few KiB; the rest is never read. */
+const MAX_ERROR_BODY = 8 * 1024;
+/** A body read only to drop it: this much is read (so the connection can be reused), then it is cut. */
+const MAX_DISCARD_BODY = 16 * 1024;
+const DEFAULT_DISCARD_TIMEOUT_MS = 10_000;
+/** How long a body that is only dropped or quoted may take, per body (see discard). */
+const discardLimits = new WeakMap<Readable, number>();
 
 export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
@@ -80,12 +106,21 @@ export class RegistryHttpClient {
   readonly #authorizer: Authorizer;
   readonly #retry: RetryPolicy;
   readonly #stallTimeoutMs: number;
+  readonly #firstByteTimeoutMs: number;
+  readonly #discardTimeoutMs: number;
   readonly #onRetry: ((event: RetryEvent) => void) | undefined;
+  readonly deadline: OperationDeadline;
 
   constructor(options: HttpClientOptions = {}) {
     this.#authorizer = options.authorizer ?? anonymous;
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+    this.#firstByteTimeoutMs = options.firstByteTimeoutMs ?? 30_000;
+    this.#discardTimeoutMs = options.discardTimeoutMs ?? DEFAULT_DISCARD_TIMEOUT_MS;
+    this.deadline = new OperationDeadline({
+      ...options.deadline,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
     this.#onRetry = options.onRetry;
     this.#dispatcher = options.dispatcher ?? createDispatcher(options);
     this.#ownsDispatcher = options.dispatcher === undefined;
@@ -110,11 +145,21 @@ export class RegistryHttpClient {
     let authorization = await this.#authorizer.authorize(url, request.scopes);
     let challenged = false;
     let attempt = 0;
+    let timeouts = 0;
     let redirects = 0;
+    if (request.expectedBytes !== undefined) this.deadline.announce(request.expectedBytes);
     for (;;) {
       const headers: Record<string, string> = { 'user-agent': 'kart/0.1', ...request.headers };
       // Authorization belongs to the registry: never sent to a redirect target on another origin.
-      if (authorization !== undefined && url.origin === origin) headers.authorization = authorization;
+      const sent = authorization !== undefined && url.origin === origin ? authorization : undefined;
+      if (sent !== undefined) headers.authorization = sent;
+      const remaining = this.deadline.remainingMs();
+      if (remaining <= 0) throw this.deadline.expired(request.what);
+      // The deadline bounds the request and its body, however slowly the bytes come.
+      const expiry = this.deadline.expired(request.what);
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(expiry), remaining);
+      timer.unref();
       let answer: Dispatcher.ResponseData;
       try {
         answer = await this.#dispatcher.request({
@@ -123,11 +168,21 @@ export class RegistryHttpClient {
           method: request.method,
           headers,
           body: request.body ?? null,
-          headersTimeout: this.#stallTimeoutMs,
+          headersTimeout: this.#firstByteTimeoutMs,
           bodyTimeout: this.#stallTimeoutMs,
+          signal: controller.signal,
         });
       } catch (error) {
-        if (replayable && attempt < this.#retry.maxRetries && isRetryableNetworkError(error)) {
+        clearTimeout(timer);
+        if (controller.signal.aborted) throw expiry;
+        // A registry that accepts the connection and stays silent gets one more chance, not five.
+        const timedOut = isTimeout(error);
+        if (
+          replayable &&
+          attempt < this.#retry.maxRetries &&
+          isRetryableNetworkError(error) &&
+          (!timedOut || timeouts++ < 1)
+        ) {
           await this.#wait(
             url,
             attempt++,
@@ -138,6 +193,8 @@ export class RegistryHttpClient {
         }
         throw errorFromNetwork(error, url, request.what);
       }
+      answer.body.once('close', () => clearTimeout(timer));
+      discardLimits.set(answer.body, this.#discardTimeoutMs);
       const status = answer.statusCode;
       if (status === 401 && !challenged && replayable && url.origin === origin) {
         const wwwAuthenticate = header(answer.headers, 'www-authenticate');
@@ -200,12 +257,25 @@ export class RegistryHttpClient {
         await this.#wait(url, attempt++, retryAfter, `HTTP ${status}`);
         continue;
       }
-      return { status, headers: answer.headers, body: answer.body, url };
+      return {
+        status,
+        headers: answer.headers,
+        body: answer.body,
+        url,
+        ...(sent === undefined ? {} : { secrets: secretsOf(sent) }),
+      };
     }
   }
 
   async #wait(url: URL, attempt: number, retryAfter: string | undefined, reason: string): Promise<void> {
     const delayMs = retryDelay(this.#retry, attempt, retryAfter);
+    // A wait that would end past the deadline is not worth starting: fail now, with the reason.
+    if (delayMs >= this.deadline.remainingMs()) {
+      throw this.deadline.expired(
+        `${displayUrl(url)}`,
+        `${reason}, and ${retryAfter === undefined ? 'the next retry is due in' : 'the registry asks to wait'} ${Math.ceil(delayMs / 1000)} s: kart cannot finish`,
+      );
+    }
     this.#onRetry?.({ url: displayUrl(url), attempt: attempt + 1, delayMs, reason });
     await sleep(delayMs);
   }
@@ -215,12 +285,20 @@ export class RegistryHttpClient {
  * The connection pool for a registry's requests (and its token endpoint's): EnvHttpProxyAgent reads
  * HTTP_PROXY/HTTPS_PROXY/NO_PROXY and is a plain keep-alive Agent without them.
  */
-export function createDispatcher(options: Pick<HttpClientOptions, 'insecure' | 'caFile'> = {}): Dispatcher {
+export function createDispatcher(
+  options: Pick<HttpClientOptions, 'insecure' | 'caFile' | 'connectTimeoutMs'> = {},
+): Dispatcher {
   const tls = {
     rejectUnauthorized: options.insecure !== true,
     ...(options.caFile ? { ca: readCaFile(options.caFile) } : {}),
   };
-  return new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTls: tls });
+  const connect = { ...tls, timeout: options.connectTimeoutMs ?? 30_000 };
+  return new EnvHttpProxyAgent({ connect, requestTls: tls, proxyTls: tls });
+}
+
+function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT';
 }
 
 function isRedirect(status: number): boolean {
@@ -241,32 +319,38 @@ function readCaFile(path: string): string {
   }
 }
 
-/** Reads and drops a body we do not need, so the connection can be reused. */
+/**
+ * Drops a body we do not need. A few KiB are read so that the connection can be reused; a body that is
+ * longer, or slower than the discard limit, is cut instead (the connection is lost, not the time).
+ */
 export async function discard(body: Readable): Promise<void> {
-  try {
-    for await (const _chunk of body) {
-      // dropped
-    }
-  } catch {
-    // an aborted body is no loss here
-  }
+  await readBounded(body, MAX_DISCARD_BODY);
 }
 
-/** Reads a small body (an error document), at most 64 KiB. */
+/** Reads a small body (an error document): at most a few KiB, within the discard time limit. */
 export async function readSmallText(body: Readable): Promise<string> {
+  return (await readBounded(body, MAX_ERROR_BODY)).toString('utf8');
+}
+
+/** Up to `limit` bytes of a body, within its discard time limit; the body is destroyed unless it ended. */
+async function readBounded(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
+  const timer = setTimeout(() => body.destroy(), discardLimits.get(body) ?? DEFAULT_DISCARD_TIMEOUT_MS);
+  timer.unref();
   try {
     for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_ERROR_BODY) break;
       chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= limit) break;
     }
   } catch {
-    // keep what arrived
+    // an aborted or cut body is no loss here: keep what arrived
+  } finally {
+    clearTimeout(timer);
+    if (!body.readableEnded) body.destroy();
   }
-  body.destroy();
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).subarray(0, limit);
 }
 
 /** Reads a whole small document (a tag list page, a token answer), refusing more than `limit` bytes. */
@@ -300,7 +384,8 @@ export async function readBoundedText(body: Readable, limit: number, what: strin
 
 /** Builds the KartError for an unexpected answer, reading the registry's error document. */
 export async function failure(response: RegistryResponse, what: string): Promise<KartError> {
-  const text = await readSmallText(response.body);
+  // A registry may echo the request, Authorization header included: what it says is redacted first.
+  const text = redactSecrets(await readSmallText(response.body), response.secrets);
   return errorFromResponse({
     status: response.status,
     body: parseErrorBody(text),

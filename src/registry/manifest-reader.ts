@@ -11,6 +11,8 @@ import { errorFromNetwork } from './registry-errors.ts';
  * must equal that hash; it is never taken on its own word. A manifest Content-Type must agree with the
  * document's own mediaType.
  */
+const HASHES = new Set(['sha256', 'sha512']);
+
 export interface ManifestBody {
   bytes: Buffer;
   digest: Digest;
@@ -43,6 +45,19 @@ export async function readManifestBody(
     throw isKartError(error) ? error : errorFromNetwork(error, response.url, what);
   }
   const bytes = Buffer.concat(chunks);
+  const claimed = header(response.headers, 'docker-content-digest');
+  // An algorithm kart cannot compute is refused as a bad digest, not a crash in the hash library.
+  for (const [named, where] of [
+    [expected?.digest, 'the requested digest'],
+    [claimed, 'Docker-Content-Digest'],
+  ] as const) {
+    if (named !== undefined && isDigest(named) && !HASHES.has(digestAlgorithm(named))) {
+      throw new KartError('DIGEST_INVALID', `${what}: ${where} ${named} uses an unknown digest algorithm`, {
+        exitCode: 3,
+        hint: 'kart verifies sha256 and sha512 digests; the registry answered with another algorithm',
+      });
+    }
+  }
   const algorithm = expected?.digest ? digestAlgorithm(expected.digest) : 'sha256';
   const digest: Digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
   if (expected?.digest && digest !== expected.digest) {
@@ -58,7 +73,6 @@ export async function readManifestBody(
       },
     );
   }
-  const claimed = header(response.headers, 'docker-content-digest');
   if (claimed !== undefined && isDigest(claimed)) {
     const actual =
       digestAlgorithm(claimed) === algorithm

@@ -116,6 +116,8 @@ function codeOf(error: unknown): string | undefined {
 const TLS_CODE = /^(CERT_|ERR_TLS|ERR_SSL|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|EPROTO|HOSTNAME_MISMATCH)/;
 
 export function errorFromNetwork(error: unknown, url: URL, what: string): KartError {
+  // Already decided (the operation's deadline passed): said as it is.
+  if (error instanceof KartError) return error;
   const code = codeOf(error) ?? 'UNKNOWN';
   const host = url.host;
   const details = { cause: code };

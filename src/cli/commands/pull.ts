@@ -106,6 +106,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(options.adopt === true ? { adopt: true } : {}),
     ...(await verifyOption(ref, options)),
   }).finally(() => display?.finish());
+  for (const notice of result.notices) process.stderr.write(`kart: warning: ${notice}\n`);
   if (options.json === true) {
     printJson(result);
     return 0;

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
-import { processAlive, withLayoutLock } from '../../oci/layout-lock.ts';
+import { withLayoutLock } from '../../oci/layout-lock.ts';
 import { reachableBlobs } from './cache-graph.ts';
-import { openExistingCache } from './kernel-cache.ts';
+import { openExistingCache, removeDeadTempFiles } from './kernel-cache.ts';
 import { runningPullRoots } from './pull-records.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
@@ -124,7 +124,7 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
       removed.push({ digest: blob.digest, size: blob.size });
     }
     await writeFileAtomic(join(cache.root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
-    await removeDeadTempFiles(join(cache.root, '.kart-ingest'));
+    await removeDeadTempFiles(cache.root);
     return {
       cache: cache.root,
       keep,
@@ -154,13 +154,4 @@ async function storedBlobs(root: string): Promise<StoredBlob[]> {
     }
   }
   return blobs.sort((a, b) => a.digest.localeCompare(b.digest));
-}
-
-/** Layout temp files are named `<hex16>.<pid>.<random>`; only those of dead processes are removed. */
-async function removeDeadTempFiles(ingestDir: string): Promise<void> {
-  for (const name of await readdir(ingestDir).catch(() => [] as string[])) {
-    const pid = Number(name.split('.')[1]);
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
-    await rm(join(ingestDir, name), { force: true });
-  }
 }

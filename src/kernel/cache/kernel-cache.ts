@@ -1,7 +1,10 @@
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { access, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { tempSiblingPath } from '../../oci/atomic-file.ts';
+import { createDigester, digestAlgorithm } from '../../oci/digest.ts';
+import { processAlive } from '../../oci/layout-lock.ts';
+import { withDiskErrors } from '../../oci/disk-errors.ts';
+import { tempSiblingPath, writeFileAtomic } from '../../oci/atomic-file.ts';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
@@ -18,10 +21,20 @@ import { changeRefsLocked, noteSeen, readRefs, updateRefs, type CachedRoot, type
  * root digests it resolved to). Fetching a missing blob into it is serialised across processes by a
  * lock per digest: of several pulls wanting the same blob, one downloads it and the others find it
  * stored when they get the lock.
+ *
+ * It heals itself: a cached blob that no longer hashes to its name is removed and fetched again by the
+ * pull that finds it; a damaged index.json or refs.json is replaced, with a notice, rather than failing
+ * every pull; temp files a killed transfer left are removed (and reported) by the next pull. A cache
+ * that cannot be written (a read-only mount, another user's) still serves what it holds: warm and
+ * offline pulls and `cache ls` work, only downloads are refused.
  */
 export interface KernelCache {
   readonly root: string;
   readonly layout: OciLayout;
+  /** the cache cannot be written: it serves what it holds and records nothing */
+  readonly readOnly: boolean;
+  /** what the cache repaired or cleaned up while it was used (for the CLI to print as warnings) */
+  readonly notices: string[];
   has(desc: Descriptor): Promise<boolean>;
   /**
    * Makes `desc` present in the cache, downloading it from `remote` when missing (no remote: offline,
@@ -51,6 +64,11 @@ export interface PullInProgress {
 export interface EnsureOptions {
   /** wraps the downloading stream (a test pause hook) */
   downloading?: (content: Readable) => Readable;
+  /**
+   * Hash a blob the cache already holds before trusting it (default true); a damaged one is removed
+   * and downloaded again. false: its presence is enough (it is not read by this pull).
+   */
+  verify?: boolean;
 }
 
 /** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
@@ -61,12 +79,17 @@ const BLOB_LOCK = { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 };
 
 export async function openKernelCache(dir: string): Promise<KernelCache> {
   const root = resolve(dir);
+  const notices: string[] = [];
   let layout: OciLayout;
+  let readOnly = false;
   try {
-    await initialiseOnce(root).catch((error: NodeJS.ErrnoException) => {
-      throw FILE_ERRORS.has(error.code ?? '') ? cacheUnusable(root, error) : error;
-    });
-    layout = await openLayout(root, { create: true });
+    if (existsSync(join(root, 'oci-layout'))) readOnly = !(await writable(root));
+    if (!readOnly) {
+      await initialiseOnce(root).catch((error: NodeJS.ErrnoException) => {
+        throw FILE_ERRORS.has(error.code ?? '') ? cacheUnusable(root, error) : error;
+      });
+    }
+    layout = await openCacheLayout(root, readOnly, notices);
   } catch (error) {
     if (error instanceof KartError && error.code === 'LAYOUT_INVALID') {
       throw new KartError('CACHE_INVALID', `cache ${root} is not a kart cache: ${error.message}`, {
@@ -77,7 +100,36 @@ export async function openKernelCache(dir: string): Promise<KernelCache> {
     }
     throw error;
   }
-  return new LayoutCache(root, layout);
+  if (!readOnly) await removeDeadTempFiles(root, notices);
+  return new LayoutCache(root, layout, readOnly, notices);
+}
+
+async function writable(root: string): Promise<boolean> {
+  return access(root, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The cache's layout; an index.json damaged beyond reading is replaced by an empty one (refs.json names the roots). */
+async function openCacheLayout(root: string, readOnly: boolean, notices: string[]): Promise<OciLayout> {
+  try {
+    return await openLayout(root, { create: !readOnly });
+  } catch (error) {
+    const damagedIndex =
+      error instanceof KartError && error.code === 'LAYOUT_INVALID' && existsSync(join(root, 'oci-layout'));
+    if (!damagedIndex || readOnly) throw error;
+    await writeFileAtomic(
+      join(root, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [],
+      }),
+    );
+    notices.push(`cache ${root}: index.json was damaged and was replaced by an empty one (the blobs stay)`);
+    return openLayout(root, { create: true });
+  }
 }
 
 /**
@@ -116,9 +168,13 @@ function cacheUnusable(root: string, cause: NodeJS.ErrnoException | undefined): 
  * Several first pulls may create the cache at once; a layout half-initialised by one would look
  * invalid to another. So a new cache is built in a temp sibling and renamed into place (rename onto a
  * missing or empty directory is atomic); whoever loses the race drops its copy and uses the winner's.
+ * A directory that already exists (a mount point, systemd's CacheDirectory= under a read-only parent)
+ * cannot be renamed onto: the layout is initialised inside it, under its own lock (see openLayout).
  */
 async function initialiseOnce(root: string): Promise<void> {
   if (existsSync(join(root, 'oci-layout'))) return;
+  const info = await stat(root).catch(() => undefined);
+  if (info?.isDirectory()) return;
   await mkdir(dirname(root), { recursive: true });
   const temp = tempSiblingPath(root);
   try {
@@ -131,13 +187,68 @@ async function initialiseOnce(root: string): Promise<void> {
   }
 }
 
+/** Ingest temp files are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
+export const INGEST_DIR = '.kart-ingest';
+
+/** Removes the temp files of transfers whose process is gone, and says how much that freed. */
+export async function removeDeadTempFiles(root: string, notices?: string[]): Promise<void> {
+  const dir = join(root, INGEST_DIR);
+  let files = 0;
+  let bytes = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(name.split('.')[1]);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    const size = (await stat(join(dir, name)).catch(() => undefined))?.size ?? 0;
+    await rm(join(dir, name), { force: true });
+    files += 1;
+    bytes += size;
+  }
+  if (files > 0) {
+    notices?.push(
+      `cache ${root}: removed ${files} temp file${files === 1 ? '' : 's'} (${bytes} bytes) left by an interrupted transfer`,
+    );
+  }
+}
+
 class LayoutCache implements KernelCache {
   readonly root: string;
   readonly layout: OciLayout;
+  readonly readOnly: boolean;
+  readonly notices: string[];
 
-  constructor(root: string, layout: OciLayout) {
+  constructor(root: string, layout: OciLayout, readOnly: boolean, notices: string[]) {
     this.root = root;
     this.layout = layout;
+    this.readOnly = readOnly;
+    this.notices = notices;
+  }
+
+  /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
+  async #intact(desc: Descriptor): Promise<boolean> {
+    const path = this.layout.blobPath(desc.digest);
+    const hash = createDigester(digestAlgorithm(desc.digest));
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(path)) {
+        size += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      }
+    } catch {
+      return false;
+    }
+    if (size === desc.size && `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}` === desc.digest) {
+      return true;
+    }
+    if (this.readOnly) {
+      throw new KartError(
+        'CACHE_CORRUPT',
+        `cache ${this.root}: blob ${desc.digest} is damaged, and the cache is read-only so it cannot be replaced`,
+        { exitCode: 1, hint: `remove ${path} from a writable mount, or pass another --cache` },
+      );
+    }
+    await unlink(path).catch(() => undefined);
+    this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
+    return false;
   }
 
   has(desc: Descriptor): Promise<boolean> {
@@ -149,7 +260,9 @@ class LayoutCache implements KernelCache {
     remote: Fetcher | undefined,
     options: EnsureOptions = {},
   ): Promise<{ fromCache: boolean }> {
-    if (await this.layout.exists(desc)) return { fromCache: true };
+    if ((await this.layout.exists(desc)) && (options.verify === false || (await this.#intact(desc)))) {
+      return { fromCache: true };
+    }
     if (remote === undefined) {
       throw new KartError(
         'CACHE_MISS',
@@ -157,6 +270,17 @@ class LayoutCache implements KernelCache {
         {
           exitCode: 1,
           hint: 'pull once with the network (without --offline) to fill the cache',
+          details: { digest: desc.digest },
+        },
+      );
+    }
+    if (this.readOnly) {
+      throw new KartError(
+        'CACHE_READ_ONLY',
+        `cache ${this.root} is read-only and does not hold ${desc.digest} (${desc.mediaType})`,
+        {
+          exitCode: 2,
+          hint: 'pass a writable --cache, or fill this cache from a writable mount first',
           details: { digest: desc.digest },
         },
       );
@@ -170,10 +294,12 @@ class LayoutCache implements KernelCache {
         if (await this.layout.exists(desc)) return { fromCache: true };
         // The layout verifies size and digest while writing a temp file and renames it into blobs/
         // only when both match; a download cut beyond what the registry client resumes starts over.
-        await retryTransient(async () => {
-          const content = await remote.fetch(desc);
-          await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
-        });
+        await withDiskErrors(this.root, () =>
+          retryTransient(async () => {
+            const content = await remote.fetch(desc);
+            await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
+          }),
+        );
         return { fromCache: false };
       },
       BLOB_LOCK,
@@ -181,10 +307,12 @@ class LayoutCache implements KernelCache {
   }
 
   readRefs(): Promise<Refs> {
-    return readRefs(this.root);
+    return readRefs(this.root, this.notices);
   }
 
   async beginPull(root: Descriptor, seen?: { reference: string; seenAt: string }): Promise<PullInProgress> {
+    // Nothing can be recorded in a read-only cache; nothing can prune it either.
+    if (this.readOnly) return { end: async () => {} };
     const record = await withLayoutLock(this.root, async () => {
       if (seen !== undefined) {
         const cached = {
@@ -193,7 +321,7 @@ class LayoutCache implements KernelCache {
           size: root.size,
           seenAt: seen.seenAt,
         };
-        await changeRefsLocked(this.root, (refs) => noteSeen(refs, seen.reference, cached));
+        await changeRefsLocked(this.root, (refs) => noteSeen(refs, seen.reference, cached), this.notices);
       }
       return recordPull(this.root, root);
     });
@@ -201,10 +329,15 @@ class LayoutCache implements KernelCache {
   }
 
   async notePulled(reference: string, root: CachedRoot): Promise<void> {
-    await updateRefs(this.root, (refs) => {
-      noteSeen(refs, reference, root);
-      const entry = refs.references[reference];
-      if (entry) entry.pulled = root;
-    });
+    if (this.readOnly) return;
+    await updateRefs(
+      this.root,
+      (refs) => {
+        noteSeen(refs, reference, root);
+        const entry = refs.references[reference];
+        if (entry) entry.pulled = root;
+      },
+      this.notices,
+    );
   }
 }

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { KartError } from '../../errors.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import { DigestSchema, parseJson } from '../../oci/schema.ts';
@@ -38,7 +37,11 @@ const RefsSchema = z.object({
 });
 export type Refs = z.infer<typeof RefsSchema>;
 
-export async function readRefs(root: string): Promise<Refs> {
+/**
+ * refs.json, or an empty one when it is missing, or damaged: a damaged file would fail every pull,
+ * while what it held (which digests a tag named) is learned again by the next pull; `notices` says so.
+ */
+export async function readRefs(root: string, notices?: string[]): Promise<Refs> {
   const path = join(root, REFS_FILE_NAME);
   let bytes: Buffer;
   try {
@@ -50,26 +53,29 @@ export async function readRefs(root: string): Promise<Refs> {
   try {
     return parseJson(RefsSchema, bytes, path);
   } catch (error) {
-    throw new KartError(
-      'CACHE_INVALID',
-      `${path} is not a kart cache refs file: ${(error as Error).message}`,
-      {
-        exitCode: 1,
-        hint: `delete ${path} (the cached blobs stay; references are learned again on the next pull)`,
-        cause: error,
-      },
+    notices?.push(
+      `${path} was damaged (${(error as Error).message}); it is discarded: the cached blobs stay, and references are learned again by the next pull`,
     );
+    return { version: 1, references: {} };
   }
 }
 
 /** Changes refs.json under the cache lock; `change` edits the parsed copy in place. */
-export async function updateRefs(root: string, change: (refs: Refs) => void): Promise<Refs> {
-  return withLayoutLock(root, () => changeRefsLocked(root, change));
+export async function updateRefs(
+  root: string,
+  change: (refs: Refs) => void,
+  notices?: string[],
+): Promise<Refs> {
+  return withLayoutLock(root, () => changeRefsLocked(root, change, notices));
 }
 
 /** updateRefs for a caller that already holds the cache lock. */
-export async function changeRefsLocked(root: string, change: (refs: Refs) => void): Promise<Refs> {
-  const refs = await readRefs(root);
+export async function changeRefsLocked(
+  root: string,
+  change: (refs: Refs) => void,
+  notices?: string[],
+): Promise<Refs> {
+  const refs = await readRefs(root, notices);
   change(refs);
   await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
   return refs;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { syncDirectory } from '../../oci/atomic-file.ts';
@@ -16,6 +17,11 @@ import { withLayoutLock } from '../../oci/layout-lock.ts';
  * step, so a reader (or a SIGKILL at any instant) sees the old complete kernel or the new complete one.
  * Only after the swap is the old version removed; leftovers of a killed run (staging, links, versions
  * no longer named by DEST) are removed by the next install.
+ *
+ * DEST's directory may be shared (a sticky /tmp, a directory other users write to): nothing kart did not
+ * make is trusted there. `.<name>.kart` must be a real directory owned by the installing user and
+ * writable by no one else, DEST a symlink that user made, and a version directory one that user made;
+ * anything else is refused, naming it, and never written into or deleted from.
  */
 export interface InstallArea {
   /** absolute DEST */
@@ -59,7 +65,7 @@ export async function openInstallArea(
   let foreign = false;
   if (info?.isSymbolicLink()) {
     current = versionNamed(await readlink(absolute), basename(absolute));
-    if (current === undefined) {
+    if (current === undefined || !ownedByMe(info)) {
       throw destError(absolute, 'is a symlink that kart did not make', 'remove it, or choose another --dest');
     }
   } else if (info?.isDirectory()) {
@@ -76,7 +82,8 @@ export async function openInstallArea(
     throw destError(absolute, 'exists and is not a directory', 'remove it, or choose another --dest');
   }
   try {
-    await mkdir(dir, { recursive: true });
+    // 0755 at most: the umask only takes bits away, and the check below refuses group/other write.
+    await mkdir(dir, { recursive: true, mode: 0o755 });
   } catch (error) {
     throw destError(
       dir,
@@ -84,7 +91,91 @@ export async function openInstallArea(
       'check that the parent of --dest is writable',
     );
   }
+  await checkAreaDir(dir);
+  if (current !== undefined) await checkVersionDir(join(dir, current));
   return { dest: absolute, dir, current, ...(foreign ? { foreign } : {}) };
+}
+
+/** The install area must be kart's: a real directory of the installing user, writable by no one else. */
+async function checkAreaDir(dir: string): Promise<void> {
+  const info = await lstat(dir);
+  const why = !info.isDirectory()
+    ? info.isSymbolicLink()
+      ? 'is a symlink, not the directory kart makes'
+      : 'is not a directory'
+    : !ownedByMe(info)
+      ? `belongs to uid ${info.uid}, not to the installing user (uid ${myUid()})`
+      : (info.mode & 0o022) !== 0
+        ? `is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`
+        : undefined;
+  if (why !== undefined) {
+    throw new KartError('INSTALL_AREA_UNTRUSTED', `install area ${dir} ${why}`, {
+      exitCode: 2,
+      hint: `kart keeps installed kernels there and will not write through something it did not make; remove ${dir} (nothing kart installed is lost: DEST is re-installed on the next pull) or choose another --dest`,
+      details: { path: dir },
+    });
+  }
+}
+
+/** A version directory DEST names must be a real directory the installing user made. */
+async function checkVersionDir(path: string): Promise<void> {
+  const info = await lstat(path).catch(() => undefined);
+  if (info === undefined) return; // DEST dangles: a reinstall replaces it
+  if (!info.isDirectory() || !ownedByMe(info)) {
+    throw new KartError(
+      'INSTALL_AREA_UNTRUSTED',
+      `install area version ${path} was not made by the installing user (uid ${info.uid}, ${info.isDirectory() ? 'directory' : 'not a directory'})`,
+      {
+        exitCode: 2,
+        hint: `remove ${path} and DEST, or choose another --dest`,
+        details: { path },
+      },
+    );
+  }
+}
+
+/**
+ * The version directory DEST names, when kart's own record of it can be trusted (see openInstallArea);
+ * undefined when DEST is missing, is not kart's symlink, or leads to anything another user made.
+ */
+export async function trustedVersionDir(dest: string): Promise<string | undefined> {
+  try {
+    const area = await inspectInstallArea(dest);
+    return area?.current === undefined ? undefined : join(area.dir, area.current);
+  } catch {
+    return undefined;
+  }
+}
+
+/** openInstallArea without creating anything: for the read-only checks before a pull. */
+async function inspectInstallArea(dest: string): Promise<InstallArea | undefined> {
+  const absolute = resolve(dest);
+  const dir = installAreaDir(absolute);
+  const info = await lstat(absolute).catch(() => undefined);
+  if (!info?.isSymbolicLink() || !ownedByMe(info)) return undefined;
+  const current = versionNamed(await readlink(absolute), basename(absolute));
+  if (current === undefined) return undefined;
+  await checkAreaDir(dir);
+  await checkVersionDir(join(dir, current));
+  const kartJson = await lstat(join(dir, current, 'kart.json'));
+  if (!kartJson.isFile() || !ownedByMe(kartJson)) return undefined;
+  return { dest: absolute, dir, current };
+}
+
+/**
+ * After a failed install: `.<name>.kart` made for it and left empty is removed, so a failure leaves
+ * nothing beside DEST. Kept when it holds anything (another install's lock, a version).
+ */
+export async function removeEmptyArea(area: InstallArea): Promise<void> {
+  await rmdir(area.dir).catch(() => undefined);
+}
+
+function myUid(): number {
+  return process.geteuid?.() ?? 0;
+}
+
+function ownedByMe(info: Stats): boolean {
+  return info.uid === myUid();
 }
 
 /** Removes what a killed run left behind: staging, temp links, versions DEST no longer names. */

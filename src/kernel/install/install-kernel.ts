@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, pipeline as pipelineCallback } from 'node:stream';
@@ -24,7 +24,17 @@ import { parseKernelMetadata, type ParsedKernelMetadata } from '../artifact/meta
 import { kernelArchOf, parseArchOption, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import type { CheckReport } from '../flavor/index.ts';
 import { inspectKernelImage } from '../image/index.ts';
-import { createStaging, openInstallArea, removeLeftovers, swapIn } from './install-area.ts';
+import { createStaging, openInstallArea, removeEmptyArea, removeLeftovers, swapIn } from './install-area.ts';
+import { withDiskErrors } from '../../oci/disk-errors.ts';
+import {
+  ByteLimit,
+  DEFAULT_INSTALL_LIMITS,
+  fileLimit,
+  isDecompressionError,
+  layerExpansionLimit,
+  layerInvalid,
+  type InstallLimits,
+} from './install-limits.ts';
 import { requireFlavor } from './flavor-requirement.ts';
 import { kernelImageInvalid, requireImageConfig } from './install-errors.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
@@ -59,6 +69,8 @@ export interface InstallKernelOptions {
   beforeSwap?: () => Promise<void>;
   /** called once DEST names the new version, before the old one is removed (the same, after the swap) */
   afterSwap?: () => Promise<void>;
+  /** how far the image may expand (install-limits.ts); tests shrink them */
+  limits?: Partial<InstallLimits>;
 }
 
 export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
@@ -125,6 +137,33 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
     );
   }
 
+  const limits = { ...DEFAULT_INSTALL_LIMITS, ...options.limits };
+  const area = await openInstallArea(options.dest, { adopt: options.adopt === true });
+  try {
+    return await withDiskErrors(area.dir, async () => {
+      try {
+        return await installLocked(options, manifest, arch, platform, limits);
+      } catch (error) {
+        // Another install's failure removed the empty area between our mkdir and our lock: once more.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(area.dir)) throw error;
+        return installLocked(options, manifest, arch, platform, limits);
+      }
+    });
+  } finally {
+    // A failed first install leaves no empty `.<dest>.kart` behind.
+    await removeEmptyArea(area);
+  }
+}
+
+async function installLocked(
+  options: InstallKernelOptions,
+  manifest: ReturnType<typeof ImageManifestSchema.parse>,
+  arch: OciKernelArch,
+  platform: InstallResult['platform'],
+  limits: InstallLimits,
+): Promise<InstallResult> {
+  const { source, manifest: manifestDesc } = options;
+  const where = `manifest ${manifestDesc.digest}`;
   const areaOptions = { adopt: options.adopt === true };
   const area = await openInstallArea(options.dest, areaOptions);
   return withLayoutLock(area.dir, async () => {
@@ -133,9 +172,13 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
     await removeLeftovers(locked);
     const staging = await createStaging(locked);
     try {
-      const tree = new LayerTree(staging, (path) => WANTED.has(path));
-      for (const layer of manifest.layers) await applyLayer(source, layer, tree);
-      const staged = await assemble(tree, staging, where);
+      const tree = new LayerTree(
+        staging,
+        (path) => WANTED.has(path),
+        (path) => fileLimit(limits, path),
+      );
+      for (const layer of manifest.layers) await applyLayer(source, layer, tree, limits);
+      const staged = await assemble(tree, staging, where, limits);
       const metadata = await verifyStaged(staging, staged, arch, where);
       const flavorCheck =
         options.flavor === undefined
@@ -186,8 +229,34 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
   });
 }
 
-/** Streams one layer: fetch → verify digest and size → decompress → tar entries → the tree. */
-async function applyLayer(source: Fetcher, layer: Descriptor, tree: LayerTree): Promise<void> {
+/**
+ * Streams one layer: fetch → verify digest and size → decompress (bounded) → tar entries → the tree.
+ * A wanted hardlink to a file of the layer nobody wanted when it went by takes a second pass.
+ */
+async function applyLayer(
+  source: Fetcher,
+  layer: Descriptor,
+  tree: LayerTree,
+  limits: InstallLimits,
+): Promise<void> {
+  await passOverLayer(source, layer, limits, (entries, name, compression) =>
+    tree.applyLayer(entries, {
+      layerName: name,
+      maxEntries: limits.layerEntries,
+      ...(compression === 'none' ? { maxEntrySize: layer.size } : {}),
+    }),
+  );
+  if (tree.unresolvedLinkTargets().size > 0) {
+    await passOverLayer(source, layer, limits, (entries, name) => tree.resolveLinks(entries, name));
+  }
+}
+
+async function passOverLayer(
+  source: Fetcher,
+  layer: Descriptor,
+  limits: InstallLimits,
+  apply: (entries: AsyncIterable<LayerEntry>, name: string, compression: string) => Promise<void>,
+): Promise<void> {
   const name = layer.digest;
   const compression = layerCompression(layer.mediaType, name);
   const fetched = await source.fetch(layer);
@@ -200,12 +269,22 @@ async function applyLayer(source: Fetcher, layer: Descriptor, tree: LayerTree): 
   const decompressor = decompressorFor(compression);
   let failure: Error | undefined;
   const onDone = (error: Error | null): void => {
-    if (error) failure = error;
+    if (error)
+      failure = isDecompressionError(error) ? layerInvalid(name, 'does not decompress', error) : error;
   };
+  const expansion = layerExpansionLimit(limits, layer.size);
   const bytes =
     decompressor === undefined
       ? pipelineCallback(fetched, verifier, onDone)
-      : pipelineCallback(fetched, verifier, decompressor, onDone);
+      : pipelineCallback(
+          fetched,
+          verifier,
+          decompressor,
+          new ByteLimit(expansion, () =>
+            layerInvalid(name, `decompresses to more than ${expansion} bytes (it is ${layer.size} bytes)`),
+          ),
+          onDone,
+        );
   // The tar reader stops at the end-of-archive marker and destroys its input; the layer must still be
   // read to its last byte so that its digest is checked. So the reader gets a view it may destroy.
   const iterator = (bytes as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -219,10 +298,7 @@ async function applyLayer(source: Fetcher, layer: Descriptor, tree: LayerTree): 
     })(),
   );
   try {
-    await tree.applyLayer(entriesOf(view), {
-      layerName: name,
-      ...(compression === 'none' ? { maxEntrySize: layer.size } : {}),
-    });
+    await apply(entriesOf(view), name, compression);
     for (;;) {
       const next = await iterator.next();
       if (next.done) break;
@@ -265,7 +341,12 @@ interface StagedKernel {
 }
 
 /** Moves the kept files to their installed names inside staging; the config is stored uncompressed. */
-async function assemble(tree: LayerTree, staging: string, where: string): Promise<StagedKernel> {
+async function assemble(
+  tree: LayerTree,
+  staging: string,
+  where: string,
+  limits: InstallLimits,
+): Promise<StagedKernel> {
   const files: InstalledFile[] = [];
   // Layers are named by their digests (applyLayer).
   const layers: StagedKernel['layers'] = {};
@@ -282,7 +363,9 @@ async function assemble(tree: LayerTree, staging: string, where: string): Promis
     await place(image, 'kernel');
     const configGz = tree.file('kernel/config.gz');
     if (configGz !== undefined) {
-      files.push(await gunzipInto(configGz.staged, join(staging, 'config'), 'kernel/config.gz'));
+      files.push(
+        await gunzipInto(configGz.staged, join(staging, 'config'), 'kernel/config.gz', limits.configBytes),
+      );
       from(configGz, 'config');
       await rm(configGz.staged);
     }
@@ -314,16 +397,24 @@ async function assemble(tree: LayerTree, staging: string, where: string): Promis
   );
 }
 
-async function gunzipInto(from: string, to: string, what: string): Promise<InstalledFile> {
+async function gunzipInto(from: string, to: string, what: string, limit: number): Promise<InstalledFile> {
   const digesting = new DigestingStream();
   try {
     await pipeline(
       createReadStream(from),
       createGunzip(),
+      new ByteLimit(limit, () =>
+        kernelImageInvalid(
+          `${what} decompresses to more than ${limit} bytes`,
+          'no kernel config is that large',
+        ),
+      ),
       digesting,
       createWriteStream(to, { flags: 'wx', flush: true }),
     );
   } catch (error) {
+    // The disk filling up is not damage in the image (install-kernel maps it to DISK_FULL).
+    if (error instanceof KartError || !isDecompressionError(error)) throw error;
     throw kernelImageInvalid(
       `${what} does not decompress: ${(error as Error).message}`,
       'the image is damaged',

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { link, unlink } from 'node:fs/promises';
+import { link as linkFile, unlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,21 +45,124 @@ export interface ApplyLayerOptions {
   layerName: string;
   /** uncompressed layers: no entry may claim more bytes than the whole layer holds */
   maxEntrySize?: number;
+  /** a layer with more entries than this is refused (default 200,000) */
+  maxEntries?: number;
 }
+
+/** The most bytes a kept file may hold, by path; a larger claim refuses the image before a byte is written. */
+export type FileLimits = (path: string) => number | undefined;
+
+export const DEFAULT_MAX_LAYER_ENTRIES = 200_000;
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 
-export class LayerTree {
+/**
+ * The paths of the tree with an index of each directory's children, so that removing a path (which
+ * every entry does, to replace what was there) costs what lies under it, not the whole tree: applying
+ * a layer is linear in its entries.
+ */
+class PathMap {
   readonly #nodes = new Map<string, Node>();
+  readonly #children = new Map<string, Set<string>>();
+
+  get(path: string): Node | undefined {
+    return this.#nodes.get(path);
+  }
+  has(path: string): boolean {
+    return this.#nodes.has(path);
+  }
+  set(path: string, node: Node): void {
+    if (!this.#nodes.has(path)) {
+      const parent = parentOf(path);
+      let siblings = this.#children.get(parent);
+      if (siblings === undefined) this.#children.set(parent, (siblings = new Set()));
+      siblings.add(path);
+    }
+    this.#nodes.set(path, node);
+  }
+  /** Removes `path` itself (its children stay indexed under it). */
+  delete(path: string): void {
+    if (!this.#nodes.delete(path)) return;
+    const parent = parentOf(path);
+    const siblings = this.#children.get(parent);
+    siblings?.delete(path);
+    if (siblings?.size === 0) this.#children.delete(parent);
+  }
+  /** Every path strictly under `dir` ('' for the root), deepest first. */
+  descendants(dir: string): string[] {
+    const out: string[] = [];
+    const walk = (at: string): void => {
+      for (const child of this.#children.get(at) ?? []) {
+        walk(child);
+        out.push(child);
+      }
+    };
+    walk(dir);
+    return out;
+  }
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+export class LayerTree {
+  readonly #nodes = new PathMap();
   readonly #stagingDir: string;
   readonly #wanted: (path: string) => boolean;
+  readonly #limits: FileLimits;
+  /** wanted hardlinks whose target this layer did not keep: resolved by reading the layer again */
+  #pendingLinks: { path: string; target: string; node: Node & { kind: 'file' }; layer: string }[] = [];
   #layer = -1;
   #counter = 0;
 
-  constructor(stagingDir: string, wanted: (path: string) => boolean) {
+  constructor(stagingDir: string, wanted: (path: string) => boolean, limits: FileLimits = () => undefined) {
     this.#stagingDir = stagingDir;
     this.#wanted = wanted;
+    this.#limits = limits;
+  }
+
+  /** Paths a wanted hardlink of the last layer names, whose bytes that layer's pass did not keep. */
+  unresolvedLinkTargets(): Set<string> {
+    return new Set(this.#pendingLinks.map((link) => link.target));
+  }
+
+  /**
+   * A second pass over the last layer for its wanted hardlinks (e.g. `kernel/image` linked to
+   * `boot/vmlinuz`, which nobody wanted when it went by): keeps the target's bytes for each of them.
+   */
+  async resolveLinks(entries: AsyncIterable<LayerEntry>, layerName: string): Promise<void> {
+    const targets = this.unresolvedLinkTargets();
+    for await (const entry of entries) {
+      try {
+        const path = normalizeEntryPath(entry.path, layerName);
+        if (entry.type !== 'file' || !targets.has(path)) continue;
+        targets.delete(path);
+        const links = this.#pendingLinks.filter((link) => link.target === path);
+        const first = links[0]!;
+        this.#refuseOverLimit(first.path, entry.path, entry.size, layerName);
+        const staged = this.#nextStagedPath();
+        const file: StagedFile = {
+          staged,
+          size: entry.size,
+          digest: await writeBody(entry, staged),
+          layers: [layerName],
+        };
+        for (const [i, link] of links.entries()) {
+          // Only a link still standing at the end of the layer gets the bytes.
+          if (this.#nodes.get(link.path) !== link.node) continue;
+          const own = i === 0 ? staged : this.#nextStagedPath();
+          if (i > 0) await linkFile(staged, own);
+          link.node.file = { ...file, staged: own };
+        }
+        if (targets.size === 0) break;
+      } finally {
+        if (entry.body !== undefined && !entry.body.readableEnded) entry.body.resume();
+      }
+    }
+    this.#pendingLinks = [];
   }
 
   /** The file at `path` after every layer so far, when it is a kept regular file. */
@@ -70,8 +173,19 @@ export class LayerTree {
 
   async applyLayer(entries: AsyncIterable<LayerEntry>, options: ApplyLayerOptions): Promise<void> {
     this.#layer += 1;
+    this.#pendingLinks = [];
     const seen = new Set<string>();
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_LAYER_ENTRIES;
+    let count = 0;
     for await (const entry of entries) {
+      if (++count > maxEntries) {
+        entry.body?.resume();
+        throw entryRefused(
+          options.layerName,
+          entry.path,
+          `the layer holds more than ${maxEntries} entries; a kernel image holds a handful`,
+        );
+      }
       try {
         await this.#apply(entry, seen, options);
       } finally {
@@ -156,15 +270,20 @@ export class LayerTree {
         let file: StagedFile | undefined;
         if (this.#wanted(path) && source.file !== undefined) {
           const staged = this.#nextStagedPath();
-          await link(source.file.staged, staged);
+          await linkFile(source.file.staged, staged);
           const layers = [...new Set([...source.file.layers, layer])];
           file = { staged, size: source.file.size, digest: source.file.digest, layers };
         }
-        await this.#replace(path, {
+        const node: Node & { kind: 'file' } = {
           kind: 'file',
           layer: this.#layer,
           ...(file === undefined ? {} : { file }),
-        });
+        };
+        await this.#replace(path, node);
+        // A link to a file of this layer that was not kept: its bytes are read on a second pass.
+        if (this.#wanted(path) && file === undefined && source.layer === this.#layer) {
+          this.#pendingLinks.push({ path, target, node, layer });
+        }
         return;
       }
       case 'file': {
@@ -177,6 +296,7 @@ export class LayerTree {
         }
         let file: StagedFile | undefined;
         if (this.#wanted(path)) {
+          this.#refuseOverLimit(path, entry.path, entry.size, layer);
           const staged = this.#nextStagedPath();
           file = { staged, size: entry.size, digest: await writeBody(entry, staged), layers: [layer] };
         }
@@ -187,6 +307,13 @@ export class LayerTree {
         });
         return;
       }
+    }
+  }
+
+  #refuseOverLimit(path: string, raw: string, size: number, layer: string): void {
+    const limit = this.#limits(path);
+    if (limit !== undefined && size > limit) {
+      throw entryRefused(layer, raw, `it claims ${size} bytes, over the ${limit}-byte limit for ${path}`);
     }
   }
 
@@ -231,25 +358,25 @@ export class LayerTree {
 
   /** Deletes `path` and everything under it. */
   async #remove(path: string): Promise<void> {
-    for (const [key, node] of [...this.#nodes]) {
-      if (key === path || key.startsWith(`${path}/`)) {
-        this.#nodes.delete(key);
-        if (node.kind === 'file' && node.file !== undefined)
-          await unlink(node.file.staged).catch(() => undefined);
-      }
-    }
+    const doomed = this.#nodes.has(path) ? [...this.#nodes.descendants(path), path] : [];
+    for (const key of doomed) await this.#drop(key);
   }
 
   /** An opaque directory hides what lower layers put under it; this layer's own entries stay. */
   async #removeLower(dir: string): Promise<void> {
-    for (const [key, node] of [...this.#nodes]) {
-      const under = dir === '' ? true : key.startsWith(`${dir}/`);
-      if (under && node.layer < this.#layer) {
-        this.#nodes.delete(key);
-        if (node.kind === 'file' && node.file !== undefined)
-          await unlink(node.file.staged).catch(() => undefined);
-      }
+    for (const key of this.#nodes.descendants(dir)) {
+      const node = this.#nodes.get(key);
+      if (node !== undefined && node.layer < this.#layer) await this.#drop(key);
     }
+    // A lower directory that still holds this layer's entries is this layer's directory now.
+    for (const key of this.#nodes.descendants(dir)) this.#makeParents(key);
+  }
+
+  async #drop(key: string): Promise<void> {
+    const node = this.#nodes.get(key);
+    this.#nodes.delete(key);
+    if (node?.kind === 'file' && node.file !== undefined)
+      await unlink(node.file.staged).catch(() => undefined);
   }
 
   #nextStagedPath(): string {

@@ -1,12 +1,25 @@
-import type { Descriptor, Fetcher } from '../../oci/index.ts';
+import type { Descriptor } from '../../oci/schema.ts';
+import type { Fetcher } from '../../oci/store.ts';
 import { KartError } from '../../errors.ts';
-import { MAX_MANIFEST_BYTES, VerifyingStream } from '../../oci/index.ts';
+import { VerifyingStream } from '../../oci/digest.ts';
+import { MAX_MANIFEST_BYTES } from '../../oci/media-types.ts';
 
 /**
  * Reads a small document (manifest, index, image config) whole, verified against its descriptor.
  * The store verifies too; verifying here as well means the install core never trusts a store.
  */
 export async function readVerifiedDocument(source: Fetcher, desc: Descriptor, what: string): Promise<Buffer> {
+  refuseOversizedDocument(desc, what);
+  const stream = (await source.fetch(desc)).pipe(
+    new VerifyingStream({ digest: desc.digest, size: desc.size }, `${what} ${desc.digest}`),
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** A manifest or image config whose descriptor claims more than any real one: refused before download. */
+export function refuseOversizedDocument(desc: Descriptor, what: string): void {
   if (desc.size > MAX_MANIFEST_BYTES) {
     throw new KartError(
       'MANIFEST_TOO_LARGE',
@@ -17,10 +30,4 @@ export async function readVerifiedDocument(source: Fetcher, desc: Descriptor, wh
       },
     );
   }
-  const stream = (await source.fetch(desc)).pipe(
-    new VerifyingStream({ digest: desc.digest, size: desc.size }, `${what} ${desc.digest}`),
-  );
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }

@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { createDigester, digestAlgorithm, digestHex } from '../../oci/digest.ts';
 import { DigestSchema } from '../../oci/schema.ts';
-import { versionHolds } from '../install/install-area.ts';
+import { trustedVersionDir, versionHolds } from '../install/install-area.ts';
 import type { InstalledFile } from '../install/install-kernel.ts';
 
 /**
@@ -40,20 +40,24 @@ export async function intactInstall(
   dest: string,
   options: IntactInstallOptions = { verifyContent: true },
 ): Promise<InstalledState | undefined> {
+  // Only a version directory kart made, reached through kart's own symlink, is believed at all.
+  const versionDir = await trustedVersionDir(dest);
+  if (versionDir === undefined) return undefined;
   let state: InstalledState;
   try {
-    const parsed = KartJsonSchema.safeParse(JSON.parse(await readFile(join(dest, 'kart.json'), 'utf8')));
+    const parsed = KartJsonSchema.safeParse(
+      JSON.parse(await readFile(join(versionDir, 'kart.json'), 'utf8')),
+    );
     if (!parsed.success) return undefined;
     state = parsed.data;
   } catch {
     return undefined;
   }
-  const versionDir = await realpath(dest).catch(() => undefined);
-  if (versionDir === undefined || !versionHolds(basename(versionDir), digestHex(state.manifestDigest))) {
+  if (!versionHolds(basename(versionDir), digestHex(state.manifestDigest))) {
     return undefined;
   }
   for (const file of state.files) {
-    const path = join(dest, file.name);
+    const path = join(versionDir, file.name);
     const intact =
       options.verifyContent === true ? await fileMatches(path, file) : await sizeMatches(path, file);
     if (!intact) return undefined;

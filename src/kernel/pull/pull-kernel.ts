@@ -23,6 +23,7 @@ import { tidyInstallArea } from '../install/install-area.ts';
 import { requireImageConfig } from '../install/install-errors.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
 import { observeTransfer, throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
+import { refuseOversizedDocument } from '../install/manifest-bytes.ts';
 import { intactInstall } from './installed-state.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 import type { TrustPolicy } from '../../signature/trust-policy.ts';
@@ -95,6 +96,8 @@ export interface PullKernelResult {
   adopted?: string;
   /** the signature that verified, with `verify` */
   signature?: VerifiedSignature;
+  /** what the cache repaired or cleaned up on the way (damaged blobs, files, leftover temp files) */
+  notices: string[];
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -133,10 +136,11 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       remote === undefined ? undefined : { reference, seenAt: now.toISOString() },
     );
     const fetched = new Map<Digest, PulledBlob>();
-    const ensure = async (desc: Descriptor): Promise<void> => {
+    const ensure = async (desc: Descriptor, verify = true): Promise<void> => {
       throwIfAborted(options.signal);
       const { fromCache } = await cache.ensure(desc, remote, {
         downloading: (content) => observeTransfer(pauseWhileDownloading(content), desc, options),
+        verify,
       });
       if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       fetched.set(desc.digest, {
@@ -168,8 +172,21 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
             reference,
           });
 
+    const manifest = parseJson(
+      ImageManifestSchema,
+      await fetchBytes(cache.layout, choice.manifest),
+      `manifest ${choice.manifest.digest}`,
+    );
+    // Refused on the descriptor's word, before a byte of it is downloaded.
+    refuseOversizedDocument(manifest.config, 'image config');
+    requireImageConfig(manifest.config, `manifest ${choice.manifest.digest}`);
     const held = await intactInstall(options.dest, { verifyContent: options.verifyInstalled === true });
     if (held !== undefined && held.manifestDigest === choice.manifest.digest) {
+      // DEST is current, but the cache must still hold the image (`cache verify` may have removed a
+      // damaged blob): what is missing is fetched again, so that a later --offline keeps working.
+      if (remote !== undefined) {
+        for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob, false);
+      }
       // Nothing to install, but --flavor still holds: the kernel DEST boots must pass it.
       if (options.flavor !== undefined) {
         const hasConfig = held.files.some((file) => file.name === 'config');
@@ -199,15 +216,10 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
         ...(signature === undefined ? {} : { signature }),
+        notices: cache.notices,
       };
     }
 
-    const manifest = parseJson(
-      ImageManifestSchema,
-      await fetchBytes(cache.layout, choice.manifest),
-      `manifest ${choice.manifest.digest}`,
-    );
-    requireImageConfig(manifest.config, `manifest ${choice.manifest.digest}`);
     await ensure(manifest.config);
     for (const layer of manifest.layers) await ensure(layer);
 
@@ -243,6 +255,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
       ...(result.adopted === undefined ? {} : { adopted: result.adopted }),
       ...(signature === undefined ? {} : { signature }),
+      notices: cache.notices,
     };
   } finally {
     await pull?.end();

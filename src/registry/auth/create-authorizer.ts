@@ -17,6 +17,8 @@ export interface AuthorizerOptions {
   trustedRealmHosts?: readonly string[];
   /** OAuth2 client_id for the refresh_token grant. */
   clientId?: string;
+  /** A token request ends within this (ms); default 60 s (token-request.ts). */
+  tokenTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -69,6 +71,7 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
         registry: url.host,
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         ...(options.clientId ? { clientId: options.clientId } : {}),
+        ...(options.tokenTimeoutMs ? { timeoutMs: options.tokenTimeoutMs } : {}),
         ...(options.log ? { log: options.log } : {}),
       });
       if (issued.refreshToken !== undefined && credential?.identityToken !== undefined) {

@@ -4,7 +4,9 @@ import { KartError } from '../../errors.ts';
 /**
  * Where kart will send credentials to fetch a token. The realm comes from the registry's 401, so a
  * hostile or compromised registry chooses it: it must be http(s); a registry reached over https never
- * gets an http realm (that would send the password in clear); and a realm that is a loopback,
+ * gets an http realm (that would send the password in clear); a plain-http registry (a loopback or
+ * --plain-http one) gets an http realm only on its own host, since the password would cross the
+ * network in clear to another machine; and a realm that is a loopback,
  * link-local or private IP literal (an SSRF target) is refused unless it is the registry's own host,
  * or the registry itself is on such an address (a test or on-prem setup), or it is explicitly trusted.
  */
@@ -49,6 +51,14 @@ export function checkRealm(realm: string, registryUrl: URL, options: RealmPolicy
       registryUrl,
       'is plain http while the registry is https; credentials would travel unencrypted',
       'the registry must offer an https token realm; kart never downgrades',
+    );
+  }
+  if (url.protocol === 'http:' && url.hostname !== registryUrl.hostname) {
+    throw rejected(
+      realm,
+      registryUrl,
+      `is plain http on another host than the registry (${url.host}); credentials would travel unencrypted`,
+      "a plain-http registry's token realm must be on the registry's own host, or use https",
     );
   }
   const trusted = options.trustedRealmHosts ?? [];

@@ -21,6 +21,8 @@ export interface TokenRequest {
   dispatcher?: Dispatcher;
   clientId?: string;
   log?: (line: string) => void;
+  /** the whole token request, redirects and answer included, ends within this (ms). Default 60 s. */
+  timeoutMs?: number;
 }
 
 export interface IssuedToken {
@@ -31,6 +33,7 @@ export interface IssuedToken {
 }
 
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+const DEFAULT_TOKEN_TIMEOUT_MS = 60_000;
 const MAX_REDIRECTS = 5;
 
 const TokenResponseSchema = z.looseObject({
@@ -61,7 +64,24 @@ function basicHeader(user: string, secret: string): string {
   return `Basic ${Buffer.from(`${user}:${secret}`, 'utf8').toString('base64')}`;
 }
 
-export async function requestToken(req: TokenRequest): Promise<IssuedToken> {
+export async function requestToken(request: TokenRequest): Promise<IssuedToken> {
+  // A token service that trickles its answer (or its error page) forever is cut at the deadline.
+  const timeoutMs = request.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const req: BoundedTokenRequest = { ...request, signal };
+  try {
+    return await requestTokenWithin(req);
+  } catch (error) {
+    if (signal.aborted && !(error instanceof KartError && error.code === 'AUTH_DENIED')) {
+      throw tokenFailed(req, `did not answer within ${timeoutMs / 1000} s`, error);
+    }
+    throw error;
+  }
+}
+
+type BoundedTokenRequest = TokenRequest & { signal: AbortSignal };
+
+async function requestTokenWithin(req: BoundedTokenRequest): Promise<IssuedToken> {
   const credential = req.credential;
   if (credential?.identityToken !== undefined) {
     const posted = await postRefreshGrant(req, credential.identityToken);
@@ -76,7 +96,7 @@ export async function requestToken(req: TokenRequest): Promise<IssuedToken> {
   return getToken(req, authorization);
 }
 
-async function getToken(req: TokenRequest, authorization: string | undefined): Promise<IssuedToken> {
+async function getToken(req: BoundedTokenRequest, authorization: string | undefined): Promise<IssuedToken> {
   let url = new URL(req.realm);
   if (req.service !== undefined) url.searchParams.set('service', req.service);
   for (const scope of req.scopes) url.searchParams.append('scope', scope);
@@ -106,7 +126,10 @@ async function getToken(req: TokenRequest, authorization: string | undefined): P
   }
 }
 
-async function postRefreshGrant(req: TokenRequest, refreshToken: string): Promise<IssuedToken | 'not-found'> {
+async function postRefreshGrant(
+  req: BoundedTokenRequest,
+  refreshToken: string,
+): Promise<IssuedToken | 'not-found'> {
   const form = new URLSearchParams({
     grant_type: 'refresh_token',
     refresh_token: refreshToken,
@@ -134,7 +157,7 @@ function credentialUser(req: TokenRequest): string | undefined {
 }
 
 async function send(
-  req: TokenRequest,
+  req: BoundedTokenRequest,
   url: URL,
   options: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
 ): Promise<Dispatcher.ResponseData> {
@@ -144,6 +167,7 @@ async function send(
       ...(req.dispatcher === undefined ? {} : { dispatcher: req.dispatcher }),
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
+      signal: req.signal,
     });
   } catch (error) {
     const code = (error as { code?: string }).code;
@@ -179,13 +203,18 @@ async function readTokenAnswer(
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_TOKEN_RESPONSE_BYTES) {
-      answer.body.destroy();
-      throw tokenFailed(req, `answered with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes`);
+  try {
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_TOKEN_RESPONSE_BYTES) {
+        answer.body.destroy();
+        throw tokenFailed(req, `answered with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof KartError) throw error;
+    throw tokenFailed(req, 'broke off its answer', error);
   }
   let json: unknown;
   try {

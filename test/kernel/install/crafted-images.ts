@@ -83,6 +83,8 @@ export interface CraftedLayer {
   compression?: 'none' | 'gzip' | 'zstd';
   /** overrides on the descriptor (a lying digest or size) */
   lie?: Partial<Pick<Descriptor, 'digest' | 'size'>>;
+  /** `bytes` are stored as they are, already (or supposedly) compressed as `compression` says */
+  stored?: boolean;
 }
 
 /** Stores layers, a config and a manifest in the layout; returns the manifest descriptor. */
@@ -95,8 +97,9 @@ export async function storeImage(
   for (const item of layers) {
     const layer: CraftedLayer = Buffer.isBuffer(item) ? { bytes: item } : item;
     const compression = layer.compression ?? 'none';
-    const bytes =
-      compression === 'gzip'
+    const bytes = layer.stored
+      ? layer.bytes
+      : compression === 'gzip'
         ? gzipSync(layer.bytes)
         : compression === 'zstd'
           ? zstdCompressSync(layer.bytes)
