@@ -18,6 +18,7 @@ export {
   measureLayer,
   pushLayer,
   TITLE_ANNOTATION,
+  layerFilePath,
   type ArtifactFile,
   type MeasuredLayer,
   type LayerCompressionOption,

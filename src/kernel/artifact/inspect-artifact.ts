@@ -10,7 +10,7 @@ import {
 import { fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
 import { readTar } from '../../oci/tar-reader.ts';
 import { decompressorFor, layerCompression } from '../install/layer-decompression.ts';
-import { TITLE_ANNOTATION } from './kernel-layers.ts';
+import { layerFilePath } from './kernel-layers.ts';
 import { MAX_METADATA_BYTES, parseKernelMetadata, type ParsedKernelMetadata } from './metadata.ts';
 
 /**
@@ -73,14 +73,12 @@ async function inspectPlatform(target: Target, desc: Descriptor): Promise<Inspec
     platform = `${config.os}/${config.architecture}`;
   }
   const files = manifest.layers.map((layer, i) => ({
-    path: layer.annotations?.[TITLE_ANNOTATION] ?? `(layer ${i + 1})`,
+    path: layerFilePath(layer) ?? `(layer ${i + 1})`,
     mediaType: layer.mediaType,
     size: layer.size,
     digest: layer.digest,
   }));
-  const metadataLayer = manifest.layers.find(
-    (layer) => layer.annotations?.[TITLE_ANNOTATION] === 'kernel/metadata',
-  );
+  const metadataLayer = manifest.layers.find((layer) => layerFilePath(layer) === 'kernel/metadata');
   const metadata = metadataLayer === undefined ? undefined : await readMetadataLayer(target, metadataLayer);
   return {
     platform,

@@ -122,3 +122,11 @@ export async function pushLayer(
 ): Promise<void> {
   await store.push(layer.descriptor, produce(layer.file, compression, mtime));
 }
+
+/**
+ * The file a layer carries, as its descriptor names it (undefined when it names none). Every reader
+ * that needs to know which layer holds which file (inspect, check) asks this one function.
+ */
+export function layerFilePath(layer: Pick<Descriptor, 'annotations'>): string | undefined {
+  return layer.annotations?.[TITLE_ANNOTATION];
+}
