@@ -13,10 +13,14 @@ import { fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { layerFilePath } from '../artifact/kernel-layers.ts';
 import type { OciKernelArch } from '../artifact/kernel-platform.ts';
-import { MAX_METADATA_BYTES, parseKernelMetadata } from '../artifact/metadata.ts';
 import { checkConfig, type CheckReport, type Flavor } from '../flavor/index.ts';
 import { readLayerFiles } from './layer-files.ts';
-import { readPublishedConfig, type PublishedConfig } from './published-config.ts';
+import {
+  METADATA_PATH,
+  readMetadataFile,
+  readPublishedConfig,
+  type PublishedConfig,
+} from './published-config.ts';
 
 /**
  * `kart check --flavor F REF`: the flavors' requirements against a published kernel, per platform,
@@ -153,15 +157,16 @@ async function checkPlatform(
     );
   }
   const layers = fetched.manifest.layers;
-  const metadataLayer = layers.find((layer) => layerFilePath(layer) === 'kernel/metadata');
-  const metadata = metadataLayer === undefined ? undefined : await cache.metadata(target, metadataLayer);
+  const metadataLayer = layers.find((layer) => layerFilePath(layer) === METADATA_PATH);
+  const named = metadataLayer === undefined ? undefined : await cache.metadata(target, metadataLayer);
   const platform =
     choice.platform ??
-    (metadata !== undefined
-      ? `linux/${metadata.arch === 'aarch64' ? 'arm64' : 'amd64'}`
+    (named !== undefined
+      ? `linux/${named.arch === 'aarch64' ? 'arm64' : 'amd64'}`
       : await configPlatform(target, fetched.manifest.config));
   const source = `${reference}@${choice.manifest.digest} (${platform})`;
   const config = await cache.config(target, layers, source);
+  const metadata = named ?? config.metadata;
   const report = checkConfig(config.config, flavors);
   report.subject = {
     kind: 'reference',
@@ -235,26 +240,9 @@ async function readMetadata(
   await readLayerFiles(
     store,
     layer,
-    (path) => path === 'kernel/metadata',
-    async (_path, body) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > MAX_METADATA_BYTES) {
-          throw new KartError(
-            'KERNEL_ARTIFACT_INVALID',
-            `layer ${layer.digest}: kernel/metadata is larger than ${MAX_METADATA_BYTES} bytes`,
-            {
-              exitCode: 1,
-              hint: 'the image is damaged; publish it again',
-            },
-          );
-        }
-        chunks.push(chunk);
-      }
-      const metadata = parseKernelMetadata(Buffer.concat(chunks), `${layer.digest} kernel/metadata`);
-      parsed = { arch: metadata.arch, configDigest: metadata.configDigest as Digest };
+    (path) => path === METADATA_PATH,
+    async (path, body) => {
+      parsed = await readMetadataFile(body, `layer ${layer.digest} ${path}`);
     },
   );
   return parsed;

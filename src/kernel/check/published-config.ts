@@ -9,6 +9,7 @@ import { KartError } from '../../errors.ts';
 import { DigestingStream, type Descriptor, type Digest, type Fetcher } from '../../oci/index.ts';
 import { readTar } from '../../oci/tar-reader.ts';
 import { layerFilePath } from '../artifact/kernel-layers.ts';
+import { MAX_METADATA_BYTES, parseKernelMetadata } from '../artifact/metadata.ts';
 import { readKernelConfigStream } from '../config/index.ts';
 import type { KernelConfigWithLines } from '../config/types.ts';
 import { readEmbeddedConfig } from '../image/embedded-config.ts';
@@ -27,9 +28,15 @@ export interface PublishedConfig {
   /** kernel/config.gz, kernel-dev.tar or "<kernel path> (IKCONFIG)" */
   from: string;
   layer: Digest;
+  /**
+   * KERNEL_CONFIG and KERNEL_ARCH of a kernel/metadata met while searching layers no descriptor
+   * names (when one names kernel/metadata, the caller reads that layer instead)
+   */
+  metadata?: { arch: string; configDigest: Digest };
 }
 
 export const CONFIG_PATH = 'kernel/config.gz';
+export const METADATA_PATH = 'kernel/metadata';
 const LINUXKIT_DEV = 'kernel-dev.tar';
 const KERNEL_PATHS = new Set(['kernel/image', 'kernel']);
 const LINUXKIT_CONFIG = /^usr\/src\/[^/]+\/\.config$/;
@@ -52,14 +59,17 @@ export async function readPublishedConfig(
     }
     return found;
   }
+  let metadata: PublishedConfig['metadata'];
   for (const layer of [...layers].reverse()) {
     const found = await readFromLayer(
       store,
       layer,
       source,
-      (path) => path === CONFIG_PATH || path === LINUXKIT_DEV || KERNEL_PATHS.has(path),
+      (path) =>
+        path === CONFIG_PATH || path === LINUXKIT_DEV || KERNEL_PATHS.has(path) || path === METADATA_PATH,
+      (seen) => (metadata ??= seen),
     );
-    if (found !== undefined) return found;
+    if (found !== undefined) return { ...found, ...(metadata === undefined ? {} : { metadata }) };
   }
   throw new KartError(
     'CHECK_NO_CONFIG',
@@ -80,12 +90,15 @@ async function readFromLayer(
   layer: Descriptor,
   source: string,
   want: (path: string) => boolean,
+  onMetadata?: (metadata: NonNullable<PublishedConfig['metadata']>) => void,
 ): Promise<PublishedConfig | undefined> {
   let fromFile: { bytes: Buffer; digest: Digest; from: string } | undefined;
   let kernelFile: { path: string; dir: string } | undefined;
   try {
     await readLayerFiles(store, layer, want, async (path, body) => {
-      if (path === CONFIG_PATH) {
+      if (path === METADATA_PATH) {
+        onMetadata?.(await readMetadataFile(body, `${source} ${path}`));
+      } else if (path === CONFIG_PATH) {
         fromFile = { ...(await collect(body.pipe(createGunzip()), `${source} ${path}`)), from: path };
       } else if (path === LINUXKIT_DEV) {
         const config = await linuxKitConfig(body, `${source} ${path}`);
@@ -173,4 +186,25 @@ async function linuxKitConfig(
 
 function parse(bytes: Buffer, source: string): Promise<KernelConfigWithLines> {
   return readKernelConfigStream(Readable.from([bytes]), source, { whole: true });
+}
+
+/** kernel/metadata's arch and KERNEL_CONFIG (a few hundred bytes; refused past MAX_METADATA_BYTES). */
+export async function readMetadataFile(
+  body: Readable,
+  what: string,
+): Promise<{ arch: string; configDigest: Digest }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_METADATA_BYTES) {
+      throw new KartError('KERNEL_ARTIFACT_INVALID', `${what} is larger than ${MAX_METADATA_BYTES} bytes`, {
+        exitCode: 1,
+        hint: 'the image is damaged; publish it again',
+      });
+    }
+    chunks.push(chunk);
+  }
+  const metadata = parseKernelMetadata(Buffer.concat(chunks), what);
+  return { arch: metadata.arch, configDigest: metadata.configDigest as Digest };
 }
