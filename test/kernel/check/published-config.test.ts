@@ -10,9 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReference } from '../../../src/kernel/check/index.ts';
 import { loadFlavor, type Flavor } from '../../../src/kernel/flavor/index.ts';
-import { MediaType } from '../../../src/oci/index.ts';
 import { openLayout, type OciLayout } from '../../../src/oci/layout.ts';
-import { descriptorOf, pushBytes } from '../../../src/oci/manifest-io.ts';
+import { storeImage } from '../install/crafted-images.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
 import { compressPayload, makeIkconfigVmlinux, wrapBzImage } from '../../support/ikconfig-kernels.ts';
 import { CONFIG_TEXT, sha256, storeKernelTag, tarBytes, type Shape } from '../pull/kernel-shapes.ts';
@@ -30,31 +29,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Stores a one-platform (amd64) bare manifest over tar layers of `files`, one layer per entry given. */
+/** Stores a one-platform (amd64) bare manifest over tar layers of `files` and tags it. */
 async function storeLayers(tag: string, layers: Record<string, Buffer | string>[]): Promise<void> {
-  const descriptors = [];
-  for (const files of layers) {
-    const bytes = await tarBytes(files);
-    const desc = descriptorOf(bytes, MediaType.OciLayer);
-    await pushBytes(layout, desc, bytes);
-    descriptors.push(desc);
-  }
-  const config = Buffer.from(
-    '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
-  );
-  const configDesc = descriptorOf(config, MediaType.OciConfig);
-  await pushBytes(layout, configDesc, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: configDesc,
-      layers: descriptors,
-    }),
-  );
-  const desc = descriptorOf(manifest, MediaType.OciManifest);
-  await pushBytes(layout, desc, manifest);
-  await layout.tag(desc, tag);
+  const tars = [];
+  for (const files of layers) tars.push(await tarBytes(files));
+  await layout.tag(await storeImage(layout, tars), tag);
 }
 
 describe('checkReference: where the config comes from', () => {
