@@ -190,7 +190,9 @@ describe('kart check', () => {
       ]);
       expect(run.code).toBe(2);
       expect(run.stdout).toBe('');
-      expect(run.stderr).toMatch(/^kart: error: .*binary\.config: is not UTF-8 text; this is not a kernel \.config\n/);
+      expect(run.stderr).toMatch(
+        /^kart: error: .*binary\.config: is not UTF-8 text; this is not a kernel \.config\n/,
+      );
     });
 
     it('an ELF that is not a kernel (taken as a vmlinux by its bytes)', () => {

@@ -67,7 +67,7 @@ export class KernelFile {
     const read = (offset: number, length: number): Promise<Buffer> => this.readAt(offset, length);
     return Readable.from(
       (async function* () {
-        for (let offset = start; offset < end; ) {
+        for (let offset = start; offset < end;) {
           const chunk = await read(offset, Math.min(CHUNK_BYTES, end - offset));
           if (chunk.length === 0) return; // the file shrank: readers report what they miss
           offset += chunk.length;

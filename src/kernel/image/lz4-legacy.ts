@@ -14,7 +14,7 @@ export class Lz4FormatError extends Error {}
 
 /** Decodes a whole legacy stream (the kernel's 4-byte size trailer already removed). */
 export async function* decodeLz4Legacy(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let offset = 0; // compressed bytes consumed, for messages
   let sawMagic = false;
   const output = Buffer.alloc(BLOCK_OUTPUT_MAX);
@@ -26,12 +26,18 @@ export async function* decodeLz4Legacy(input: AsyncIterable<Uint8Array>): AsyncG
   };
   const iterator = input[Symbol.asyncIterator]();
   const fill = async (length: number): Promise<boolean> => {
-    while (pending.length < length) {
+    if (pending.length >= length) return true;
+    // Gather chunks and join once: a block is up to 8 MiB, fed in 64 KiB chunks.
+    const parts: Buffer[] = [pending];
+    let have = pending.length;
+    while (have < length) {
       const next = await iterator.next();
-      if (next.done) return false;
-      pending = pending.length === 0 ? Buffer.from(next.value) : Buffer.concat([pending, next.value]);
+      if (next.done) break;
+      parts.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      have += next.value.byteLength;
     }
-    return true;
+    pending = Buffer.concat(parts, have);
+    return have >= length;
   };
   for (;;) {
     if (!(await fill(4))) {
