@@ -166,7 +166,7 @@ describe('kart audit REPO', () => {
       { name: 'pass-1', config: '# 1\nCONFIG_DEMO=y\n', count: 9, ok: true },
       { name: 'pass-2', config: '# 2\nCONFIG_DEMO=m\nCONFIG_X=y\n', count: 8, ok: false },
       { name: 'fail-1', config: '# 3\n# CONFIG_DEMO is not set\n', count: 7, ok: false },
-      { name: 'pass-3', config: '# 4\nCONFIG_DEMO=y\nCONFIG_Y=y\n', count: 6, ok: true },
+      { name: 'pass-3', config: '# 4\nCONFIG_DEMO=y\nCONFIG_Y=y\n', count: 5, ok: true },
     ];
     const packed = new Map<string, PackKernelResult>();
     const expectedRows: { tag: string; result: string; failures: string[] }[] = [];
@@ -185,6 +185,18 @@ describe('kart audit REPO', () => {
         });
       }
     }
+    // One more digest, sharing its config layer with pass-1 and its metadata layer with fail-1: it lies.
+    const honest = packed.get('pass-1') as PackKernelResult;
+    const other = packed.get('fail-1') as PackKernelResult;
+    const manifest = JSON.parse((await fetchBytes(audit, honest.manifest)).toString('utf8'));
+    manifest.layers = manifest.layers.map((layer: Descriptor) =>
+      layer.digest === layerOf(honest, 'kernel/metadata').digest ? layerOf(other, 'kernel/metadata') : layer,
+    );
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const liar = descriptorOf(bytes, MediaType.OciManifest);
+    await pushBytes(audit, liar, bytes);
+    await audit.tag(liar, 'liar');
+    expectedRows.push({ tag: 'liar', result: 'lies', failures: ['KERNEL_CONFIG'] });
     expect(expectedRows).toHaveLength(30);
     const repo = `${registry.host}/audit/kernel`;
     for (const { tag } of expectedRows) {
@@ -203,7 +215,7 @@ describe('kart audit REPO', () => {
         failures: row.failures,
       })),
     ).toEqual(expectedRows.sort((x, y) => (x.tag < y.tag ? -1 : 1)));
-    expect(report.summary).toEqual({ tags: 30, digests: 4, rows: 30, failed: 15 });
+    expect(report.summary).toEqual({ tags: 30, digests: 5, rows: 30, failed: 16 });
     // Each distinct config (and metadata) layer fetched exactly once; nothing else.
     const gets = blobGets(from);
     const expectedBlobs = [...packed.values()].flatMap((result) => [
@@ -217,14 +229,14 @@ describe('kart audit REPO', () => {
     expect(log.filter((request) => request.method === 'HEAD')).toHaveLength(30);
     expect(
       log.filter((request) => request.method === 'GET' && request.path.includes('/manifests/')),
-    ).toHaveLength(8);
+    ).toHaveLength(9);
 
     const text = await runKart(['audit', repo, '--flavor', flavor]);
     expect(text.code).toBe(1);
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^TAG +PLATFORM +DIGEST +RESULT +FAILURES$/);
     expect(lines).toHaveLength(32);
-    expect(lines.at(-1)).toBe(`FAILED: 30 tags (4 distinct), 30 checked, 15 failed; ${repo}`);
+    expect(lines.at(-1)).toBe(`FAILED: 30 tags (5 distinct), 30 checked, 16 failed; ${repo}`);
     const failRow = lines.find((line) => line.startsWith('fail-1-t00 '));
     expect(failRow).toMatch(
       new RegExp(

@@ -119,7 +119,9 @@ export async function auditRepository(repository: string, options: AuditOptions)
               );
               return { group, check };
             } catch (error) {
-              if (!isKartError(error)) throw error;
+              // A registry or network failure ends the audit (exit 3); a kernel that cannot be
+              // checked (no config, a damaged layer) is that row's result.
+              if (!isKartError(error) || error.exitCode === 3) throw error;
               return { group, error };
             }
           }),
