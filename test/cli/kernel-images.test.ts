@@ -67,14 +67,14 @@ describe('kart check on a kernel image', () => {
     ]);
   });
 
-  it("Debian's amd64 kernel (xz, no IKCONFIG): exit 2, its banner, and what to pass instead", async () => {
-    const kernel = debianKernelPaths('amd64');
+  it("Debian's cloud kernel (lz4, no IKCONFIG): exit 2, its banner, and what to pass instead", async () => {
+    const kernel = debianKernelPaths('cloud-amd64');
     const run = await kart('check', '--flavor', 'zone', kernel.vmlinuz);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
       new RegExp(
-        `^kart: error: x86 bzImage ${kernel.vmlinuz} \\(Linux version ${kernel.release.replaceAll('.', '\\.')} \\(debian-kernel@lists\\.debian\\.org\\) .* #1 SMP PREEMPT_DYNAMIC Debian .*\\) has no embedded config: no IKCFG_ST marker in its xz payload; it was built without CONFIG_IKCONFIG\\n` +
+        `^kart: error: x86 bzImage ${kernel.vmlinuz} \\(Linux version ${kernel.release.replaceAll('.', '\\.')} \\(debian-kernel@lists\\.debian\\.org\\) .* #1 SMP PREEMPT_DYNAMIC Debian .*\\) has no embedded config: no IKCFG_ST marker in its lz4 payload; it was built without CONFIG_IKCONFIG\\n` +
           "kart: hint: pass the kernel's \\.config instead: the build's \\.config, /boot/config-<release> beside the image, or /proc/config\\.gz on the running kernel\\n$",
       ),
     );

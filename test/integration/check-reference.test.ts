@@ -43,6 +43,24 @@ function layerOf(result: PackKernelResult, path: string): Descriptor {
   return file.layer;
 }
 
+/** `honest`'s manifest with `other`'s kernel/metadata layer, tagged as a bare manifest: it lies. */
+async function storeLiar(
+  store: OciLayout,
+  honest: PackKernelResult,
+  other: PackKernelResult,
+  tag: string,
+): Promise<Descriptor> {
+  const manifest = JSON.parse((await fetchBytes(store, honest.manifest)).toString('utf8'));
+  manifest.layers = manifest.layers.map((layer: Descriptor) =>
+    layer.digest === layerOf(honest, 'kernel/metadata').digest ? layerOf(other, 'kernel/metadata') : layer,
+  );
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const liar = descriptorOf(bytes, MediaType.OciManifest);
+  await pushBytes(store, liar, bytes);
+  await store.tag(liar, tag);
+  return liar;
+}
+
 beforeAll(async () => {
   registry = await startRegistry({ countRequests: true });
   work = mkdtempSync(join(tmpdir(), 'kart-check-ref-'));
@@ -132,14 +150,7 @@ describe('kart check REF', () => {
     const a = await packKernel({ kernel, config: configA, flavor, tags: ['a'] }, layout);
     const b = await packKernel({ kernel, config: configB, flavor, tags: ['b'] }, layout);
     // A's image and config with B's metadata.
-    const manifest = JSON.parse((await fetchBytes(layout, a.manifest)).toString('utf8'));
-    manifest.layers = manifest.layers.map((layer: Descriptor) =>
-      layer.digest === layerOf(a, 'kernel/metadata').digest ? layerOf(b, 'kernel/metadata') : layer,
-    );
-    const bytes = Buffer.from(JSON.stringify(manifest));
-    const liar = descriptorOf(bytes, MediaType.OciManifest);
-    await pushBytes(layout, liar, bytes);
-    await layout.tag(liar, 'liar');
+    const liar = await storeLiar(layout, a, b, 'liar');
 
     const honest = await runKart(['check', '--flavor', flavor, `oci:${layout.root}:a`]);
     expect(honest.code).toBe(0);
@@ -186,16 +197,12 @@ describe('kart audit REPO', () => {
       }
     }
     // One more digest, sharing its config layer with pass-1 and its metadata layer with fail-1: it lies.
-    const honest = packed.get('pass-1') as PackKernelResult;
-    const other = packed.get('fail-1') as PackKernelResult;
-    const manifest = JSON.parse((await fetchBytes(audit, honest.manifest)).toString('utf8'));
-    manifest.layers = manifest.layers.map((layer: Descriptor) =>
-      layer.digest === layerOf(honest, 'kernel/metadata').digest ? layerOf(other, 'kernel/metadata') : layer,
+    await storeLiar(
+      audit,
+      packed.get('pass-1') as PackKernelResult,
+      packed.get('fail-1') as PackKernelResult,
+      'liar',
     );
-    const bytes = Buffer.from(JSON.stringify(manifest));
-    const liar = descriptorOf(bytes, MediaType.OciManifest);
-    await pushBytes(audit, liar, bytes);
-    await audit.tag(liar, 'liar');
     expectedRows.push({ tag: 'liar', result: 'lies', failures: ['KERNEL_CONFIG'] });
     expect(expectedRows).toHaveLength(30);
     const repo = `${registry.host}/audit/kernel`;
