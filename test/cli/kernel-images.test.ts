@@ -115,7 +115,7 @@ describe('kart inspect FILE', () => {
   });
 });
 
-describe('an EFI zboot kernel through pack and unpack', () => {
+describe('an EFI zboot kernel through pack, unpack and pull -k', () => {
   it('is packed and installed unchanged, as the kernel file', async () => {
     const zboot = write('vmlinuz-zboot.efi', makeZboot(RELEASE, undefined, 'zstd'));
     const config = write('zboot.config', CONFIG);
@@ -140,6 +140,20 @@ describe('an EFI zboot kernel through pack and unpack', () => {
     expect(unpack.code).toBe(0);
     expect(readFileSync(join(dest, 'kernel')).equals(readFileSync(zboot))).toBe(true);
     expect(readFileSync(join(dest, 'config'), 'utf8')).toBe(CONFIG);
+    const pulled = join(work, 'zboot-pulled');
+    const pull = await kart(
+      'pull',
+      '-k',
+      `oci:${layout}:z`,
+      '--dest',
+      pulled,
+      '--arch',
+      'arm64',
+      '--cache',
+      join(work, 'zboot-cache'),
+    );
+    expect(pull.code).toBe(0);
+    expect(readFileSync(join(pulled, 'kernel')).equals(readFileSync(zboot))).toBe(true);
   });
 });
 
