@@ -155,6 +155,24 @@ describe('readEmbeddedConfig: IKCFG_ST + config_data.gz + IKCFG_ED inside the ke
   });
 });
 
+describe('readEmbeddedConfig stops at IKCFG_ED', () => {
+  it('never decompresses what follows the config: damage there goes unseen', async () => {
+    const kernel = Buffer.concat([makeIkconfigVmlinux(RELEASE, CONFIG), Buffer.alloc(4 << 20, 0x5a)]);
+    const payload = Buffer.from(compressPayload(kernel, 'zstd'));
+    // The 4 MiB tail compresses to a few hundred bytes; its last blocks (and the checksum) are damaged.
+    payload.fill(0xee, payload.length - 44, payload.length - 4);
+    const path = place(wrapBzImage(RELEASE, payload));
+    expect((await readEmbeddedConfig(path)).bytes.toString('utf8')).toBe(CONFIG);
+    await expectError(
+      readEmbeddedConfig(
+        place(wrapBzImage(RELEASE, Buffer.from(payload).fill(0xee, 300, payload.length - 4))),
+      ),
+      'IMAGE_CORRUPT',
+      /its zstd payload does not decompress after \d+ bytes/,
+    );
+  });
+});
+
 describe("Debian's real kernels (no IKCONFIG): xz and lz4 payloads", () => {
   const bannerOf = (release: string): RegExp =>
     // The real banner (init/version-timestamp.c, with the build number), not the weak default before it.
