@@ -9,3 +9,4 @@ export * from './catalogue/index.ts';
 export * from './publish/index.ts';
 export * from './cache/index.ts';
 export * from './pull/index.ts';
+export * from './check/index.ts';

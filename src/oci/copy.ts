@@ -173,7 +173,7 @@ async function taggedDigest(store: Target, tag: string): Promise<string | undefi
 }
 
 /** A counting semaphore: at most `size` operations in flight; waiters are served first come, first served. */
-class Limiter {
+export class Limiter {
   readonly #size: number;
   #active = 0;
   readonly #waiting: Array<() => void> = [];

@@ -182,10 +182,27 @@ describe('kart check', () => {
     });
 
     it('a file that is not a kernel config', () => {
-      const run = kart(['check', '--flavor', 'zone', '/bin/sh']);
+      const run = kart([
+        'check',
+        '--flavor',
+        'zone',
+        write('binary.config', Buffer.from([0x43, 0xff, 0xfe, 0x0a])),
+      ]);
       expect(run.code).toBe(2);
       expect(run.stdout).toBe('');
-      expect(run.stderr).toMatch(/^kart: error: \/bin\/sh:1: .*this is not a kernel \.config\n/);
+      expect(run.stderr).toMatch(
+        /^kart: error: .*binary\.config: is not UTF-8 text; this is not a kernel \.config\n/,
+      );
+    });
+
+    it('an ELF that is not a kernel (taken as a vmlinux by its bytes)', () => {
+      expect(kart(['check', '--flavor', 'zone', '/bin/sh'])).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          'kart: error: vmlinux ELF /bin/sh holds no "Linux version <release> ..." banner, so its release is unknown\n' +
+          'kart: hint: is this a Linux kernel? kart reads the release from the banner every kernel build embeds\n',
+      });
     });
 
     it('errors are JSON with --json', () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as checkCommand } from './check.ts';
+import { register as auditCommand } from './audit.ts';
 import { register as flavorsCommand } from './flavors.ts';
 import { register as configCommand } from './config.ts';
 import { register as packCommand } from './pack.ts';
@@ -22,6 +23,7 @@ import { register as keyCommand } from './key.ts';
 /** Every command, in the order `kart --help` lists them. */
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   checkCommand,
+  auditCommand,
   flavorsCommand,
   configCommand,
   packCommand,

@@ -10,10 +10,12 @@ export function register(program: Command): void {
       .description(
         'show what a kernel image holds: platforms, files with sizes and digests, metadata, annotations',
       )
-      .argument('<ref>', 'oci:DIR:TAG, oci:DIR@DIGEST or a registry reference')
+      .argument('<ref>', 'oci:DIR:TAG, oci:DIR@DIGEST, a registry reference, or a kernel image file')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (ref: string, options: TransportFlags & { json?: boolean }) => {
+      const { printKernelImageFile } = await import('../inspect-image-file.ts');
+      if (await printKernelImageFile(ref, options.json === true)) return 0;
       const { KartError } = await import('../../errors.ts');
       const { openReference } = await import('../../registry/open-target.ts');
       const { inspectKernelArtifact } = await import('../../kernel/artifact/inspect-artifact.ts');

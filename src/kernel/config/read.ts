@@ -30,9 +30,21 @@ export async function readKernelConfig(
   options: ReadKernelConfigOptions = {},
 ): Promise<KernelConfigWithLines> {
   const input = pathOrDash === '-' ? (options.stdin ?? process.stdin) : await openFile(pathOrDash);
-  const text = await readText(input, pathOrDash);
-  const config = parseKernelConfig(text, pathOrDash);
-  if (options.whole === true && config.entries().next().done === true) throw configEmpty(pathOrDash);
+  return readKernelConfigStream(input, pathOrDash, options);
+}
+
+/**
+ * Reads a kernel config from a stream already open (a layer's config.gz, an image's embedded
+ * config), with the same rules as readKernelConfig; `source` names it in messages.
+ */
+export async function readKernelConfigStream(
+  input: Readable,
+  source: string,
+  options: Pick<ReadKernelConfigOptions, 'whole'> = {},
+): Promise<KernelConfigWithLines> {
+  const text = await readText(input, source);
+  const config = parseKernelConfig(text, source);
+  if (options.whole === true && config.entries().next().done === true) throw configEmpty(source);
   return config;
 }
 

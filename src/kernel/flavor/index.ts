@@ -8,6 +8,7 @@ export type {
   RequirementResult,
   FlavorCheckResult,
   CheckReport,
+  CheckSubject,
 } from './types.ts';
 export { loadFlavor, listFlavors, SHIPPED_FLAVORS_DIR, MAX_FLAVOR_BYTES } from './load.ts';
 export { parseFlavorFile, type FlavorFileContents } from './flavor-file.ts';
@@ -16,4 +17,4 @@ export { checkConfig } from './check.ts';
 export { renderCheckText } from './render/text.ts';
 export { renderCheckJson } from './render/json.ts';
 export { renderCheckGithub } from './render/github.ts';
-export { renderCheckJunit } from './render/junit.ts';
+export { renderCheckJunit, renderCheckJunitReports } from './render/junit.ts';

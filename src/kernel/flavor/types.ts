@@ -94,10 +94,34 @@ export interface FlavorCheckResult {
   warnings: RequirementResult[];
 }
 
+/**
+ * What the config was read from when it is not a config file a person can open at a line: a kernel
+ * image's embedded config, or a published kernel (a reference, its digest and platform).
+ */
+export type CheckSubject =
+  | { kind: 'image'; path: string; format: string; release: string; banner: string; configDigest: string }
+  | {
+      kind: 'reference';
+      reference: string;
+      /** what the reference resolved to (an index or a manifest) */
+      digest: string;
+      platform: string;
+      /** the platform manifest */
+      manifest: string;
+      /** the file the config came from: kernel/config.gz, kernel-dev.tar or the kernel's IKCONFIG */
+      configFrom: string;
+      /** the layer that held it */
+      layer: string;
+      /** sha256 of the .config read */
+      configDigest: string;
+    };
+
 export interface CheckReport {
   ok: boolean;
   /** where the config came from (a path, or `-` for stdin) */
   config: string;
+  /** set when the config came from a kernel image or a published reference */
+  subject?: CheckSubject;
   flavors: FlavorCheckResult[];
   /** what the config reader warned about (duplicated symbols) */
   configWarnings: string[];

@@ -1,7 +1,6 @@
 import { createGunzip } from 'node:zlib';
-import { ARM64_HEADER_BYTES, checkArm64Header, isArm64Image } from './arm64-image.ts';
-import { BannerScanner } from './banner-scanner.ts';
 import { imageCorrupt, imageNoBanner, imageTruncated, imageUnknown } from './image-errors.ts';
+import { scanInnerArm64Image } from './inner-arm64-image.ts';
 import type { KernelFile } from './kernel-file.ts';
 import type { KernelImageInfo } from './types.ts';
 
@@ -17,36 +16,21 @@ export async function readArm64ImageGz(file: KernelFile): Promise<KernelImageInf
   source.on('error', (error) => gunzip.destroy(error));
   source.pipe(gunzip);
 
-  const scanner = new BannerScanner();
-  let head = Buffer.alloc(0);
-  let imageSize = 0n;
   let inflated = 0;
-  try {
+  const counted = (async function* () {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       inflated += chunk.length;
-      if (head.length < ARM64_HEADER_BYTES) {
-        head = Buffer.concat([head, chunk.subarray(0, ARM64_HEADER_BYTES - head.length)]);
-        if (head.length === ARM64_HEADER_BYTES) {
-          if (!isArm64Image(head)) {
-            throw imageUnknown(
-              file.path,
-              `gzip data whose inflated bytes have no "ARM\\x64" at 0x38, so not an arm64 Image.gz`,
-            );
-          }
-          imageSize = checkArm64Header(file.path, FORMAT, head);
-        }
-      }
-      const banner = scanner.push(chunk);
-      if (banner) {
-        return {
-          format: 'Image.gz',
-          arch: 'aarch64',
-          release: banner.release,
-          banner: banner.line,
-          compression: 'gzip',
-        };
-      }
+      yield chunk;
     }
+  })();
+  let scan;
+  try {
+    scan = await scanInnerArm64Image(counted, file.path, FORMAT, () =>
+      imageUnknown(
+        file.path,
+        `gzip data whose inflated bytes have no "ARM\\x64" at 0x38, so not an arm64 Image.gz`,
+      ),
+    );
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_BUF_ERROR') {
@@ -68,14 +52,23 @@ export async function readArm64ImageGz(file: KernelFile): Promise<KernelImageInf
     source.destroy();
     gunzip.destroy();
   }
-  if (head.length < ARM64_HEADER_BYTES) {
+  if (scan.banner) {
+    return {
+      format: 'Image.gz',
+      arch: 'aarch64',
+      release: scan.banner.release,
+      banner: scan.banner.line,
+      compression: 'gzip',
+    };
+  }
+  if (!scan.headerSeen) {
     throw imageTruncated(file.path, FORMAT, `the 64-byte arm64 Image header (inflates to ${inflated} bytes)`);
   }
-  if (imageSize > BigInt(inflated)) {
+  if (scan.imageSize > BigInt(inflated)) {
     throw imageTruncated(
       file.path,
       FORMAT,
-      `the image_size its header declares (${imageSize} bytes, inflates to ${inflated})`,
+      `the image_size its header declares (${scan.imageSize} bytes, inflates to ${inflated})`,
     );
   }
   throw imageNoBanner(file.path, FORMAT, 'no "Linux version <release> ..." banner');

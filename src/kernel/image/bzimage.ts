@@ -10,6 +10,7 @@ const PROTOCOL_VERSION = 0x206;
 const KERNEL_VERSION_POINTER = 0x20e; // the version string is at this value + 0x200
 const XLOADFLAGS = 0x236; // protocol 2.12+
 const PAYLOAD_OFFSET = 0x248; // protocol 2.08+, relative to the protected-mode code
+const PAYLOAD_LENGTH = 0x24c;
 const XLF_KERNEL_64 = 0x1;
 const MAX_VERSION_STRING = 512;
 const FORMAT = 'x86 bzImage';
@@ -61,10 +62,7 @@ export async function readBzImage(file: KernelFile, head: Buffer): Promise<Kerne
     );
   }
 
-  // setup_sects 0 means 4 (boot.rst); the protected-mode code starts after the setup sectors.
-  const setupSectors = head.readUInt8(SETUP_SECTS) || 4;
-  const payloadAt = (setupSectors + 1) * 512 + head.readUInt32LE(PAYLOAD_OFFSET);
-  const compression = compressionFromMagic(await file.readAt(payloadAt, LONGEST_MAGIC));
+  const compression = compressionFromMagic(await file.readAt(bzImagePayload(head).offset, LONGEST_MAGIC));
 
   return {
     format: 'bzImage',
@@ -73,5 +71,20 @@ export async function readBzImage(file: KernelFile, head: Buffer): Promise<Kerne
     banner,
     ...(compression === undefined ? {} : { compression }),
     bootProtocol,
+  };
+}
+
+/**
+ * Where the compressed kernel sits in a bzImage whose header `head` (at least BZIMAGE_HEADER_END
+ * bytes) has been checked by readBzImage: from the header's payload_offset (relative to the
+ * protected-mode code, which follows the setup sectors) for payload_length bytes.
+ */
+export function bzImagePayload(head: Buffer): { offset: number; length: number } {
+  // setup_sects 0 means 4 (boot.rst).
+  const setupSectors = head.readUInt8(SETUP_SECTS) || 4;
+  return {
+    offset: (setupSectors + 1) * 512 + head.readUInt32LE(PAYLOAD_OFFSET),
+    // A header cut right after payload_offset is a truncated file: no payload to read.
+    length: head.length >= PAYLOAD_LENGTH + 4 ? head.readUInt32LE(PAYLOAD_LENGTH) : 0,
   };
 }

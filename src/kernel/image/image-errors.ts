@@ -3,9 +3,9 @@ import { KartError } from '../../errors.ts';
 // Every error names the file and says what kart expected to find there; all are input errors (exit 2).
 
 const WHAT_KART_READS =
-  'an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip) or a vmlinux ELF';
+  'an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip), an EFI zboot image ("zimg" at 4) or a vmlinux ELF';
 const PASS_THE_BUILT_KERNEL =
-  'pass the built kernel: arch/x86/boot/bzImage, arch/arm64/boot/Image or Image.gz, vmlinux, or /boot/vmlinuz-<release>';
+  'pass the built kernel: arch/x86/boot/bzImage, arch/arm64/boot/Image, Image.gz or vmlinuz.efi, vmlinux, or /boot/vmlinuz-<release>';
 
 export function imageUnreadable(path: string, cause: unknown): KartError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;

@@ -1,6 +1,8 @@
-import type { ReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
 import { imageUnreadable } from './image-errors.ts';
+
+const CHUNK_BYTES = 1 << 16;
 
 /**
  * A kernel image opened for positional reads: sniffing needs a few hundred bytes at known offsets,
@@ -56,9 +58,24 @@ export class KernelFile {
     return buffer.subarray(0, filled);
   }
 
-  /** The bytes from `start` to the end, as a stream in bounded chunks (the handle stays open). */
-  stream(start = 0): ReadStream {
-    return this.#handle.createReadStream({ start, autoClose: false, highWaterMark: 1 << 16 });
+  /**
+   * The bytes from `start` up to `end` (exclusive; default the end of the file), as a stream in
+   * bounded chunks. Positional reads: destroying the stream (a reader that stopped early) leaves the
+   * handle open for the next one, which a FileHandle's own read stream would close.
+   */
+  stream(start = 0, end = this.size): Readable {
+    const read = (offset: number, length: number): Promise<Buffer> => this.readAt(offset, length);
+    return Readable.from(
+      (async function* () {
+        for (let offset = start; offset < end;) {
+          const chunk = await read(offset, Math.min(CHUNK_BYTES, end - offset));
+          if (chunk.length === 0) return; // the file shrank: readers report what they miss
+          offset += chunk.length;
+          yield chunk;
+        }
+      })(),
+      { objectMode: false },
+    );
   }
 
   async close(): Promise<void> {

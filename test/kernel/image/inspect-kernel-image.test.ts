@@ -15,6 +15,7 @@ import {
   syntheticBzImageVersion,
   type SyntheticCompression,
 } from '../../support/synthetic-kernels.ts';
+import { compressPayload, makeIkconfigArm64Image, wrapZboot } from '../../support/ikconfig-kernels.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kart-image-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -46,6 +47,8 @@ async function expectKartError(path: string, code: string, message: string | Reg
 }
 
 const RELEASE = '6.12.8-kart-zone';
+const EXPECTED_FORMATS =
+  'expected an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip), an EFI zboot image ("zimg" at 4) or a vmlinux ELF';
 const BANNER = syntheticBanner(RELEASE).trimEnd();
 
 describe('inspectKernelImage on real Debian kernels', () => {
@@ -228,7 +231,7 @@ describe('inspectKernelImage on arm64 Image.gz', () => {
     await expectKartError(
       path,
       'IMAGE_UNKNOWN',
-      `${path} is not a kernel image kart recognizes (gzip data whose inflated bytes have no "ARM\\x64" at 0x38, so not an arm64 Image.gz); expected an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip) or a vmlinux ELF`,
+      `${path} is not a kernel image kart recognizes (gzip data whose inflated bytes have no "ARM\\x64" at 0x38, so not an arm64 Image.gz); expected an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip), an EFI zboot image ("zimg" at 4) or a vmlinux ELF`,
     );
   });
 
@@ -309,8 +312,7 @@ describe('inspectKernelImage on vmlinux ELF files', () => {
 });
 
 describe('inspectKernelImage on what is not a kernel', () => {
-  const EXPECTED =
-    'expected an x86 bzImage ("HdrS" at 0x202), an arm64 Image ("ARM\\x64" at 0x38), an arm64 Image.gz (gzip) or a vmlinux ELF';
+  const EXPECTED = EXPECTED_FORMATS;
 
   it('refuses an empty file', async () => {
     const path = place(Buffer.alloc(0));
@@ -337,18 +339,6 @@ describe('inspectKernelImage on what is not a kernel', () => {
     );
   });
 
-  it('names an EFI zboot image it cannot unwrap', async () => {
-    const bytes = Buffer.alloc(0x400);
-    bytes.write('MZ\0\0zimg', 0, 'latin1');
-    bytes.write('zstd22\0', 0x18, 'latin1');
-    const path = place(bytes);
-    await expectKartError(
-      path,
-      'IMAGE_UNKNOWN',
-      `${path} is not a kernel image kart recognizes (an EFI zboot image compressed with zstd22, whose inner Image kart does not unwrap); ${EXPECTED}`,
-    );
-  });
-
   it('names a missing file and a directory', async () => {
     const missing = join(work, 'no-such-kernel');
     await expect(inspectKernelImage(missing)).rejects.toMatchObject({
@@ -361,5 +351,56 @@ describe('inspectKernelImage on what is not a kernel', () => {
       exitCode: 2,
       message: `cannot read kernel image ${work}: EISDIR`,
     });
+  });
+});
+
+describe('inspectKernelImage on EFI zboot images (vmlinuz.efi)', () => {
+  // Every method's inner Image (gzip, zstd, xz, lz4, lzma) is read in embedded-config.test.ts.
+  it('decompresses no further than the banner', async () => {
+    // A valid gzip start (the Image with its banner), then garbage where the rest would be.
+    const image = makeIkconfigArm64Image(RELEASE, undefined);
+    const whole = compressPayload(image, 'gzip');
+    const cut = Buffer.concat([whole.subarray(0, Math.floor(whole.length / 2)), Buffer.alloc(100_000, 0xee)]);
+    expect(image.indexOf('Linux version')).toBeLessThan(8192);
+    expect((await inspectKernelImage(place(wrapZboot(cut, 'gzip')))).release).toBe(RELEASE);
+  });
+
+  it('refuses a riscv64 zboot image, naming the arch, before decompressing anything', async () => {
+    const path = place(wrapZboot(Buffer.alloc(64, 0xee), 'gzip', 'riscv64'));
+    await expectKartError(
+      path,
+      'IMAGE_ARCH_UNSUPPORTED',
+      `EFI zboot ${path} is a riscv64 kernel; kart handles 64-bit little-endian x86_64 and aarch64 kernels`,
+    );
+  });
+
+  it('refuses a method kart does not decompress, a payload past the end, and a header cut short', async () => {
+    const lzo = place(wrapZboot(Buffer.alloc(64), 'lzo'));
+    await expectKartError(
+      lzo,
+      'IMAGE_COMPRESSION_UNSUPPORTED',
+      `EFI zboot ${lzo} holds an Image compressed with "lzo", which kart does not decompress`,
+    );
+    const short = place(wrapZboot(Buffer.alloc(64), 'gzip', 'arm64', 1000));
+    await expectKartError(
+      short,
+      'IMAGE_TRUNCATED',
+      `EFI zboot ${short} is truncated: it ends before the end of its gzip payload at 1512 (the file has 576 bytes)`,
+    );
+    const header = place(wrapZboot(Buffer.alloc(0), 'gzip').subarray(0, 0x30));
+    await expectKartError(
+      header,
+      'IMAGE_TRUNCATED',
+      `EFI zboot ${header} is truncated: it ends before the end of its zboot header at 0x40`,
+    );
+  });
+
+  it('refuses a zboot payload that is not an arm64 Image', async () => {
+    const path = place(wrapZboot(compressPayload(Buffer.alloc(4096, 1), 'gzip'), 'gzip'));
+    await expectKartError(
+      path,
+      'IMAGE_UNKNOWN',
+      `${path} is not a kernel image kart recognizes (an EFI zboot image whose decompressed payload has no "ARM\\x64" at 0x38, so no arm64 Image); ${EXPECTED_FORMATS}`,
+    );
   });
 });

@@ -5,7 +5,7 @@ import type { CheckReport } from '../types.ts';
  * <failure>); unmet recommendations go to the suite's <system-out>, since they are not failures.
  */
 
-function xml(text: string): string {
+export function xml(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -15,15 +15,67 @@ function xml(text: string): string {
 }
 
 export function renderCheckJunit(report: CheckReport): string {
-  const { summary } = report;
+  return renderCheckJunitReports([report]);
+}
+
+/**
+ * Several reports (one per platform of a reference, or per audited tag) as one document. A report
+ * with a subject names it in its suites and carries it as properties (reference, digest, platform).
+ */
+export function renderCheckJunitReports(reports: readonly CheckReport[]): string {
+  const total = (pick: (report: CheckReport) => number): number =>
+    reports.reduce((sum, report) => sum + pick(report), 0);
   const out: string[] = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="kart check" tests="${summary.requirements}" failures="${summary.failures}">`,
+    `<testsuites name="kart check" tests="${total((r) => r.summary.requirements)}" failures="${total((r) => r.summary.failures)}">`,
   ];
+  for (const report of reports) out.push(...suites(report));
+  out.push('</testsuites>');
+  return `${out.join('\n')}\n`;
+}
+
+function subjectProperties(report: CheckReport): [string, string][] {
+  const subject = report.subject;
+  if (subject === undefined) return [];
+  if (subject.kind === 'image') {
+    return [
+      ['image', subject.path],
+      ['release', subject.release],
+      ['config.digest', subject.configDigest],
+    ];
+  }
+  return [
+    ['reference', subject.reference],
+    ['digest', subject.digest],
+    ['platform', subject.platform],
+    ['manifest', subject.manifest],
+    ['config.from', subject.configFrom],
+    ['config.digest', subject.configDigest],
+  ];
+}
+
+function suiteName(report: CheckReport, flavor: string): string {
+  const subject = report.subject;
+  if (subject === undefined) return flavor;
+  return subject.kind === 'reference'
+    ? `${flavor} (${subject.reference}@${subject.digest} ${subject.platform})`
+    : `${flavor} (${subject.path})`;
+}
+
+function suites(report: CheckReport): string[] {
+  const out: string[] = [];
+  const properties = subjectProperties(report);
   for (const result of report.flavors) {
     out.push(
-      `  <testsuite name="${xml(result.flavor)}" tests="${result.requirements.length}" failures="${result.failures.length}" file="${xml(result.file)}">`,
+      `  <testsuite name="${xml(suiteName(report, result.flavor))}" tests="${result.requirements.length}" failures="${result.failures.length}" file="${xml(result.file)}">`,
     );
+    if (properties.length > 0) {
+      out.push('    <properties>');
+      for (const [name, value] of properties) {
+        out.push(`      <property name="${xml(name)}" value="${xml(value)}"/>`);
+      }
+      out.push('    </properties>');
+    }
     for (const requirement of result.requirements) {
       const open = `    <testcase classname="${xml(result.flavor)}" name="${xml(`${requirement.symbol} = ${requirement.rule}`)}" file="${xml(requirement.flavorFile)}" line="${requirement.flavorLine}"`;
       if (requirement.ok) {
@@ -43,6 +95,5 @@ export function renderCheckJunit(report: CheckReport): string {
     }
     out.push('  </testsuite>');
   }
-  out.push('</testsuites>');
-  return `${out.join('\n')}\n`;
+  return out;
 }
