@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, printJson, printLine } from '../output.ts';
 import {
   addConcurrencyOption,
@@ -14,13 +15,14 @@ import {
 export async function runCopy(
   source: string,
   destination: string,
-  options: RegistryCliOptions,
+  options: RegistryCliOptions & MirrorFlags,
 ): Promise<void> {
   const target = targetOptions(options);
   const { copyReference, transferProgress } = await import('../../registry/index.ts');
   const progress = transferProgress(process.stderr);
   const report = await copyReference(source, destination, {
     ...target,
+    sources: mirrorSources(options),
     referrers: options.referrers === true,
     ...progress,
   });
@@ -33,15 +35,22 @@ export async function runCopy(
 export function register(program: Command): void {
   addConcurrencyOption(
     addRegistryOptions(
-      program
-        .command('copy')
-        .description('copy an image or index (every platform) between registries and OCI layouts')
-        .argument('<src>', 'source: [HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
-        .argument('<dst>', 'destination: [HOST/]REPO[:TAG] or oci:DIR[:TAG] (tag defaults to the source tag)')
-        .option('--referrers', 'also copy artifacts attached to the image (signatures, SBOMs)'),
+      addMirrorOptions(
+        program
+          .command('copy')
+          .description('copy an image or index (every platform) between registries and OCI layouts')
+          .argument('<src>', 'source: [HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
+          .argument(
+            '<dst>',
+            'destination: [HOST/]REPO[:TAG] or oci:DIR[:TAG] (tag defaults to the source tag)',
+          )
+          .option('--referrers', 'also copy artifacts attached to the image (signatures, SBOMs)'),
+      ),
     ),
     'blobs transferred',
   ).action(
-    action(async (src: string, dst: string, options: RegistryCliOptions) => runCopy(src, dst, options)),
+    action(async (src: string, dst: string, options: RegistryCliOptions & MirrorFlags) =>
+      runCopy(src, dst, options),
+    ),
   );
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
 
-interface PullCliOptions extends RegistryCliOptions {
+interface PullCliOptions extends RegistryCliOptions, MirrorFlags {
   kernel?: string;
   dest?: string;
   arch?: string;
@@ -19,25 +20,30 @@ interface PullCliOptions extends RegistryCliOptions {
  */
 export function register(program: Command): void {
   addRegistryOptions(
-    program
-      .command('pull')
-      .description(
-        'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
-      )
-      .argument('[ref]', '[HOST/]REPO:TAG, [HOST/]REPO@DIGEST or oci:DIR:TAG (copy form)')
-      .argument('[layout]', 'oci:DIR[:TAG] (copy form; created when missing; tag defaults to the source tag)')
-      .option('-k, --kernel <ref>', 'the kernel image to install: [HOST/]REPO:TAG or @DIGEST')
-      .option('--dest <dir>', 'with -k: the directory to install into (a symlink to a versioned sibling)')
-      .option('--arch <amd64|arm64>', "with -k: the platform (default: the host's)")
-      .option('--flavor <name|path>', 'with -k: refuse a kernel whose config fails this flavor')
-      .option('--cache <dir>', 'with -k: the blob cache (default: $XDG_CACHE_HOME/kart or ~/.cache/kart)')
-      .option('--offline', 'with -k: no network; install the digest last pulled for REF from the cache')
-      .option(
-        '--verify-installed',
-        "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
-      )
-      .option('--referrers', 'copy form: also copy artifacts attached to the image')
-      .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
+    addMirrorOptions(
+      program
+        .command('pull')
+        .description(
+          'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
+        )
+        .argument('[ref]', '[HOST/]REPO:TAG, [HOST/]REPO@DIGEST or oci:DIR:TAG (copy form)')
+        .argument(
+          '[layout]',
+          'oci:DIR[:TAG] (copy form; created when missing; tag defaults to the source tag)',
+        )
+        .option('-k, --kernel <ref>', 'the kernel image to install: [HOST/]REPO:TAG or @DIGEST')
+        .option('--dest <dir>', 'with -k: the directory to install into (a symlink to a versioned sibling)')
+        .option('--arch <amd64|arm64>', "with -k: the platform (default: the host's)")
+        .option('--flavor <name|path>', 'with -k: refuse a kernel whose config fails this flavor')
+        .option('--cache <dir>', 'with -k: the blob cache (default: $XDG_CACHE_HOME/kart or ~/.cache/kart)')
+        .option('--offline', 'with -k: no network; install the digest last pulled for REF from the cache')
+        .option(
+          '--verify-installed',
+          "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
+        )
+        .option('--referrers', 'copy form: also copy artifacts attached to the image')
+        .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
+    ),
   ).action(
     action(async (ref: string | undefined, layout: string | undefined, options: PullCliOptions) => {
       const { KartError } = await import('../../errors.ts');
@@ -75,7 +81,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   const result = await pullKernel({
     reference: ref,
     dest,
-    target,
+    target: { ...target, sources: mirrorSources(options) },
     offline: options.offline === true,
     verifyInstalled: options.verifyInstalled === true,
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
@@ -89,6 +95,12 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
   printLine(
     `${result.installed ? 'installed' : 'unchanged'} ${result.reference} (${result.platform}, ${result.manifestDigest}) in ${result.dest}`,
   );
+  const resolution = result.sources?.tagResolution;
+  if (resolution !== undefined) {
+    printLine(
+      `  tag ${resolution.tag} resolved at the mirror ${resolution.source}, not the upstream (${resolution.upstreamError})`,
+    );
+  }
   for (const file of result.files) {
     printLine(
       `  ${file.name.padEnd(16)} ${String(file.size).padStart(10)}  ${file.digest}${file.fromCache ? '  (cache)' : ''}`,

@@ -6,6 +6,7 @@ import { fetchBytes } from '../../oci/manifest-io.ts';
 import { formatReference, parseReference, withDefaultTag } from '../../oci/reference.ts';
 import { ImageManifestSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
+import { servedBy, sourceReport, type SourceReport } from '../../registry/mirrors/source-report.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
@@ -51,6 +52,8 @@ export interface PulledBlob {
   mediaType: string;
   size: number;
   fromCache: boolean;
+  /** the registry repository (a mirror or the upstream) that served it; absent when it was cached */
+  source?: string;
 }
 
 export interface PulledFile extends InstalledFile {
@@ -75,6 +78,8 @@ export interface PullKernelResult {
   cache: string;
   blobs: PulledBlob[];
   files: PulledFile[];
+  /** mirrors skipped during this pull; and, if the upstream could not be reached, the mirror that resolved the tag */
+  sources?: SourceReport;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -116,6 +121,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         mediaType: desc.mediaType,
         size: desc.size,
         fromCache,
+        ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
       });
     };
 
@@ -158,6 +164,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         blobs: [...fetched.values()],
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
+        sources: sourceReport(remote),
       };
     }
 
@@ -196,6 +203,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       cache: cache.root,
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
+      sources: sourceReport(remote),
     };
   } finally {
     await pull?.end();
