@@ -119,16 +119,25 @@ export class MirroredRepository implements Target {
     if (isDigest(reference)) {
       return this.#firstAnswer(`manifest ${this.name}@${reference}`, (store) => store.resolve(reference));
     }
+    const allowed = this.#sources.filter(
+      (source) => source.role === 'mirror' && source.tags && !this.#skipped.has(source.store.name),
+    );
+    // The first mirror allowed to answer for tags is asked too, at the same time: its answer is used
+    // only if the upstream cannot be reached, but asking keeps a pull-through cache (which learns a
+    // tag only when asked for it) ready to answer on the day the upstream is down.
+    const early = allowed[0]?.store.resolve(reference).then(
+      (desc) => ({ desc }),
+      (error: unknown) => ({ error }),
+    );
     let upstreamError: unknown;
     try {
-      return await this.upstream.resolve(reference);
+      const desc = await this.upstream.resolve(reference);
+      await early;
+      return desc;
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       upstreamError = error;
     }
-    const allowed = this.#sources.filter(
-      (source) => source.role === 'mirror' && source.tags && !this.#skipped.has(source.store.name),
-    );
     const reason = upstreamError instanceof Error ? upstreamError.message : String(upstreamError);
     if (allowed.length === 0) {
       throw new KartError(
@@ -143,18 +152,22 @@ export class MirroredRepository implements Target {
         },
       );
     }
-    for (const source of allowed) {
+    const failures: string[] = [];
+    for (const [index, source] of allowed.entries()) {
       try {
-        const desc = await source.store.resolve(reference);
+        const answer = index === 0 ? await early! : { desc: await source.store.resolve(reference) };
+        if ('error' in answer) throw answer.error;
+        const desc = answer.desc;
         this.tagResolution = { tag: reference, source: source.store.name, upstreamError: reason };
         return desc;
       } catch (error) {
+        failures.push(`${source.store.name}: ${error instanceof Error ? error.message : String(error)}`);
         if (!(error instanceof KartError && error.code === 'NOT_FOUND')) this.#setAside(source, error);
       }
     }
     throw new KartError(
       'UPSTREAM_UNREACHABLE',
-      `cannot resolve ${this.name}:${reference}: the upstream cannot be reached (${reason}) and no mirror knows the tag`,
+      `cannot resolve ${this.name}:${reference}: the upstream cannot be reached (${reason}) and no mirror could say what the tag names (${failures.join('; ')})`,
       { exitCode: 3, transient: true, cause: upstreamError },
     );
   }

@@ -1,6 +1,7 @@
 import type { RegistryReference } from '../../oci/reference.ts';
 import type { Target } from '../../oci/store.ts';
 import { openRepository, type OpenTargetOptions } from '../open-target.ts';
+import { DEFAULT_RETRY_POLICY } from '../retry-policy.ts';
 import { loadRegistriesConf, type RegistriesConfLocations } from './load-registries-conf.ts';
 import { MirroredRepository, type PullSource, type SourceSkip } from './mirrored-repository.ts';
 import { planPullSources, type CommandLineMirrors, type SourceEndpoint } from './pull-source-plan.ts';
@@ -41,17 +42,21 @@ export async function openPullSource(
   if (plan.mirrors.length === 0 && unchanged) return undefined;
 
   const opened: { store: ReturnType<typeof openRepository>; endpoint: SourceEndpoint }[] = [];
-  const open = (endpoint: SourceEndpoint, mirror: boolean) => {
+  const open = (endpoint: SourceEndpoint, role: 'mirror' | 'upstream' | 'alone') => {
+    const maxRetries = options.retry?.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries;
     const store = openRepository(endpoint.host, endpoint.repository, {
       ...options,
       ...(endpoint.insecure ? { insecure: true } : {}),
       // A mirror is one of several: no waiting on it, the next source carries on.
-      ...(mirror
+      ...(role === 'mirror'
         ? {
             retry: { ...options.retry, maxRetries: 0 },
             stallTimeoutMs: settings.mirrorStallTimeoutMs ?? DEFAULT_MIRROR_STALL_TIMEOUT_MS,
           }
         : {}),
+      // With mirrors to carry on, an upstream that is down is given up on after two quick retries
+      // (under a second), not the full backoff: a fleet booting through its site cache keeps moving.
+      ...(role === 'upstream' ? { retry: { ...options.retry, maxRetries: Math.min(maxRetries, 2) } } : {}),
     });
     opened.push({ store, endpoint });
     return store.target;
@@ -59,10 +64,10 @@ export async function openPullSource(
   const close = async (): Promise<void> => {
     await Promise.all(opened.map(({ store }) => store.close()));
   };
-  const upstream = open(plan.upstream, false);
+  const upstream = open(plan.upstream, plan.mirrors.length > 0 ? 'upstream' : 'alone');
   if (plan.mirrors.length === 0) return { target: upstream, close };
   const sources: PullSource[] = plan.mirrors.map((mirror) => ({
-    store: open(mirror, true),
+    store: open(mirror, 'mirror'),
     role: 'mirror',
     digests: mirror.digests,
     tags: mirror.tags,

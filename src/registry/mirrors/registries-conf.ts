@@ -79,7 +79,7 @@ export function parseRegistriesConf(text: string, path: string): RegistryEntry[]
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
     const index = typeof issue.path[1] === 'number' ? issue.path[1] : undefined;
-    const where = index === undefined ? path : `${path}:${headers[index] ?? 1}`;
+    const where = index === undefined ? path : `${path}:${headers[index]?.line ?? 1}`;
     throw invalid(where, `${issue.path.join('.')}: ${issue.message}`);
   }
   if (checked.data.registries !== undefined) {
@@ -93,11 +93,16 @@ export function parseRegistriesConf(text: string, path: string): RegistryEntry[]
     );
   }
   return (checked.data.registry ?? []).map((table, index) =>
-    registryEntry(table, `${path}:${headers[index] ?? 1}`),
+    registryEntry(table, path, headers[index] ?? { line: 1, mirrors: [] }),
   );
 }
 
-function registryEntry(table: z.infer<typeof RegistrySchema>, origin: string): RegistryEntry {
+function registryEntry(
+  table: z.infer<typeof RegistrySchema>,
+  path: string,
+  lines: TableLines,
+): RegistryEntry {
+  const origin = `${path}:${lines.line}`;
   const location = endpointLocation(table.location ?? '', origin, 'location');
   let prefix = table.prefix === undefined || table.prefix === '' ? location : table.prefix.trim();
   if (prefix === '') throw invalid(origin, 'a [[registry]] needs a prefix or a location');
@@ -121,19 +126,20 @@ function registryEntry(table: z.infer<typeof RegistrySchema>, origin: string): R
     );
   }
   const mirrorByDigestOnly = table['mirror-by-digest-only'] === true;
-  const mirrors = (table.mirror ?? []).map((mirror): MirrorEndpoint => {
-    const mirrorLocation = endpointLocation(mirror.location ?? '', origin, 'mirror location');
-    if (mirrorLocation === '') throw invalid(origin, 'a [[registry.mirror]] has no location');
+  const mirrors = (table.mirror ?? []).map((mirror, index): MirrorEndpoint => {
+    const at = `${path}:${lines.mirrors[index] ?? lines.line}`;
+    const mirrorLocation = endpointLocation(mirror.location ?? '', at, 'mirror location');
+    if (mirrorLocation === '') throw invalid(at, 'a [[registry.mirror]] has no location');
     const mode = mirror['pull-from-mirror'];
     if (mode !== undefined && mode !== 'all' && mode !== 'digest-only' && mode !== 'tag-only') {
       throw invalid(
-        origin,
+        at,
         `pull-from-mirror = "${mode}" for mirror ${mirrorLocation}: not one of all, digest-only, tag-only`,
       );
     }
     if (mode !== undefined && mirrorByDigestOnly) {
       throw invalid(
-        origin,
+        at,
         `mirror ${mirrorLocation} sets pull-from-mirror while its registry sets mirror-by-digest-only`,
       );
     }
@@ -159,13 +165,22 @@ function endpointLocation(value: string, origin: string, what: string): string {
   return trimmed;
 }
 
-/** The line of each `[[registry]]` header, in order (the TOML parser keeps no positions). */
-function registryHeaderLines(text: string): number[] {
-  const lines: number[] = [];
+interface TableLines {
+  line: number;
+  mirrors: number[];
+}
+
+/**
+ * The line of each `[[registry]]` header and of its `[[registry.mirror]]` headers, in order, so
+ * errors name the line (the TOML parser keeps no positions).
+ */
+function registryHeaderLines(text: string): TableLines[] {
+  const tables: TableLines[] = [];
   text.split('\n').forEach((line, index) => {
-    if (/^\s*\[\[\s*registry\s*\]\]/.test(line)) lines.push(index + 1);
+    if (/^\s*\[\[\s*registry\s*\]\]/.test(line)) tables.push({ line: index + 1, mirrors: [] });
+    else if (/^\s*\[\[\s*registry\.mirror\s*\]\]/.test(line)) tables.at(-1)?.mirrors.push(index + 1);
   });
-  return lines;
+  return tables;
 }
 
 function lineOf(text: string, pattern: RegExp): number {
