@@ -5,6 +5,7 @@
  * the upstream plays what no real registry does on purpose: a different manifest, a corrupted blob,
  * a blob cut off half-way.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { copyReference } from '../../src/registry/index.ts';
 import { expectedFiles, storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
 import { runKart, type KartRun } from '../support/kart-cli.ts';
 import { startRegistry, type AccessLogEntry, type TestRegistry } from '../support/registry.ts';
-import { startScriptedServer, type ScriptedServer } from '../support/scripted-server.ts';
+import { startScriptedServer, type RecordedRequest } from '../support/scripted-server.ts';
 
 const RELEASE = '6.1.99-fleet';
 let upstream: TestRegistry;
@@ -186,5 +187,125 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
     } finally {
       await upstream.resume();
     }
+  });
+});
+
+type Misbehaviour = 'other-manifest' | 'corrupt-blobs' | 'cut-blobs';
+
+/**
+ * A mirror in front of the upstream that forwards every request to it, except what `misbehaviour`
+ * changes: every manifest answered with another image's manifest, every blob with one byte flipped,
+ * or every blob cut off after half its bytes (headers promising all of them).
+ */
+async function misbehavingMirror(misbehaviour: Misbehaviour) {
+  const other = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }),
+  );
+  return startScriptedServer(async (req: RecordedRequest, res) => {
+    const answer = await fetch(`${upstream.url}${req.path}`, {
+      method: req.method,
+      headers: {
+        ...(req.headers.accept === undefined ? {} : { accept: String(req.headers.accept) }),
+        ...(req.headers.range === undefined ? {} : { range: String(req.headers.range) }),
+      },
+    });
+    let body = Buffer.from(await answer.arrayBuffer());
+    const headers: Record<string, string> = {};
+    for (const name of ['content-type', 'docker-content-digest', 'content-length', 'content-range']) {
+      const value = answer.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    const blob = /\/blobs\/sha256:/.test(req.path) && req.method === 'GET' && answer.status === 200;
+    if (misbehaviour === 'other-manifest' && /\/manifests\//.test(req.path) && answer.status === 200) {
+      body = other;
+      headers['content-length'] = String(other.length);
+      headers['docker-content-digest'] = sha256(other);
+      headers['content-type'] = 'application/vnd.oci.image.index.v1+json';
+    }
+    if (misbehaviour === 'corrupt-blobs' && blob) {
+      const middle = body.length >> 1;
+      body = Buffer.from(body);
+      body.writeUInt8(body.readUInt8(middle) ^ 0xff, middle);
+    }
+    res.writeHead(answer.status, headers);
+    if (misbehaviour === 'cut-blobs' && blob) {
+      res.write(body.subarray(0, body.length >> 1));
+      // Let the half reach kart before the connection dies.
+      await new Promise((done) => setTimeout(done, 50));
+      res.destroy();
+      return;
+    }
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+describe('a mirror that misbehaves is left for the next source, and the install is still right', () => {
+  async function pullThrough(misbehaviour: Misbehaviour) {
+    const mirror = await misbehavingMirror(misbehaviour);
+    try {
+      const conf = registriesConf(misbehaviour, [[`location = "${mirror.host}"`]]);
+      const before = upstream.accessLog().length;
+      const run = await pullK(conf);
+      expect(run.code).toBe(0);
+      expectInstalled({ ...run, stderr: '' });
+      const result = JSON.parse(run.stdout);
+      const sources = Object.fromEntries(
+        result.blobs.map((blob: { mediaType: string; source: string }) => [blob.mediaType, blob.source]),
+      );
+      return { run, result, sources, mirror, upstreamLog: upstream.accessLog().slice(before) };
+    } finally {
+      await mirror.stop();
+    }
+  }
+
+  it('a different manifest: refused (its digest is not the one the upstream named), everything from the upstream', async () => {
+    const { run, result, mirror } = await pullThrough('other-manifest');
+    const mirrorRepo = `${mirror.host}/fleet/kernel`;
+    expect(result.digest).toBe(root.digest);
+    // The tag was never asked of the mirror: the upstream says what it names.
+    expect(mirror.requests.filter((r) => r.path.endsWith('/manifests/6.1'))).toEqual([]);
+    expect(result.sources.skippedSources).toEqual([
+      expect.objectContaining({ source: mirrorRepo, code: 'DIGEST_MISMATCH' }),
+    ]);
+    expect(run.stderr).toContain(`kart: skipping ${mirrorRepo} for the rest of this pull`);
+    expect(new Set(result.blobs.map((blob: { source: string }) => blob.source))).toEqual(
+      new Set([`${upstream.host}/fleet/kernel`]),
+    );
+  });
+
+  it('a corrupted blob: rejected after its last byte, fetched again from the upstream', async () => {
+    const { result, mirror } = await pullThrough('corrupt-blobs');
+    const mirrorRepo = `${mirror.host}/fleet/kernel`;
+    const upstreamRepo = `${upstream.host}/fleet/kernel`;
+    expect(result.sources.skippedSources).toEqual([
+      expect.objectContaining({ source: mirrorRepo, code: 'DIGEST_MISMATCH' }),
+    ]);
+    for (const blob of result.blobs as { mediaType: string; source: string }[]) {
+      // Manifests came whole and verified from the mirror; every blob from the upstream.
+      const manifest = /manifest|index/.test(blob.mediaType);
+      expect({ type: blob.mediaType, source: blob.source }).toEqual({
+        type: blob.mediaType,
+        source: manifest ? mirrorRepo : upstreamRepo,
+      });
+    }
+  });
+
+  it('a blob cut off half-way: the upstream carries it on from the byte it stopped at (Range, 206)', async () => {
+    const { result, mirror, upstreamLog } = await pullThrough('cut-blobs');
+    const mirrorRepo = `${mirror.host}/fleet/kernel`;
+    const upstreamRepo = `${upstream.host}/fleet/kernel`;
+    const blobs = (result.blobs as { mediaType: string; source: string }[]).filter(
+      (blob) => !/manifest|index/.test(blob.mediaType),
+    );
+    // The first blob was carried on from the upstream; the mirror was then left for the rest.
+    expect(blobs[0]?.source).toBe(`${mirrorRepo} + ${upstreamRepo}`);
+    for (const blob of blobs.slice(1)) expect(blob.source).toBe(upstreamRepo);
+    const ranged = upstreamLog.filter((e) => e.method === 'GET' && e.status === 206);
+    expect(ranged).toHaveLength(1);
+    expect(result.sources.skippedSources).toEqual([expect.objectContaining({ source: mirrorRepo })]);
   });
 });

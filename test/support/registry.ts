@@ -207,7 +207,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
 
 /** Parses distribution's combined-format access log: `... "GET /v2/... HTTP/1.1" 200 1234 ...`. */
 function readAccessLog(path: string): AccessLogEntry[] {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
