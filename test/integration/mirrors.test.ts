@@ -190,6 +190,44 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
   });
 });
 
+describe('--mirror on the other pulling commands; pushes go to the upstream only', () => {
+  it('kart pull REF oci:DIR and kart inspect read through --mirror; kart copy to the upstream never touches the mirror', async () => {
+    const siteBefore = site.accessLog().length;
+    const upstreamBefore = upstream.accessLog().length;
+    const out = join(work, 'copied');
+    const pulled = await runKart(['pull', ref, `oci:${out}:6.1`, '--mirror', site.host, '--json']);
+    expect({ code: pulled.code, stderr: pulled.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(pulled.stdout).digest).toBe(root.digest);
+    const inspected = await runKart(['inspect', ref, '--mirror', site.host, '--json']);
+    expect({ code: inspected.code, stderr: inspected.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(inspected.stdout).root.digest).toBe(root.digest);
+    // The site cache served the content (fetching what it lacked, the arm64 image, itself); kart
+    // asked the upstream for nothing but the tag, once per command.
+    expect(contentGets(site.accessLog().slice(siteBefore)).size).toBeGreaterThan(0);
+    const byKart = upstream
+      .accessLog()
+      .slice(upstreamBefore)
+      .filter((e) => e.userAgent.startsWith('kart/'));
+    expect(byKart.map((e) => `${e.method} ${e.path}`)).toEqual(
+      Array(2).fill('HEAD /v2/fleet/kernel/manifests/6.1'),
+    );
+
+    const siteBeforePush = site.accessLog().length;
+    const pushed = await runKart([
+      'copy',
+      `oci:${out}:6.1`,
+      `${upstream.host}/fleet/pushed:1`,
+      '--mirror',
+      site.host,
+    ]);
+    expect({ code: pushed.code, stderr: pushed.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(site.accessLog().slice(siteBeforePush)).toEqual([]);
+    expect(
+      upstream.accessLog().some((e) => e.method === 'PUT' && e.path === '/v2/fleet/pushed/manifests/1'),
+    ).toBe(true);
+  });
+});
+
 type Misbehaviour = 'other-manifest' | 'corrupt-blobs' | 'cut-blobs';
 
 /**

@@ -57,6 +57,8 @@ export interface AccessLogEntry {
   status: number;
   /** response body bytes ('-' in the log counts as 0) */
   bytes: number;
+  /** who asked: kart says `kart/…`; a proxy-mode registry fetching from its remote says otherwise */
+  userAgent: string;
 }
 
 export interface TestRegistry {
@@ -215,13 +217,14 @@ function readAccessLog(path: string): AccessLogEntry[] {
   }
   const entries: AccessLogEntry[] = [];
   for (const line of text.split('\n')) {
-    const match = /"([A-Z]+) (\S+) HTTP\/[0-9.]+" (\d{3}) (\d+|-)/.exec(line);
+    const match = /"([A-Z]+) (\S+) HTTP\/[0-9.]+" (\d{3}) (\d+|-) "[^"]*" "([^"]*)"/.exec(line);
     if (match === null) continue;
     entries.push({
       method: match[1]!,
       path: match[2]!,
       status: Number(match[3]),
       bytes: match[4] === '-' ? 0 : Number(match[4]),
+      userAgent: match[5]!,
     });
   }
   return entries;
