@@ -106,10 +106,14 @@ export class MirroredRepository implements Target {
     const name = source.store.name;
     // The upstream is the last resort and retries by itself: never skipped.
     if (source.role === 'upstream' || this.#skipped.has(name)) return;
+    // A body that stalls reaches us as the broken-off transfer it caused: say it stalled.
+    const stalled =
+      (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === 'UND_ERR_BODY_TIMEOUT';
+    const reason = error instanceof Error ? error.message : String(error);
     const skip: SourceSkip = {
       source: name,
-      code: error instanceof KartError ? error.code : 'ERROR',
-      reason: error instanceof Error ? error.message : String(error),
+      code: stalled ? 'TRANSFER_STALLED' : error instanceof KartError ? error.code : 'ERROR',
+      reason: stalled ? `${reason} (it stopped sending)` : reason,
     };
     this.#skipped.set(name, skip);
     this.#onSkip?.(skip);
