@@ -29,34 +29,84 @@ export async function readBlob(
   desc: Descriptor,
   options: BlobReadOptions = {},
 ): Promise<Readable> {
-  const first = await client.request({ ...request, expectedBytes: desc.size });
-  if (first.status !== 200) throw await failure(first, request.what);
-  const length = header(first.headers, 'content-length');
-  if (length !== undefined && Number(length) !== desc.size) {
-    first.body.destroy();
-    throw new KartError(
-      'SIZE_MISMATCH',
-      `${request.what}: the registry announces ${length} bytes, the descriptor says ${desc.size}`,
-      {
-        exitCode: 1,
-        hint: 'the registry holds different content under this digest; nothing was kept',
-      },
-    );
+  const bytes = await openBlobBytes(client, request, desc, options);
+  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size }, request.what);
+  // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
+  pipeline(Readable.from(bytes, { objectMode: false }), verifier).catch(() => {});
+  return markVerified(verifier, desc.digest);
+}
+
+export interface BlobBytesOptions extends BlobReadOptions {
+  /**
+   * the first byte wanted (default 0): asked with Range; a registry that answers 200 with the whole
+   * blob instead has the bytes before it skipped (read, not kept). Used to carry on a blob another
+   * source broke off.
+   */
+  start?: number;
+}
+
+/**
+ * The bytes of a blob from `start` to its end, NOT verified (the caller hashes the whole blob): the
+ * first request is sent now, so a refusal (404, 401, …) rejects here rather than in the stream.
+ */
+export async function openBlobBytes(
+  client: RegistryHttpClient,
+  request: RegistryRequest,
+  desc: Descriptor,
+  options: BlobBytesOptions = {},
+): Promise<AsyncGenerator<Buffer>> {
+  const start = options.start ?? 0;
+  const first = await client.request({
+    ...(start > 0 ? ranged(request, start, desc.size) : request),
+    expectedBytes: desc.size - start,
+  });
+  let skip = 0;
+  if (start > 0 && first.status === 206) {
+    const range = header(first.headers, 'content-range');
+    if (!range?.startsWith(`bytes ${start}-`)) {
+      first.body.destroy();
+      throw new KartError(
+        'TRANSFER_INTERRUPTED',
+        `${request.what}: asked for bytes from ${start}, the registry sent ${range ?? 'no Content-Range'}`,
+        { exitCode: 3, hint: 'the registry answers Range requests wrongly' },
+      );
+    }
+  } else {
+    if (first.status !== 200) throw await failure(first, request.what);
+    const length = header(first.headers, 'content-length');
+    if (length !== undefined && Number(length) !== desc.size) {
+      first.body.destroy();
+      throw new KartError(
+        'SIZE_MISMATCH',
+        `${request.what}: the registry announces ${length} bytes, the descriptor says ${desc.size}`,
+        {
+          exitCode: 1,
+          hint: 'the registry holds different content under this digest; nothing was kept',
+        },
+      );
+    }
+    skip = start;
   }
   const maxResumes = options.maxResumes ?? 5;
-  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size }, request.what);
 
   async function* bytes(): AsyncGenerator<Buffer> {
     let response: RegistryResponse = first;
-    let received = 0;
+    let received = start - skip;
     let resumes = 0;
     let stalls = 0;
     for (;;) {
       let cut: unknown;
       try {
         for await (const chunk of response.body) {
-          received += (chunk as Buffer).length;
-          yield chunk as Buffer;
+          let buffer = chunk as Buffer;
+          if (received < start) {
+            const unwanted = Math.min(start - received, buffer.length);
+            received += unwanted;
+            buffer = buffer.subarray(unwanted);
+            if (buffer.length === 0) continue;
+          }
+          received += buffer.length;
+          yield buffer;
         }
       } catch (error) {
         // Past the operation's deadline there is nothing to resume.
@@ -83,10 +133,7 @@ export async function readBlob(
           },
         );
       }
-      response = await client.request({
-        ...request,
-        headers: { ...request.headers, range: `bytes=${received}-${desc.size - 1}` },
-      });
+      response = await client.request(ranged(request, received, desc.size));
       const range = header(response.headers, 'content-range');
       if (response.status === 200) {
         // No Range support: the blob starts again from byte 0; what was passed on already is skipped.
@@ -107,10 +154,11 @@ export async function readBlob(
       }
     }
   }
+  return bytes();
+}
 
-  // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
-  pipeline(Readable.from(bytes(), { objectMode: false }), verifier).catch(() => {});
-  return markVerified(verifier, desc.digest);
+function ranged(request: RegistryRequest, start: number, size: number): RegistryRequest {
+  return { ...request, headers: { ...request.headers, range: `bytes=${start}-${size - 1}` } };
 }
 
 /** `body` without its first `count` bytes (the part of a restarted blob already passed on). */

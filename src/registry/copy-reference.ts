@@ -8,6 +8,7 @@ import type { TransferOptions } from '../oci/transfer-observer.ts';
 import { openReference, type OpenTargetOptions } from './open-target.ts';
 import { legacySignatureTag } from './referrers.ts';
 import { listReferrer } from './store-referrers.ts';
+import { upstreamRepository } from './mirrors/source-report.ts';
 import { RepositoryStore } from './repository.ts';
 
 /**
@@ -78,12 +79,13 @@ export async function copyReference(
         referrers: [],
       };
       let mountedBytes = 0;
+      const srcRepository = upstreamRepository(src.target);
       if (
-        src.target instanceof RepositoryStore &&
+        srcRepository !== undefined &&
         dst.target instanceof RepositoryStore &&
-        src.target.host === dst.target.host
+        srcRepository.host === dst.target.host
       ) {
-        dst.target.mountFrom(src.target.repository);
+        dst.target.mountFrom(srcRepository.repository);
         dst.target.onPush = (desc, how) => {
           if (how !== 'mounted') return;
           report.mounted++;
@@ -197,7 +199,8 @@ function referrersTooMany(subject: Descriptor, what: string): KartError {
 
 /** The source as a store that lists referrers (a registry repository), else REFERRERS_UNSUPPORTED. */
 function referrersSource(src: Target): RepositoryStore {
-  if (src instanceof RepositoryStore) return src;
+  const repository = upstreamRepository(src);
+  if (repository !== undefined) return repository;
   throw new KartError(
     'REFERRERS_UNSUPPORTED',
     `--referrers: the source ${src.name} is not a registry; layouts do not list referrers`,

@@ -22,3 +22,27 @@ export {
 export { copyReference, type CopyReferenceOptions, type CopyReport } from './copy-reference.ts';
 export * from './auth/index.ts';
 export * from './credentials/index.ts';
+export {
+  MirroredRepository,
+  type PullSource,
+  type SourceSkip,
+  type TagResolution,
+} from './mirrors/mirrored-repository.ts';
+export { loadRegistriesConf, type RegistriesConfLocations } from './mirrors/load-registries-conf.ts';
+// Types only: the TOML parser loads when a registries.conf with [[registry]] tables is read.
+export type {
+  RegistriesConf,
+  RegistryEntry,
+  MirrorEndpoint,
+  PullFromMirror,
+} from './mirrors/registries-conf.ts';
+export {
+  planPullSources,
+  findRegistry,
+  refMatchingPrefix,
+  type PullSourcePlan,
+  type MirrorSource,
+  type CommandLineMirrors,
+} from './mirrors/pull-source-plan.ts';
+export { type PullSourceOptions } from './mirrors/open-pull-source.ts';
+export { servedBy, sourceReport, type SourceReport } from './mirrors/source-report.ts';

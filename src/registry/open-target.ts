@@ -6,6 +6,7 @@ import { createAuthorizer } from './auth/index.ts';
 import { createCredentialStore } from './credentials/index.ts';
 import type { UploadOptions } from './blob-upload.ts';
 import { createDispatcher, RegistryHttpClient, type HttpClientOptions } from './http-client.ts';
+import type { PullSourceOptions } from './mirrors/open-pull-source.ts';
 import { RepositoryStore, type RepositoryAccess } from './repository.ts';
 
 /**
@@ -26,6 +27,11 @@ export interface OpenTargetOptions extends Omit<HttpClientOptions, 'authorizer'>
   upload?: Partial<UploadOptions>;
   /** Share one HTTP client (connection pool, token cache) between targets. */
   client?: RegistryHttpClient;
+  /**
+   * A pull's sources (registries.conf mirrors, --mirror); read for sources opened for pulling only,
+   * never for a destination. Default: containers' registries.conf files; false: the reference alone.
+   */
+  sources?: PullSourceOptions | false;
 }
 
 export interface OpenedTarget {
@@ -49,6 +55,21 @@ export async function openReference(ref: string, options: OpenTargetOptions = {}
     const target = await openLayout(reference.dir, { create: options.create === true });
     return { target, reference, tagOrDigest, close: async () => {} };
   }
+  if (options.create !== true && (options.access ?? 'pull') === 'pull') {
+    const { openPullSource } = await import('./mirrors/open-pull-source.ts');
+    const pullSource = await openPullSource(reference, options);
+    if (pullSource !== undefined) return { ...pullSource, reference, tagOrDigest };
+  }
+  const { target, close } = openRepository(reference.registry, reference.repository, options);
+  return { target, reference, tagOrDigest, close };
+}
+
+/** A RepositoryStore over `host/repository` with its own HTTP client unless `options.client` is given. */
+export function openRepository(
+  host: string,
+  repository: string,
+  options: OpenTargetOptions,
+): { target: RepositoryStore; close(): Promise<void> } {
   let client = options.client;
   let close = async () => {};
   if (client === undefined) {
@@ -65,13 +86,13 @@ export async function openReference(ref: string, options: OpenTargetOptions = {}
   }
   const target = new RepositoryStore({
     client,
-    host: reference.registry,
-    repository: reference.repository,
+    host,
+    repository,
     plainHttp: options.plainHttp,
     upload: options.upload,
     access: options.access ?? (options.create === true ? 'push' : 'pull'),
   });
-  return { target, reference, tagOrDigest, close };
+  return { target, close };
 }
 
 /** The auth room's authorizer over docker/podman credential files (DOCKER_CONFIG, REGISTRY_AUTH_FILE). */

@@ -9,10 +9,17 @@ import {
 } from '../oci/media-types.ts';
 import type { Descriptor, ImageIndex } from '../oci/schema.ts';
 import type { Deleter, TagLister, Target } from '../oci/store.ts';
-import { readBlob } from './blob-reader.ts';
+import { openBlobBytes, readBlob, type BlobBytesOptions } from './blob-reader.ts';
 import { DEFAULT_UPLOAD_OPTIONS, uploadBlob, type UploadOptions } from './blob-upload.ts';
 import { registryBaseUrl } from './endpoint.ts';
-import { discard, failure, header, readBoundedText, type RegistryHttpClient } from './http-client.ts';
+import {
+  discard,
+  failure,
+  header,
+  readBoundedText,
+  type RegistryHttpClient,
+  type RegistryRequest,
+} from './http-client.ts';
 import { readManifestBody } from './manifest-reader.ts';
 import { nextPage } from './tag-list.ts';
 import { listTags, type TagListOptions } from './tag-list.ts';
@@ -127,16 +134,24 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     if (isManifestMediaType(desc.mediaType)) {
       return Readable.from([await this.fetchManifestBytes(desc)]);
     }
-    return readBlob(
-      this.client,
-      {
-        method: 'GET',
-        url: this.#url('blobs', desc.digest),
-        scopes: this.#readScopes(),
-        what: `blob ${desc.digest} in ${this.name}`,
-      },
-      desc,
-    );
+    return readBlob(this.client, this.#blobRequest(desc), desc);
+  }
+
+  /**
+   * A blob's bytes from `options.start` on, unverified: for a reader that stitches one blob from
+   * several sources (mirrors) and hashes the whole itself.
+   */
+  async blobBytes(desc: Descriptor, options: BlobBytesOptions = {}): Promise<AsyncGenerator<Buffer>> {
+    return openBlobBytes(this.client, this.#blobRequest(desc), desc, options);
+  }
+
+  #blobRequest(desc: Descriptor): RegistryRequest {
+    return {
+      method: 'GET',
+      url: this.#url('blobs', desc.digest),
+      scopes: this.#readScopes(),
+      what: `blob ${desc.digest} in ${this.name}`,
+    };
   }
 
   /** The verified bytes of a manifest named by its descriptor. */

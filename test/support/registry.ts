@@ -5,6 +5,8 @@
  *
  *   const registry = await startRegistry();                      // no auth
  *   const registry = await startRegistry({ countRequests: true }); // registry.requestLog sees every request
+ *   const registry = await startRegistry({ accessLog: true });     // registry.accessLog(): its own log
+ *   const cache = await startRegistry({ proxy: upstream.url });    // a pull-through cache (proxy mode)
  *   ... `${registry.host}/repo:tag` ...
  *   await registry.stop();
  *
@@ -42,6 +44,21 @@ export interface StartRegistryOptions {
   countRequests?: boolean;
   /** How long to wait for `GET /v2/` to answer (ms). */
   startDeadlineMs?: number;
+  /** Keep distribution's own access log (combined format); `accessLog()` reads it. */
+  accessLog?: boolean;
+  /** Run as a pull-through cache of this registry URL (distribution's `proxy: remoteurl:`). */
+  proxy?: string;
+}
+
+/** One line of distribution's access log. */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  /** response body bytes ('-' in the log counts as 0) */
+  bytes: number;
+  /** who asked: kart says `kart/…`; a proxy-mode registry fetching from its remote says otherwise */
+  userAgent: string;
 }
 
 export interface TestRegistry {
@@ -52,6 +69,12 @@ export interface TestRegistry {
   storageDir: string;
   /** Present when started with countRequests. */
   requestLog?: LoggedRequest[];
+  /** The requests the registry has logged so far (started with accessLog; else empty). */
+  accessLog(): AccessLogEntry[];
+  /** Stops the registry process, keeping its storage (a later `start()` serves it again on the same port). */
+  pause(): Promise<void>;
+  /** Starts it again after pause(). */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,7 +140,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       'log:',
       '  level: error',
       '  accesslog:',
-      '    disabled: true',
+      `    disabled: ${options.accessLog === true ? 'false' : 'true'}`,
       'storage:',
       '  filesystem:',
       `    rootdirectory: ${storageDir}`,
@@ -125,16 +148,16 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       '    enabled: true',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(options.proxy === undefined ? [] : ['proxy:', `  remoteurl: ${options.proxy}`]),
       authConfig(options.auth ?? 'none', options.authOptions ?? {}),
     ].join('\n'),
   );
-  // The registry logs to a file, not a pipe: a pipe is drained only while this process's event loop
+  // The registry logs to files, not pipes: a pipe is drained only while this process's event loop
   // runs, and a caller blocked in spawnSync (the bench, runKartSync) would let it fill; distribution
   // then blocks on its next log line (an error line for every 404) and stops answering requests.
+  // The access log goes to stdout.
   const logPath = join(root, 'registry.log');
-  const logFd = openSync(logPath, 'a');
-  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', logFd] });
-  closeSync(logFd);
+  const accessLogPath = join(root, 'access.log');
   const stderr = () => {
     try {
       return readFileSync(logPath, 'utf8').slice(-4000);
@@ -143,10 +166,26 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     }
   };
   const direct = `http://127.0.0.1:${port}`;
-  try {
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    const logFd = openSync(logPath, 'a');
+    const accessFd = openSync(accessLogPath, 'a');
+    child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', accessFd, logFd] });
+    closeSync(logFd);
+    closeSync(accessFd);
     await waitUntilServing(direct, child, options.startDeadlineMs ?? 20_000, stderr);
+  };
+  const halt = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  try {
+    await launch();
   } catch (error) {
-    child.kill('SIGKILL');
+    child!.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
@@ -157,14 +196,36 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     url: `http://${host}`,
     storageDir,
     ...(proxy ? { requestLog: proxy.requestLog } : {}),
+    accessLog: () => readAccessLog(accessLogPath),
+    pause: halt,
+    resume: launch,
     async stop() {
       await proxy?.stop();
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await halt();
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Parses distribution's combined-format access log: `... "GET /v2/... HTTP/1.1" 200 1234 ...`. */
+function readAccessLog(path: string): AccessLogEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const entries: AccessLogEntry[] = [];
+  for (const line of text.split('\n')) {
+    const match = /"([A-Z]+) (\S+) HTTP\/[0-9.]+" (\d{3}) (\d+|-) "[^"]*" "([^"]*)"/.exec(line);
+    if (match === null) continue;
+    entries.push({
+      method: match[1]!,
+      path: match[2]!,
+      status: Number(match[3]),
+      bytes: match[4] === '-' ? 0 : Number(match[4]),
+      userAgent: match[5]!,
+    });
+  }
+  return entries;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, printJson, printLine } from '../output.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
@@ -16,13 +17,14 @@ import {
 export async function runCopy(
   source: string,
   destination: string,
-  options: RegistryCliOptions & QuietOption,
+  options: RegistryCliOptions & QuietOption & MirrorFlags,
 ): Promise<void> {
   const target = targetOptions(options);
   const { copyReference } = await import('../../registry/copy-reference.ts');
   const display = displayFor(options);
   const report = await copyReference(source, destination, {
     ...target,
+    sources: mirrorSources(options),
     referrers: options.referrers === true,
     signal: interruptSignal(),
     ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
@@ -35,14 +37,21 @@ export async function runCopy(
 export function register(program: Command): void {
   addConcurrencyOption(
     addRegistryOptions(
-      addQuietOption(program.command('copy'))
-        .description('copy an image or index (every platform) between registries and OCI layouts')
-        .argument('<src>', 'source: [HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
-        .argument('<dst>', 'destination: [HOST/]REPO[:TAG] or oci:DIR[:TAG] (tag defaults to the source tag)')
-        .option('--referrers', 'also copy artifacts attached to the image (signatures, SBOMs)'),
+      addMirrorOptions(
+        addQuietOption(program.command('copy'))
+          .description('copy an image or index (every platform) between registries and OCI layouts')
+          .argument('<src>', 'source: [HOST/]REPO:TAG|@DIGEST or oci:DIR:TAG|@DIGEST')
+          .argument(
+            '<dst>',
+            'destination: [HOST/]REPO[:TAG] or oci:DIR[:TAG] (tag defaults to the source tag)',
+          )
+          .option('--referrers', 'also copy artifacts attached to the image (signatures, SBOMs)'),
+      ),
     ),
     'blobs transferred',
   ).action(
-    action(async (src: string, dst: string, options: RegistryCliOptions) => runCopy(src, dst, options)),
+    action(async (src: string, dst: string, options: RegistryCliOptions & MirrorFlags) =>
+      runCopy(src, dst, options),
+    ),
   );
 }

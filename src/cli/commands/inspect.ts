@@ -1,25 +1,31 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, printJson, printLine } from '../output.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
 /** `kart inspect REF`: platforms, manifest digests, files, metadata and annotations of a kernel image. */
 export function register(program: Command): void {
   addTransportOptions(
-    program
-      .command('inspect')
-      .description(
-        'show what a kernel image holds: platforms, files with sizes and digests, metadata, annotations',
-      )
-      .argument('<ref>', 'oci:DIR:TAG, oci:DIR@DIGEST, a registry reference, or a kernel image file')
-      .option('--json', 'print the result as JSON'),
+    addMirrorOptions(
+      program
+        .command('inspect')
+        .description(
+          'show what a kernel image holds: platforms, files with sizes and digests, metadata, annotations',
+        )
+        .argument('<ref>', 'oci:DIR:TAG, oci:DIR@DIGEST, a registry reference, or a kernel image file')
+        .option('--json', 'print the result as JSON'),
+    ),
   ).action(
-    action(async (ref: string, options: TransportFlags & { json?: boolean }) => {
+    action(async (ref: string, options: TransportFlags & MirrorFlags & { json?: boolean }) => {
       const { printKernelImageFile } = await import('../inspect-image-file.ts');
       if (await printKernelImageFile(ref, options.json === true)) return 0;
       const { KartError } = await import('../../errors.ts');
       const { openReference } = await import('../../registry/open-target.ts');
       const { inspectKernelArtifact } = await import('../../kernel/artifact/inspect-artifact.ts');
-      const opened = await openReference(ref, transportOptions(options));
+      const opened = await openReference(ref, {
+        ...transportOptions(options),
+        sources: mirrorSources(options),
+      });
       try {
         if (opened.tagOrDigest === undefined) {
           throw new KartError('REFERENCE_INCOMPLETE', `${ref} names no tag or digest`, {

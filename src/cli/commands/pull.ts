@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import type { TrustPolicy } from '../../signature/trust-policy.ts';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
 
-interface PullCliOptions extends RegistryCliOptions, QuietOption {
+interface PullCliOptions extends RegistryCliOptions, QuietOption, MirrorFlags {
   kernel?: string;
   dest?: string;
   arch?: string;
@@ -25,38 +26,43 @@ interface PullCliOptions extends RegistryCliOptions, QuietOption {
  */
 export function register(program: Command): void {
   addRegistryOptions(
-    addQuietOption(program.command('pull'))
-      .description(
-        'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
-      )
-      .argument('[ref]', '[HOST/]REPO:TAG, [HOST/]REPO@DIGEST or oci:DIR:TAG (copy form)')
-      .argument('[layout]', 'oci:DIR[:TAG] (copy form; created when missing; tag defaults to the source tag)')
-      .option('-k, --kernel <ref>', 'the kernel image to install: [HOST/]REPO:TAG or @DIGEST')
-      .option('--dest <dir>', 'with -k: the directory to install into (a symlink to a versioned sibling)')
-      .option('--arch <amd64|arm64>', "with -k: the platform (default: the host's)")
-      .option('--flavor <name|path>', 'with -k: refuse a kernel whose config fails this flavor')
-      .option('--cache <dir>', 'with -k: the blob cache (default: $XDG_CACHE_HOME/kart or ~/.cache/kart)')
-      .option('--offline', 'with -k: no network; install the digest last pulled for REF from the cache')
-      .option(
-        '--verify-installed',
-        "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
-      )
-      .option(
-        '--adopt',
-        'with -k: a populated DEST kart did not make (e.g. /var/lib/krata/zone) is moved aside, kept, and named',
-      )
-      .option(
-        '--verify-key <pem>',
-        'with -k: install only a kernel whose cosign signature verifies with this public key (repeatable)',
-        collect,
-        [],
-      )
-      .option(
-        '--verify-policy <json>',
-        'with -k: like --verify-key, with the keys (or keyless identity) the policy file names for the repository',
-      )
-      .option('--referrers', 'copy form: also copy artifacts attached to the image')
-      .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
+    addMirrorOptions(
+      addQuietOption(program.command('pull'))
+        .description(
+          'pull a kernel into a directory (-k REF --dest DIR, through the cache), or copy an image into an OCI layout (REF oci:DIR:TAG)',
+        )
+        .argument('[ref]', '[HOST/]REPO:TAG, [HOST/]REPO@DIGEST or oci:DIR:TAG (copy form)')
+        .argument(
+          '[layout]',
+          'oci:DIR[:TAG] (copy form; created when missing; tag defaults to the source tag)',
+        )
+        .option('-k, --kernel <ref>', 'the kernel image to install: [HOST/]REPO:TAG or @DIGEST')
+        .option('--dest <dir>', 'with -k: the directory to install into (a symlink to a versioned sibling)')
+        .option('--arch <amd64|arm64>', "with -k: the platform (default: the host's)")
+        .option('--flavor <name|path>', 'with -k: refuse a kernel whose config fails this flavor')
+        .option('--cache <dir>', 'with -k: the blob cache (default: $XDG_CACHE_HOME/kart or ~/.cache/kart)')
+        .option('--offline', 'with -k: no network; install the digest last pulled for REF from the cache')
+        .option(
+          '--verify-installed',
+          "with -k: re-hash DEST's files before trusting that it already holds REF (default: sizes only)",
+        )
+        .option(
+          '--adopt',
+          'with -k: a populated DEST kart did not make (e.g. /var/lib/krata/zone) is moved aside, kept, and named',
+        )
+        .option(
+          '--verify-key <pem>',
+          'with -k: install only a kernel whose cosign signature verifies with this public key (repeatable)',
+          collect,
+          [],
+        )
+        .option(
+          '--verify-policy <json>',
+          'with -k: like --verify-key, with the keys (or keyless identity) the policy file names for the repository',
+        )
+        .option('--referrers', 'copy form: also copy artifacts attached to the image')
+        .option('--concurrency <n>', 'copy form: blobs downloaded at once', '4'),
+    ),
   ).action(
     action(async (ref: string | undefined, layout: string | undefined, options: PullCliOptions) => {
       const { KartError } = await import('../../errors.ts');
@@ -97,7 +103,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     ...(display === undefined ? {} : { onTransfer: display.onTransfer }),
     reference: ref,
     dest,
-    target,
+    target: { ...target, sources: mirrorSources(options) },
     offline: options.offline === true,
     verifyInstalled: options.verifyInstalled === true,
     ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
@@ -119,6 +125,12 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
     const { signer } = result.signature;
     const by = signer.kind === 'key' ? `key ${signer.key}` : `${signer.identity} via ${signer.issuer}`;
     printLine(`  signature ${result.signature.signature.digest} (${result.signature.source}) by ${by}`);
+  }
+  const resolution = result.sources?.tagResolution;
+  if (resolution !== undefined) {
+    printLine(
+      `  tag ${resolution.tag} resolved at the mirror ${resolution.source}, not the upstream (${resolution.upstreamError})`,
+    );
   }
   for (const file of result.files) {
     printLine(

@@ -6,6 +6,7 @@ import { fetchBytes } from '../../oci/manifest-io.ts';
 import { formatReference, parseReference, withDefaultTag } from '../../oci/reference.ts';
 import { ImageManifestSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
+import { servedBy, sourceReport, type SourceReport } from '../../registry/mirrors/source-report.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { hostOciArch, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import { defaultCacheDir } from '../cache/cache-dir.ts';
@@ -68,6 +69,8 @@ export interface PulledBlob {
   mediaType: string;
   size: number;
   fromCache: boolean;
+  /** the registry repository (a mirror or the upstream) that served it; absent when it was cached */
+  source?: string;
 }
 
 export interface PulledFile extends InstalledFile {
@@ -98,6 +101,8 @@ export interface PullKernelResult {
   signature?: VerifiedSignature;
   /** what the cache repaired or cleaned up on the way (damaged blobs, files, leftover temp files) */
   notices: string[];
+  /** mirrors skipped during this pull; and, if the upstream could not be reached, the mirror that resolved the tag */
+  sources?: SourceReport;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -148,6 +153,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         mediaType: desc.mediaType,
         size: desc.size,
         fromCache,
+        ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
       });
     };
 
@@ -217,6 +223,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         files: held.files.map((file) => ({ ...file, fromCache: true })),
         ...(signature === undefined ? {} : { signature }),
         notices: cache.notices,
+        sources: sourceReport(remote),
       };
     }
 
@@ -256,6 +263,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       ...(result.adopted === undefined ? {} : { adopted: result.adopted }),
       ...(signature === undefined ? {} : { signature }),
       notices: cache.notices,
+      sources: sourceReport(remote),
     };
   } finally {
     await pull?.end();

@@ -210,7 +210,8 @@ describe('installKernel', () => {
     expect(error.code).toBe('METADATA_INVALID');
     expect(lstatSync(dest).isDirectory()).toBe(true);
     expect(readdirSync(dest)).toEqual(['initrd']);
-    expect(readdirSync(root).sort()).toEqual(['.dest.kart', 'dest', 'layout']);
+    // and no empty install area beside it
+    expect(readdirSync(root).sort()).toEqual(['dest', 'layout']);
   });
 
   describe('refuses inconsistent kernels, DEST unchanged', () => {

@@ -1,0 +1,85 @@
+/**
+ * MirroredRepository as a library Target, against the real registry as the upstream and a scripted
+ * mirror that stalls: the stalled mirror is left after its stall limit and the blob carried on from
+ * the upstream at the byte where the mirror stopped; the mirror is not asked again in the same pull.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MediaType } from '../../../src/oci/media-types.ts';
+import type { Descriptor } from '../../../src/oci/schema.ts';
+import { MirroredRepository } from '../../../src/registry/mirrors/mirrored-repository.ts';
+import { openReference, type OpenedTarget } from '../../../src/registry/open-target.ts';
+import { startRegistry, type TestRegistry } from '../../support/registry.ts';
+import { startScriptedServer, type ScriptedServer } from '../../support/scripted-server.ts';
+
+let upstream: TestRegistry;
+let mirror: ScriptedServer;
+const content = randomBytes(256 * 1024);
+const blob: Descriptor = {
+  mediaType: MediaType.OciLayer,
+  digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
+  size: content.length,
+};
+
+beforeAll(async () => {
+  upstream = await startRegistry({ accessLog: true });
+  const writer = await openReference(`${upstream.host}/stall/kernel`, { create: true, sources: false });
+  const { Readable } = await import('node:stream');
+  await writer.target.push(blob, Readable.from([content]));
+  await writer.close();
+  // Sends the headers and the first 100 000 bytes of any blob, then nothing more (the socket stays open).
+  mirror = await startScriptedServer(async (req, res) => {
+    if (!req.path.includes('/blobs/')) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      'content-length': String(content.length),
+      'content-type': 'application/octet-stream',
+    });
+    res.write(content.subarray(0, 100_000));
+    await new Promise((done) => setTimeout(done, 5_000));
+    res.destroy();
+  });
+});
+afterAll(async () => {
+  await mirror?.stop();
+  await upstream?.stop();
+});
+
+async function readAll(opened: OpenedTarget, desc: Descriptor): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await opened.target.fetch(desc)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+it('a stalled mirror is left after its stall limit; the upstream carries the blob on from byte 100 000', async () => {
+  const opened = await openReference(`${upstream.host}/stall/kernel:1`, {
+    sources: { registriesConf: false, mirrors: [mirror.host], mirrorStallTimeoutMs: 300 },
+  });
+  try {
+    const target = opened.target as MirroredRepository;
+    expect(target).toBeInstanceOf(MirroredRepository);
+    const before = upstream.accessLog().length;
+    expect((await readAll(opened, blob)).equals(content)).toBe(true);
+    expect(target.servedBy(blob.digest)).toBe(`${mirror.host}/stall/kernel + ${upstream.host}/stall/kernel`);
+    expect(target.skipped()).toEqual([
+      expect.objectContaining({ source: `${mirror.host}/stall/kernel`, code: 'TRANSFER_STALLED' }),
+    ]);
+    const gets = upstream
+      .accessLog()
+      .slice(before)
+      .filter((e) => e.method === 'GET');
+    expect(gets.map((e) => ({ status: e.status, bytes: e.bytes }))).toEqual([
+      { status: 206, bytes: content.length - 100_000 },
+    ]);
+    // Left for the rest of the pull: the next fetch goes to the upstream alone.
+    const asked = mirror.requests.length;
+    expect((await readAll(opened, blob)).equals(content)).toBe(true);
+    expect(mirror.requests.length).toBe(asked);
+    expect(target.servedBy(blob.digest)).toBe(`${upstream.host}/stall/kernel`);
+  } finally {
+    await opened.close();
+  }
+});
