@@ -15,6 +15,7 @@ import { register as resolveCommand } from './resolve.ts';
 import { register as loginCommand } from './login.ts';
 import { register as logoutCommand } from './logout.ts';
 import { register as cacheCommand } from './cache.ts';
+import { register as verityCommand } from './verity.ts';
 
 /** Every command, in the order `kart --help` lists them. */
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -34,4 +35,5 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   loginCommand,
   logoutCommand,
   cacheCommand,
+  verityCommand,
 ];
