@@ -3,6 +3,12 @@ import { action, printJson, printLine } from '../output.ts';
 import { parseWholeNumber } from '../guest-options.ts';
 import type { VerityParams } from '../../guest/verity/index.ts';
 
+interface CmdlineCliOptions {
+  disk: string;
+  fstype: string;
+  json?: boolean;
+}
+
 interface VerityCliOptions {
   salt?: string;
   saltFromContent?: boolean;
@@ -85,8 +91,13 @@ export function register(program: Command): void {
         ...geometry(options),
         ...(options.uuid === undefined ? {} : { uuid: options.uuid }),
       });
-      if (options.json === true) printJson(params);
-      else printParams(params);
+      const { kernelVerityParamsLine } = await import('../../guest/boot/index.ts');
+      const knob = kernelVerityParamsLine(params);
+      if (options.json === true) printJson({ ...params, kernelVerityParams: knob ?? null });
+      else {
+        printParams(params);
+        if (knob !== undefined) printLine(`kernel_verity_params: ${knob}`);
+      }
       return 0;
     }),
   );
@@ -114,4 +125,29 @@ export function register(program: Command): void {
       return 0;
     }),
   );
+
+  verity
+    .command('cmdline')
+    .description("print the kernel parameters Kata's shim builds from a kernel_verity_params value")
+    .argument('<params>', 'root_hash=…,salt=…,data_blocks=…,data_block_size=…,hash_block_size=…')
+    .option('--disk <virtio-blk|nvdimm>', 'how the guest sees the image', 'virtio-blk')
+    .option('--fstype <ext4|xfs|erofs>', 'the root filesystem', 'ext4')
+    .option('--json', 'print the parameters as JSON')
+    .action(
+      action(async (text: string, options: CmdlineCliOptions) => {
+        const { parseKernelVerityParams, kernelCommandLine, parseGuestDisk, parseRootFsType } =
+          await import('../../guest/boot/index.ts');
+        const { KartError } = await import('../../errors.ts');
+        const params = parseKernelVerityParams(text);
+        if (params === undefined) {
+          throw new KartError('KERNEL_VERITY_PARAMS_EMPTY', 'kernel_verity_params is empty: verity is off', {
+            hint: 'pass the line kart verity format or kart rootfs build --verity printed',
+          });
+        }
+        const line = kernelCommandLine(params, parseGuestDisk(options.disk), parseRootFsType(options.fstype));
+        if (options.json === true) printJson({ kernelVerityParams: params, ...line });
+        else printLine(line.line);
+        return 0;
+      }),
+    );
 }
