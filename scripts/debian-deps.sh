@@ -1,6 +1,6 @@
 # Source this file. Installs the Debian packages kart's tests and demo use, when any is missing.
 # One list, used by .ci/run, scripts/test.sh and scripts/demo.sh.
-KART_DEBIAN_PACKAGES="docker-registry skopeo squashfs-tools apache2-utils cryptsetup-bin curl ca-certificates openssl"
+KART_DEBIAN_PACKAGES="docker-registry skopeo squashfs-tools apache2-utils cryptsetup-bin e2fsprogs fdisk erofs-utils curl ca-certificates openssl"
 _kart_missing=""
 for _p in $KART_DEBIAN_PACKAGES; do
   dpkg-query -W -f='${Status}' "$_p" 2>/dev/null | grep -q 'install ok installed' || _kart_missing="$_kart_missing $_p"

@@ -16,6 +16,7 @@ import { register as loginCommand } from './login.ts';
 import { register as logoutCommand } from './logout.ts';
 import { register as cacheCommand } from './cache.ts';
 import { register as verityCommand } from './verity.ts';
+import { register as rootfsCommand } from './rootfs.ts';
 
 /** Every command, in the order `kart --help` lists them. */
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -36,4 +37,5 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   logoutCommand,
   cacheCommand,
   verityCommand,
+  rootfsCommand,
 ];

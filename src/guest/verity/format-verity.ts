@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { syncDirectory, tempSiblingPath } from '../../oci/atomic-file.ts';
 import { dirname } from 'node:path';
+import { derivedUuid } from '../derived-uuid.ts';
 import { hashTreeGeometry, SUPERBLOCK_SIZE } from './hash-tree-geometry.ts';
 import { digestSize, saltedDigest, walkHashTree } from './hash-tree.ts';
 import { blocksInFile, openForVerity } from './open-files.ts';
@@ -37,19 +37,6 @@ function checkOffset(name: string, value: number, blockSize: number): void {
   if (!Number.isSafeInteger(value) || value < 0 || value % 512 !== 0) {
     throw verityInvalid(`${name} ${value} is not a non-negative multiple of 512`, `align it to ${blockSize}`);
   }
-}
-
-/** A UUID named by the root hash (RFC 9562 version 8 bits), so the superblock is reproducible too. */
-function uuidFromRoot(rootHash: Buffer): string {
-  const bytes = createHash('sha256')
-    .update('kart dm-verity uuid v1\n')
-    .update(rootHash)
-    .digest()
-    .subarray(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
@@ -117,7 +104,7 @@ export async function formatVerity(options: VerityFormatOptions): Promise<Verity
         (bytes, position) => writeAll(hash, bytes, position),
       );
       if (superblock) {
-        uuid = options.uuid ?? uuidFromRoot(rootHash);
+        uuid = options.uuid ?? derivedUuid('kart dm-verity uuid v1\n', rootHash);
         const sb = encodeSuperblock({
           hashType: 1,
           uuid,
