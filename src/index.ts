@@ -6,3 +6,4 @@ export { KartError, isKartError, type ExitCode } from './errors.ts';
 export * from './oci/index.ts';
 export * from './registry/index.ts';
 export * from './kernel/index.ts';
+export * from './guest/index.ts';

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
+import { guestSourceOf, type GuestPublishFlags } from '../guest-options.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
-interface PublishOptions extends BuildFlags, TransportFlags {
+interface PublishOptions extends BuildFlags, TransportFlags, GuestPublishFlags {
   flavor?: string;
   to?: string;
   registry?: string;
@@ -58,6 +59,16 @@ export function register(program: Command): void {
       [],
     )
     .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
+    .option('--rootfs <image>', 'a Kata guest bundle: publish this rootfs image with the kernel')
+    .option(
+      '--rootfs-dir <dir>',
+      'a Kata guest bundle: build the image from DIR (DAX, dm-verity) and publish it',
+    )
+    .option('--rootfs-align <MiB>', 'with --rootfs-dir: the image size multiple (default 128)')
+    .option(
+      '--verity-params <line|@file>',
+      "with --rootfs: the image's kernel_verity_params, checked before publishing",
+    )
     .option('--force', 'move an immutable V-<config12> tag to other content')
     .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
     .option('--json', 'print the result as JSON')
@@ -136,6 +147,7 @@ export function register(program: Command): void {
           flavor: options.flavor,
           tags: options.tag,
           noAlias: !options.alias,
+          ...(await guestSourceOf(options, common.sourceDateEpoch)),
         });
         if (options.json === true) printJson(resultJson(result));
         else for (const line of resultText(result)) printLine(line);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, printJson, printLine } from '../output.ts';
 import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../registry-options.ts';
 import { runCopy } from './copy.ts';
+import { guestLines } from '../guest-options.ts';
 
 interface PullCliOptions extends RegistryCliOptions {
   kernel?: string;
@@ -94,5 +95,6 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
       `  ${file.name.padEnd(16)} ${String(file.size).padStart(10)}  ${file.digest}${file.fromCache ? '  (cache)' : ''}`,
     );
   }
+  for (const line of guestLines(result.guest)) printLine(line);
   return 0;
 }

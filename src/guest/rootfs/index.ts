@@ -14,3 +14,4 @@ export {
 export { encodeMbr, chsBytes, type MbrPartition } from './mbr.ts';
 export { encodeNdPfnInfo, ndFletcher64, type NdPfnInfo } from './nd-pfn-info.ts';
 export { kataErofsImageMiB } from './erofs-filesystem.ts';
+export { readImageFacts, type ImageFacts } from './read-image-layout.ts';

@@ -27,6 +27,8 @@ import { inspectKernelImage } from '../image/index.ts';
 import { createStaging, openInstallArea, removeLeftovers, swapIn } from './install-area.ts';
 import { requireFlavor } from './flavor-requirement.ts';
 import { kernelImageInvalid } from './install-errors.ts';
+import { ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.ts';
+import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
@@ -57,7 +59,8 @@ export interface InstallKernelOptions {
   afterSwap?: () => Promise<void>;
 }
 
-export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
+export type InstalledFileName =
+  'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar' | 'rootfs.img';
 
 export interface InstalledFile {
   name: InstalledFileName;
@@ -78,9 +81,17 @@ export interface InstallResult {
   fileLayers: Partial<Record<InstalledFileName, Digest[]>>;
   metadata?: ParsedKernelMetadata;
   flavorCheck?: CheckReport;
+  /** a Kata guest bundle: its image's root hash was recomputed and matched before the swap */
+  guest?: InstalledGuest;
 }
 
-const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squashfs', 'kernel/metadata'];
+const KERNEL_OCI_PATHS = [
+  'kernel/image',
+  'kernel/config.gz',
+  'kernel/addons.squashfs',
+  'kernel/metadata',
+  ROOTFS_LAYER_PATH,
+];
 const LINUXKIT_PATHS = ['kernel', 'kernel-dev.tar', 'kernel.tar'];
 const WANTED = new Set([...KERNEL_OCI_PATHS, ...LINUXKIT_PATHS]);
 
@@ -129,6 +140,12 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
       for (const layer of manifest.layers) await applyLayer(source, layer, tree);
       const staged = await assemble(tree, staging, where);
       const metadata = await verifyStaged(staging, staged, arch, where);
+      // A guest bundle's image must hash to the root published with it, or nothing is installed.
+      const guest = staged.files.some((file) => file.name === 'rootfs.img')
+        ? await (
+            await import('../../guest/bundle/installed-bundle.ts')
+          ).checkStagedGuest(staging, metadata?.extra ?? {}, where)
+        : undefined;
       const flavorCheck =
         options.flavor === undefined
           ? undefined
@@ -163,6 +180,7 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
         fileLayers: staged.layers,
         ...(metadata === undefined ? {} : { metadata }),
         ...(flavorCheck === undefined ? {} : { flavorCheck }),
+        ...(guest === undefined ? {} : { guest }),
       };
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
@@ -275,6 +293,8 @@ async function assemble(tree: LayerTree, staging: string, where: string): Promis
     if (addons !== undefined) await place(addons, 'addons.squashfs');
     const metadata = tree.file('kernel/metadata');
     if (metadata !== undefined) await place(metadata, 'metadata');
+    const rootfs = tree.file(ROOTFS_LAYER_PATH);
+    if (rootfs !== undefined) await place(rootfs, 'rootfs.img');
     return { format: 'kernel-oci', files, layers };
   }
   const linuxkit = tree.file('kernel');

@@ -36,6 +36,8 @@ import { entryForPlatform, mergePlatformEntry, readTagIndex } from '../artifact/
 import type { OpenTargetOptions } from '../../registry/open-target.ts';
 import { publishDestination, type PublishDestinationOptions } from './publish-destination.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
+import type { GuestBundleSource } from '../../guest/bundle/index.ts';
+import { prepareBundle } from './publish-bundle.ts';
 
 /**
  * `kart publish` as a library function: check → pack → push blobs → push the platform manifest by
@@ -81,6 +83,8 @@ export interface PublishKernelOptions extends BuildInputOptions, PublishDestinat
     transport: OpenTargetOptions,
   ) => Promise<{ target: Target; close(): Promise<void> }>;
   onProgress?: (message: string) => void;
+  /** publish a Kata guest bundle: the kernel with its rootfs image (--rootfs / --rootfs-dir) */
+  guest?: GuestBundleSource;
 }
 
 export interface PublishBlob {
@@ -156,9 +160,14 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
   try {
     progress(`checking and packing ${inputs.kernel} as ${version} (flavor ${flavor.name})`);
     const stage = await openLayout(join(staging, 'layout'), { create: true });
+    const bundle =
+      options.guest === undefined
+        ? undefined
+        : await prepareBundle(options.guest, staging, configPayload, inputs.config);
     const packed = await packKernel(
       {
         ...options,
+        ...(bundle === undefined ? {} : { bundle }),
         flavor: options.flavor,
         version,
         tags: stableTags,

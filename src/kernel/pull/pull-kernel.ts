@@ -1,3 +1,4 @@
+import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
@@ -75,6 +76,8 @@ export interface PullKernelResult {
   cache: string;
   blobs: PulledBlob[];
   files: PulledFile[];
+  /** a Kata guest bundle: the image, its verified kernel_verity_params and kernel lines (also in DEST) */
+  guest?: InstalledGuest;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -158,6 +161,9 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         blobs: [...fetched.values()],
         // Nothing was downloaded for them.
         files: held.files.map((file) => ({ ...file, fromCache: true })),
+        ...(held.files.some((file) => file.name === 'rootfs.img')
+          ? await installedGuestOf(options.dest)
+          : {}),
       };
     }
 
@@ -196,6 +202,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       cache: cache.root,
       blobs: [...fetched.values()],
       files: result.files.map((file) => ({ ...file, fromCache: fromCache(file.name) })),
+      ...(result.guest === undefined ? {} : { guest: result.guest }),
     };
   } finally {
     await pull?.end();
@@ -262,4 +269,11 @@ function pausingAtStaging(source: Fetcher, layers: Set<Digest>): Fetcher {
       return source.fetch(desc);
     },
   };
+}
+
+/** A bundle DEST already holds: its facts as its install wrote them (loaded only for a bundle). */
+async function installedGuestOf(dest: string): Promise<{ guest?: InstalledGuest }> {
+  const { readInstalledGuest } = await import('../../guest/bundle/installed-bundle.ts');
+  const guest = await readInstalledGuest(dest);
+  return guest === undefined ? {} : { guest };
 }
