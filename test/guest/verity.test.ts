@@ -135,6 +135,18 @@ describe('formatVerity equals veritysetup format', () => {
     );
     expect(check.code).toBe(0);
     expect(readFileSync(image).length).toBe(hashOffset + (1 << 20));
+    // In one file the data ends, by default, where the hash device begins.
+    await expect(
+      verifyVerity({
+        dataPath: image,
+        hashPath: image,
+        dataOffset: 1 << 20,
+        hashOffset,
+        rootHash: params.rootHash,
+        salt: SALT,
+        superblock: false,
+      }),
+    ).resolves.toMatchObject({ dataBlocks: 64 });
   });
 });
 

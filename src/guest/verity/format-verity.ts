@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { syncDirectory, tempSiblingPath } from '../../oci/atomic-file.ts';
@@ -59,6 +60,7 @@ export async function formatVerity(options: VerityFormatOptions): Promise<Verity
   const hashAlgorithm = options.hashAlgorithm ?? 'sha256';
   const dataOffset = options.dataOffset ?? 0;
   const hashOffset = options.hashOffset ?? 0;
+  const sameFile = resolve(options.dataPath) === resolve(options.hashPath);
   const superblock = options.superblock ?? true;
   checkOffset('data offset', dataOffset, dataBlockSize);
   checkOffset('hash offset', hashOffset, hashBlockSize);
@@ -68,7 +70,9 @@ export async function formatVerity(options: VerityFormatOptions): Promise<Verity
   const size = digestSize(hashAlgorithm);
   const data = await openForVerity(options.dataPath, 'r');
   try {
-    const dataBlocks = options.dataBlocks ?? (await blocksInFile(data, dataOffset, dataBlockSize));
+    const dataBlocks =
+      options.dataBlocks ??
+      (await blocksInFile(data, dataOffset, dataBlockSize, sameFile ? hashOffset : undefined));
     const treeStartBlock = superblock ? Math.ceil(SUPERBLOCK_SIZE / hashBlockSize) : 0;
     const geometry = hashTreeGeometry({
       dataBlocks,

@@ -9,8 +9,20 @@ export async function openForVerity(path: string, flags: 'r' | 'r+' | 'wx+'): Pr
   }
 }
 
-/** Whole data blocks from `offset` to the end of the file. */
-export async function blocksInFile(handle: FileHandle, offset: number, blockSize: number): Promise<number> {
+/**
+ * The default data size: whole blocks from `offset` to the end of the file, or, when the tree lives
+ * later in the same file, up to where the hash device starts (an image holding both partitions).
+ */
+export async function blocksInFile(
+  handle: FileHandle,
+  offset: number,
+  blockSize: number,
+  sameFileHashOffset?: number,
+): Promise<number> {
   const { size } = await handle.stat();
-  return Math.max(0, Math.floor((size - offset) / blockSize));
+  const end =
+    sameFileHashOffset !== undefined && sameFileHashOffset > offset
+      ? Math.min(size, sameFileHashOffset)
+      : size;
+  return Math.max(0, Math.floor((end - offset) / blockSize));
 }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { SUPERBLOCK_SIZE, hashTreeGeometry } from './hash-tree-geometry.ts';
 import { digestSize, saltedDigest, walkHashTree } from './hash-tree.ts';
 import { blocksInFile, openForVerity } from './open-files.ts';
@@ -40,6 +41,7 @@ export async function verifyVerity(options: VerityVerifyOptions): Promise<Verity
   }
   const dataOffset = options.dataOffset ?? 0;
   const hashOffset = options.hashOffset ?? 0;
+  const sameFile = resolve(options.dataPath) === resolve(options.hashPath);
   const superblock = options.superblock ?? true;
   const data = await openForVerity(options.dataPath, 'r');
   const hash = await openForVerity(options.hashPath, 'r');
@@ -68,7 +70,8 @@ export async function verifyVerity(options: VerityVerifyOptions): Promise<Verity
       }
       salt = parseSaltHex(options.salt);
     }
-    const blocks = dataBlocks ?? (await blocksInFile(data, dataOffset, dataBlockSize));
+    const blocks =
+      dataBlocks ?? (await blocksInFile(data, dataOffset, dataBlockSize, sameFile ? hashOffset : undefined));
     const treeStartBlock = superblock ? Math.ceil(SUPERBLOCK_SIZE / hashBlockSize) : 0;
     const geometry = hashTreeGeometry({
       dataBlocks: blocks,
