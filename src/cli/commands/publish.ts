@@ -100,6 +100,13 @@ export function register(program: Command): void {
         const publish = await import('../../kernel/publish/index.ts');
 
         if (options.catalogue !== undefined) {
+          if (options.rootfs !== undefined || options.rootfsDir !== undefined) {
+            throw usage(
+              'PUBLISH_CATALOGUE_CONFLICT',
+              '--rootfs/--rootfs-dir publish one build, not a catalogue',
+              'publish the bundle on its own',
+            );
+          }
           const perBuild = ['flavor', 'kernel', 'config', 'addons', 'modules', 'version', 'arch'] as const;
           const clash = perBuild.filter((name) => options[name] !== undefined);
           if (buildDir !== undefined || clash.length > 0 || options.tag.length > 0 || !options.alias) {
