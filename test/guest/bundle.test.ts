@@ -237,6 +237,9 @@ describe('guest bundles', () => {
       `@${join(work, 'good.txt')}`,
     ]);
     expect(missing.code).toBe(2); // no such file: refused before anything is written
+    const unpinned = await publish(build, `oci:${store}`, ['--rootfs', image.image]);
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.stderr).toContain('has a dm-verity partition but no --verity-params were given');
     writeFileSync(join(work, 'good.txt'), `${image.kernelVerityParams}\n`);
     const published = await publish(build, `oci:${store}`, [
       '--rootfs',

@@ -74,6 +74,13 @@ export async function prepareGuestBundle(source: GuestBundleSource, workDir: str
       verity = parseKernelVerityParams(source.verityParams);
       if (verity !== undefined) await checkImageVerity(file, facts, verity, `--rootfs ${file}`);
     }
+    if (verity === undefined && facts.hash !== undefined) {
+      // A hash tree with no parameters would be published unchecked and pulled unverifiable.
+      throw bundleInvalid(
+        `${file} has a dm-verity partition but no --verity-params were given`,
+        "pass the image's kernel_verity_params (Kata writes them to root_hash_<variant>.txt)",
+      );
+    }
   }
   if (facts.fsType === undefined) {
     throw bundleInvalid(
