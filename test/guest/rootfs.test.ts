@@ -30,7 +30,7 @@ import {
 } from '../../src/guest/rootfs/index.ts';
 import { kernelCommandLine, parseKernelVerityParams } from '../../src/guest/boot/index.ts';
 import { verifyVerity } from '../../src/guest/verity/index.ts';
-import { KART } from '../support/kart-cli.ts';
+import { KART, runKartSync } from '../support/kart-cli.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 
 const MIB = 1 << 20;
@@ -63,6 +63,7 @@ function makeTree(name: string, withInit = true): string {
   writeFileSync(join(root, 'etc/hostname'), 'guest\n');
   writeFileSync(join(root, 'usr/lib/deep/er/blob.bin'), Buffer.alloc(300_000, 7));
   writeFileSync(join(root, 'usr/lib/mine'), 'owned by nobody\n');
+  writeFileSync(join(root, 'usr/lib/with space'), 'quoted for debugfs\n');
   chownSync(join(root, 'usr/lib/mine'), NOBODY, NOBODY);
   symlinkSync('../sbin/init', join(root, 'usr/init'));
   lchownSync(join(root, 'usr/init'), 0, 0);
@@ -200,6 +201,7 @@ describe('kart rootfs build, as an unprivileged user', () => {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     expect(lib).toMatch(/100644 \(1\)\s+0\s+0\s+16 14-Nov-2023 22:13 mine/); // nobody's file is root's in the image
+    expect(lib).toMatch(/100644 \(1\)\s+0\s+0\s+19 14-Nov-2023 22:13 with space/);
     const hostname = execFileSync('debugfs', ['-R', 'cat /etc/hostname', fs], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -304,6 +306,13 @@ describe('kart rootfs build, as an unprivileged user', () => {
       kartAsNobody(['rootfs', 'build', join(work, 'absent'), '-o', image, '--no-init-check']).stderr,
     ).toContain('does not exist');
     expect(kartAsNobody(['rootfs', 'build', bare, '-o', image, '--fs', 'btrfs']).code).toBe(2);
+    const missing = runKartSync(['rootfs', 'build', bare, '-o', image, '--no-init-check', '--json'], {
+      env: { ...process.env, PATH: '/nonexistent' },
+    });
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toMatchObject({
+      error: { code: 'ROOTFS_TOOL_MISSING', hint: 'install the Debian package e2fsprogs' },
+    });
     const free = kartAsNobody(['rootfs', 'build', tree, '-o', image, '--fs', 'erofs', '--free-space', '5']);
     expect(free.code).toBe(2);
     expect(free.stderr).toContain('read-only');
