@@ -85,15 +85,9 @@ export interface InstallResult {
   guest?: InstalledGuest;
 }
 
-const KERNEL_OCI_PATHS = [
-  'kernel/image',
-  'kernel/config.gz',
-  'kernel/addons.squashfs',
-  'kernel/metadata',
-  ROOTFS_LAYER_PATH,
-];
+const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squashfs', 'kernel/metadata'];
 const LINUXKIT_PATHS = ['kernel', 'kernel-dev.tar', 'kernel.tar'];
-const WANTED = new Set([...KERNEL_OCI_PATHS, ...LINUXKIT_PATHS]);
+const WANTED = new Set([...KERNEL_OCI_PATHS, ROOTFS_LAYER_PATH, ...LINUXKIT_PATHS]);
 
 export async function installKernel(options: InstallKernelOptions): Promise<InstallResult> {
   const { source, manifest: manifestDesc } = options;
