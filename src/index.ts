@@ -113,3 +113,20 @@ export {
   type GeneratedKeyPair,
   type RepositoryPolicies,
 } from './signature/index.ts';
+
+// Kata guests (a publisher builds the rootfs and its dm-verity tree; a launcher reads the verity line)
+export {
+  formatVerity,
+  verifyVerity,
+  buildRootfsImage,
+  parseKernelVerityParams,
+  formatKernelVerityParams,
+  kernelCommandLine,
+  type VerityFormatOptions,
+  type VerityVerifyOptions,
+  type RootfsBuildOptions,
+  type BuiltRootfs,
+  type KernelVerityParams,
+  type KernelCommandLine,
+  type InstalledGuest,
+} from './guest/index.ts';

@@ -80,12 +80,12 @@ describe('the installed package', () => {
         '--conditions=kart-source',
         '--input-type=module',
         '-e',
-        "console.log(['kart', 'kart/oci', 'kart/registry', 'kart/kernel'].map((s) => import.meta.resolve(s)).join(' '))",
+        "console.log(['kart', 'kart/oci', 'kart/registry', 'kart/kernel', 'kart/guest'].map((s) => import.meta.resolve(s)).join(' '))",
       ],
       ROOT,
     );
     expect(resolved.trim().split(' ')).toEqual(
-      ['index.ts', 'oci/index.ts', 'registry/index.ts', 'kernel/index.ts'].map(
+      ['index.ts', 'oci/index.ts', 'registry/index.ts', 'kernel/index.ts', 'guest/index.ts'].map(
         (f) => `file://${ROOT}/src/${f}`,
       ),
     );

@@ -19,6 +19,8 @@ import { register as cacheCommand } from './cache.ts';
 import { register as signCommand } from './sign.ts';
 import { register as verifyCommand } from './verify.ts';
 import { register as keyCommand } from './key.ts';
+import { register as verityCommand } from './verity.ts';
+import { register as rootfsCommand } from './rootfs.ts';
 
 /** Every command, in the order `kart --help` lists them. */
 export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -42,4 +44,6 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   signCommand,
   verifyCommand,
   keyCommand,
+  verityCommand,
+  rootfsCommand,
 ];

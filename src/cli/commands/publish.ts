@@ -5,9 +5,10 @@ import { addQuietOption, displayFor, type QuietOption } from '../transfer-displa
 import type { CatalogueSummary, PublishResult } from '../../kernel/publish/index.ts';
 import { addBuildOptions, packOptionsOf, parseKeyValues, type BuildFlags } from '../build-options.ts';
 import { action, collect, printJson, printLine } from '../output.ts';
+import { guestSourceOf, type GuestPublishFlags } from '../guest-options.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
-interface PublishOptions extends BuildFlags, TransportFlags, QuietOption {
+interface PublishOptions extends BuildFlags, TransportFlags, QuietOption, GuestPublishFlags {
   flavor?: string;
   to?: string;
   registry?: string;
@@ -62,6 +63,16 @@ export function register(program: Command): void {
       [],
     )
     .option('--template-value <name=value>', 'a value for a template placeholder (repeatable)', collect, [])
+    .option('--rootfs <image>', 'a Kata guest bundle: publish this rootfs image with the kernel')
+    .option(
+      '--rootfs-dir <dir>',
+      'a Kata guest bundle: build the image from DIR (DAX, dm-verity) and publish it',
+    )
+    .option('--rootfs-align <MiB>', 'with --rootfs-dir: the image size multiple (default 128)')
+    .option(
+      '--verity-params <line|@file>',
+      "with --rootfs: the image's kernel_verity_params, checked before publishing",
+    )
     .option('--force', 'move an immutable V-<config12> tag to other content')
     .option('--dry-run', 'print the plan (blobs to upload, tags to create or move) and change nothing')
     .option(
@@ -101,6 +112,13 @@ export function register(program: Command): void {
         const publish = await import('../../kernel/publish/index.ts');
 
         if (options.catalogue !== undefined) {
+          if (options.rootfs !== undefined || options.rootfsDir !== undefined) {
+            throw usage(
+              'PUBLISH_CATALOGUE_CONFLICT',
+              '--rootfs/--rootfs-dir publish one build, not a catalogue',
+              'publish the bundle on its own',
+            );
+          }
           const perBuild = ['flavor', 'kernel', 'config', 'addons', 'modules', 'version', 'arch'] as const;
           const clash = perBuild.filter((name) => options[name] !== undefined);
           if (buildDir !== undefined || clash.length > 0 || options.tag.length > 0 || !options.alias) {
@@ -151,6 +169,7 @@ export function register(program: Command): void {
             flavor: options.flavor,
             tags: options.tag,
             noAlias: !options.alias,
+            ...(await guestSourceOf(options, common.sourceDateEpoch)),
           })
           .finally(() => display?.finish());
         if (options.json === true) printJson(resultJson(result));

@@ -6,6 +6,7 @@ import { addRegistryOptions, targetOptions, type RegistryCliOptions } from '../r
 import { runCopy } from './copy.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { addQuietOption, displayFor, type QuietOption } from '../transfer-display.ts';
+import { guestLines } from '../guest-options.ts';
 
 interface PullCliOptions extends RegistryCliOptions, QuietOption, MirrorFlags {
   kernel?: string;
@@ -137,6 +138,7 @@ async function pullKernelCommand(ref: string, dest: string, options: PullCliOpti
       `  ${file.name.padEnd(16)} ${String(file.size).padStart(10)}  ${file.digest}${file.fromCache ? '  (cache)' : ''}`,
     );
   }
+  for (const line of guestLines(result.guest)) printLine(line);
   return 0;
 }
 

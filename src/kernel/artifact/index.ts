@@ -40,6 +40,7 @@ export {
 export {
   packKernel,
   type PackKernelOptions,
+  type PackBundlePart,
   type PackKernelResult,
   type PackedFile,
   type PackTarget,

@@ -78,6 +78,17 @@ export interface PackKernelOptions extends BuildInputOptions {
   signal?: AbortSignal;
   /** bytes of each layer as it is pushed to a store that does not ingest (a registry) */
   onTransfer?: TransferOptions['onTransfer'];
+  /** a Kata guest bundle's rootfs image: one more layer before kernel/metadata, its keys and annotations */
+  bundle?: PackBundlePart;
+}
+
+/** What a guest bundle adds (src/guest/bundle prepares it; kart's own keys, so not user annotations). */
+export interface PackBundlePart {
+  path: string;
+  file: string;
+  size: number;
+  metadata: Record<string, string>;
+  annotations: Record<string, string>;
 }
 
 export interface PackedFile {
@@ -238,6 +249,7 @@ export async function packKernel(
       flavor: flavor.name,
       configDigest: config.digest,
       tags,
+      ...(options.bundle === undefined ? {} : { extra: options.bundle.metadata }),
     };
     const metadataBytes = Buffer.from(formatKernelMetadata(metadata), 'utf8');
     const kernelSize = (await stat(inputs.kernel)).size;
@@ -259,6 +271,9 @@ export async function packKernel(
             ...(addonsPath === undefined || addonsSize === undefined
               ? []
               : [{ path: 'kernel/addons.squashfs', size: addonsSize, source: addonsPath }]),
+            ...(options.bundle === undefined
+              ? []
+              : [{ path: options.bundle.path, size: options.bundle.size, source: options.bundle.file }]),
             { path: 'kernel/metadata', size: metadataBytes.length, source: metadataBytes },
           ];
 
@@ -300,6 +315,7 @@ export async function packKernel(
       ...(options.sourceUrl === undefined ? {} : { 'org.opencontainers.image.source': options.sourceUrl }),
       ...(options.revision === undefined ? {} : { 'org.opencontainers.image.revision': options.revision }),
       ...(options.annotations ?? {}),
+      ...(options.bundle?.annotations ?? {}),
       // Format 1 promises kernel/image and friends (krata's fetch_kernel checks it); LinuxKit's shape is another.
       [FORMAT_ANNOTATION]: format === 'linuxkit' ? 'linuxkit' : '1',
       [VERSION_ANNOTATION]: version,

@@ -37,6 +37,8 @@ import {
 } from './install-limits.ts';
 import { requireFlavor } from './flavor-requirement.ts';
 import { kernelImageInvalid, requireImageConfig } from './install-errors.ts';
+import { ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.ts';
+import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
@@ -73,7 +75,8 @@ export interface InstallKernelOptions {
   limits?: Partial<InstallLimits>;
 }
 
-export type InstalledFileName = 'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar';
+export type InstalledFileName =
+  'kernel' | 'config' | 'addons.squashfs' | 'metadata' | 'kernel.tar' | 'rootfs.img';
 
 export interface InstalledFile {
   name: InstalledFileName;
@@ -96,11 +99,13 @@ export interface InstallResult {
   flavorCheck?: CheckReport;
   /** with `adopt`: where the directory that was at DEST now is */
   adopted?: string;
+  /** a Kata guest bundle: its image's root hash was recomputed and matched before the swap */
+  guest?: InstalledGuest;
 }
 
 const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squashfs', 'kernel/metadata'];
 const LINUXKIT_PATHS = ['kernel', 'kernel-dev.tar', 'kernel.tar'];
-const WANTED = new Set([...KERNEL_OCI_PATHS, ...LINUXKIT_PATHS]);
+const WANTED = new Set([...KERNEL_OCI_PATHS, ROOTFS_LAYER_PATH, ...LINUXKIT_PATHS]);
 
 export async function installKernel(options: InstallKernelOptions): Promise<InstallResult> {
   const { source, manifest: manifestDesc } = options;
@@ -180,6 +185,12 @@ async function installLocked(
       for (const layer of manifest.layers) await applyLayer(source, layer, tree, limits);
       const staged = await assemble(tree, staging, where, limits);
       const metadata = await verifyStaged(staging, staged, arch, where);
+      // A guest bundle's image must hash to the root published with it, or nothing is installed.
+      const guest = staged.files.some((file) => file.name === 'rootfs.img')
+        ? await (
+            await import('../../guest/bundle/installed-bundle.ts')
+          ).checkStagedGuest(staging, metadata?.extra ?? {}, where)
+        : undefined;
       const flavorCheck =
         options.flavor === undefined
           ? undefined
@@ -221,6 +232,7 @@ async function installLocked(
         ...(metadata === undefined ? {} : { metadata }),
         ...(flavorCheck === undefined ? {} : { flavorCheck }),
         ...(adopted === undefined ? {} : { adopted }),
+        ...(guest === undefined ? {} : { guest }),
       };
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
@@ -373,6 +385,8 @@ async function assemble(
     if (addons !== undefined) await place(addons, 'addons.squashfs');
     const metadata = tree.file('kernel/metadata');
     if (metadata !== undefined) await place(metadata, 'metadata');
+    const rootfs = tree.file(ROOTFS_LAYER_PATH);
+    if (rootfs !== undefined) await place(rootfs, 'rootfs.img');
     return { format: 'kernel-oci', files, layers };
   }
   const linuxkit = tree.file('kernel');

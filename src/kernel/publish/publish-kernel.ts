@@ -42,6 +42,8 @@ import { tagPublishedBuild } from './tag-published-build.ts';
 import { tagsMissingEntry, updateTagIndex, type TagIndexUpdate } from './update-tag-index.ts';
 import type { SigningKey } from '../../signature/keys.ts';
 import type { EnsuredSignature } from '../../signature/ensure-signed.ts';
+import type { GuestBundleSource } from '../../guest/bundle/index.ts';
+import { prepareBundle } from './publish-bundle.ts';
 
 /**
  * `kart publish` as a library function: check → pack → push blobs → push the platform manifest by
@@ -94,6 +96,8 @@ export interface PublishKernelOptions
   onProgress?: (message: string) => void;
   /** Sign every manifest and index written with this key (a PEM path or a read key): --sign-key. */
   signKey?: string | SigningKey;
+  /** publish a Kata guest bundle: the kernel with its rootfs image (--rootfs / --rootfs-dir) */
+  guest?: GuestBundleSource;
 }
 
 export interface PublishBlob {
@@ -178,6 +182,7 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
       packKernel(
         {
           ...options,
+          ...(bundle === undefined ? {} : { bundle }),
           flavor: options.flavor,
           version,
           tags,
@@ -188,6 +193,10 @@ export async function publishKernel(options: PublishKernelOptions): Promise<Publ
         stage,
       );
     const stage = await openLayout(join(staging, 'layout'), { create: true });
+    const bundle =
+      options.guest === undefined
+        ? undefined
+        : await prepareBundle(options.guest, staging, configPayload, inputs.config);
     const packed = await packInto(stage, stableTags);
     const entry: Descriptor = { ...packed.manifest, platform: packed.platform };
     const platform = `${packed.platform.os}/${packed.platform.architecture}`;

@@ -23,7 +23,7 @@ const KartJsonSchema = z.looseObject({
   format: z.enum(['kernel-oci', 'linuxkit']),
   files: z.array(
     z.object({
-      name: z.enum(['kernel', 'config', 'addons.squashfs', 'metadata', 'kernel.tar']),
+      name: z.enum(['kernel', 'config', 'addons.squashfs', 'metadata', 'kernel.tar', 'rootfs.img']),
       size: z.number().int().nonnegative(),
       digest: DigestSchema,
     }),

@@ -1,3 +1,4 @@
+import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
@@ -103,6 +104,8 @@ export interface PullKernelResult {
   notices: string[];
   /** mirrors skipped during this pull; and, if the upstream could not be reached, the mirror that resolved the tag */
   sources?: SourceReport;
+  /** a Kata guest bundle: the image, its verified kernel_verity_params and kernel lines (also in DEST) */
+  guest?: InstalledGuest;
 }
 
 export async function pullKernel(options: PullKernelOptions): Promise<PullKernelResult> {
@@ -224,6 +227,9 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         ...(signature === undefined ? {} : { signature }),
         notices: cache.notices,
         sources: sourceReport(remote),
+        ...(held.files.some((file) => file.name === 'rootfs.img')
+          ? await installedGuestOf(options.dest)
+          : {}),
       };
     }
 
@@ -264,6 +270,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       ...(signature === undefined ? {} : { signature }),
       notices: cache.notices,
       sources: sourceReport(remote),
+      ...(result.guest === undefined ? {} : { guest: result.guest }),
     };
   } finally {
     await pull?.end();
@@ -334,4 +341,11 @@ function pausingAtStaging(source: Fetcher, layers: Set<Digest>): Fetcher {
       return source.fetch(desc);
     },
   };
+}
+
+/** A bundle DEST already holds: its facts as its install wrote them (loaded only for a bundle). */
+async function installedGuestOf(dest: string): Promise<{ guest?: InstalledGuest }> {
+  const { readInstalledGuest } = await import('../../guest/bundle/installed-bundle.ts');
+  const guest = await readInstalledGuest(dest);
+  return guest === undefined ? {} : { guest };
 }
