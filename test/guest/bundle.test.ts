@@ -109,7 +109,7 @@ describe('guest bundles', () => {
       'dev.edera.kernel.rootfs.fstype': 'ext4',
       'dev.edera.kernel.rootfs.dax': 'true',
     });
-    expect(manifest.layers.map((layer) => layer.annotations?.['org.opencontainers.image.title'])).toEqual([
+    expect(manifest.layers.map((layer) => layer.annotations?.['dev.edera.kernel.file'])).toEqual([
       'kernel/image',
       'kernel/config.gz',
       'kernel/rootfs.img',
