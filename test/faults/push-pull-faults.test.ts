@@ -127,94 +127,107 @@ async function tagDigest(repository: string, tag: string): Promise<string | unde
   return answer.status === 200 ? (answer.headers.get('docker-content-digest') ?? undefined) : undefined;
 }
 
-describe(`${OPERATIONS} pushes and ${OPERATIONS} pulls -k through resets, stalls, 500s and 429s`, () => {
-  it('every push lands the exact index, or fails with a KartError; no corrupt blob in the registry', async () => {
-    const outcome: Outcome = { ok: 0, failed: new Map() };
-    for (let i = 0; i < OPERATIONS; i++) {
-      const tag = i % 2 === 0 ? 'a' : 'b';
-      const repository = `faults/push-${i}`;
-      try {
-        const report = await copyReference(
-          `oci:${layout}:${tag}`,
-          `${proxy.host}/${repository}:${tag}`,
-          transport,
-        );
-        expect(report.digest).toBe(indexDigest[tag]);
-        outcome.ok++;
-        // Read back from the registry itself, not through the proxy.
-        expect(await tagDigest(repository, tag)).toBe(indexDigest[tag]);
-      } catch (error) {
-        recordFailure(outcome, `push ${i}`, error);
-        // A failed push never leaves the tag pointing anywhere but at the full artifact.
-        const landed = await tagDigest(repository, tag);
-        if (landed !== undefined) expect(landed).toBe(indexDigest[tag]);
-      }
-    }
-    const blobs = await checkRegistryBlobs(registry.storageDir);
-    console.log(
-      `pushes: ${outcome.ok}/${OPERATIONS} ok, failures ${JSON.stringify(Object.fromEntries(outcome.failed))}; registry blobs checked ${blobs.checked}; faults ${JSON.stringify(proxy.fired())}`,
-    );
-    expect(blobs.corrupt).toEqual([]);
-    expect(blobs.checked).toBeGreaterThanOrEqual(5);
-    // Not a vacuous run: most pushes get through. The HTTP layer retries what it can replay and copy
-    // starts a blob over from its source, so only a fault that repeats past the budget fails one.
-    expect(outcome.ok).toBeGreaterThanOrEqual(OPERATIONS * 0.8);
-  }, 120_000);
+// Fifty operations through scripted stalls take 20-80 s on a quiet 2-core machine and several times
+// that when the machine is loaded; the test asserts outcomes, never time, so its limit only has to
+// catch a hang.
+const FAULT_RUN_TIMEOUT_MS = 300_000;
 
-  it('every pull -k installs the exact kernel or leaves DEST as it was; caches hold no corrupt blob', async () => {
-    const outcome: Outcome = { ok: 0, failed: new Map() };
-    // The proxy's counts are cumulative, and the scripted faults fired during the pushes: what the pulls
-    // met is the difference.
-    const firedBefore = proxy.fired();
-    // Three DEST directories, each alternately given kernel a and b: a failed pull must leave the
-    // previous complete install in place.
-    const installed = new Map<string, string | undefined>();
-    for (let i = 0; i < OPERATIONS; i++) {
-      const tag = i % 2 === 0 ? 'a' : 'b';
-      const dest = join(work, `dest-${i % 3}`);
-      // A fresh cache each time, so every pull moves the bytes (a warm cache would skip the network).
-      const cacheDir = join(work, `cache-${i}`);
-      try {
-        const result = await pullKernel({
-          reference: `${proxy.host}/faults/source:${tag}`,
-          dest,
-          cacheDir,
-          target: transport,
-        });
-        expect(result.manifestDigest).toBe(manifestDigest[tag]);
-        outcome.ok++;
-        installed.set(dest, manifestDigest[tag]);
-      } catch (error) {
-        recordFailure(outcome, `pull ${i}`, error);
+describe(`${OPERATIONS} pushes and ${OPERATIONS} pulls -k through resets, stalls, 500s and 429s`, () => {
+  it(
+    'every push lands the exact index, or fails with a KartError; no corrupt blob in the registry',
+    async () => {
+      const outcome: Outcome = { ok: 0, failed: new Map() };
+      for (let i = 0; i < OPERATIONS; i++) {
+        const tag = i % 2 === 0 ? 'a' : 'b';
+        const repository = `faults/push-${i}`;
+        try {
+          const report = await copyReference(
+            `oci:${layout}:${tag}`,
+            `${proxy.host}/${repository}:${tag}`,
+            transport,
+          );
+          expect(report.digest).toBe(indexDigest[tag]);
+          outcome.ok++;
+          // Read back from the registry itself, not through the proxy.
+          expect(await tagDigest(repository, tag)).toBe(indexDigest[tag]);
+        } catch (error) {
+          recordFailure(outcome, `push ${i}`, error);
+          // A failed push never leaves the tag pointing anywhere but at the full artifact.
+          const landed = await tagDigest(repository, tag);
+          if (landed !== undefined) expect(landed).toBe(indexDigest[tag]);
+        }
       }
-      const state = await intactInstall(dest);
-      expect(state?.manifestDigest).toBe(installed.get(dest));
-      if (state !== undefined) {
-        const kernel = state.files.find((f) => f.name === 'kernel');
-        expect(kernel?.digest).toBe(`sha256:${vmlinuzSha256}`);
-        expect(
-          createHash('sha256')
-            .update(readFileSync(join(dest, 'kernel')))
-            .digest('hex'),
-        ).toBe(vmlinuzSha256);
-      }
-      const blobs = await checkLayoutBlobs(cacheDir);
+      const blobs = await checkRegistryBlobs(registry.storageDir);
+      console.log(
+        `pushes: ${outcome.ok}/${OPERATIONS} ok, failures ${JSON.stringify(Object.fromEntries(outcome.failed))}; registry blobs checked ${blobs.checked}; faults ${JSON.stringify(proxy.fired())}`,
+      );
       expect(blobs.corrupt).toEqual([]);
-      const verified = await verifyCache(cacheDir).catch((error: unknown) => error);
-      if (!isKartError(verified)) expect(verified).toMatchObject({ ok: true, corrupt: [] });
-      rmSync(cacheDir, { recursive: true, force: true });
-    }
-    console.log(
-      `pulls -k: ${outcome.ok}/${OPERATIONS} ok, failures ${JSON.stringify(Object.fromEntries(outcome.failed))}; faults ${JSON.stringify(proxy.fired())}`,
-    );
-    expect(outcome.ok).toBeGreaterThanOrEqual(OPERATIONS * 0.8);
-    const fired = proxy.fired();
-    expect(fired.resets - firedBefore.resets).toBeGreaterThan(0);
-    expect(fired.stalls - firedBefore.stalls).toBeGreaterThan(0);
-    expect(fired.status500 + fired.status429 - firedBefore.status500 - firedBefore.status429).toBeGreaterThan(
-      0,
-    );
-  }, 120_000);
+      expect(blobs.checked).toBeGreaterThanOrEqual(5);
+      // Not a vacuous run: most pushes get through. The HTTP layer retries what it can replay and copy
+      // starts a blob over from its source, so only a fault that repeats past the budget fails one.
+      expect(outcome.ok).toBeGreaterThanOrEqual(OPERATIONS * 0.8);
+    },
+    FAULT_RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'every pull -k installs the exact kernel or leaves DEST as it was; caches hold no corrupt blob',
+    async () => {
+      const outcome: Outcome = { ok: 0, failed: new Map() };
+      // The proxy's counts are cumulative, and the scripted faults fired during the pushes: what the pulls
+      // met is the difference.
+      const firedBefore = proxy.fired();
+      // Three DEST directories, each alternately given kernel a and b: a failed pull must leave the
+      // previous complete install in place.
+      const installed = new Map<string, string | undefined>();
+      for (let i = 0; i < OPERATIONS; i++) {
+        const tag = i % 2 === 0 ? 'a' : 'b';
+        const dest = join(work, `dest-${i % 3}`);
+        // A fresh cache each time, so every pull moves the bytes (a warm cache would skip the network).
+        const cacheDir = join(work, `cache-${i}`);
+        try {
+          const result = await pullKernel({
+            reference: `${proxy.host}/faults/source:${tag}`,
+            dest,
+            cacheDir,
+            target: transport,
+          });
+          expect(result.manifestDigest).toBe(manifestDigest[tag]);
+          outcome.ok++;
+          installed.set(dest, manifestDigest[tag]);
+        } catch (error) {
+          recordFailure(outcome, `pull ${i}`, error);
+        }
+        const state = await intactInstall(dest);
+        expect(state?.manifestDigest).toBe(installed.get(dest));
+        if (state !== undefined) {
+          const kernel = state.files.find((f) => f.name === 'kernel');
+          expect(kernel?.digest).toBe(`sha256:${vmlinuzSha256}`);
+          expect(
+            createHash('sha256')
+              .update(readFileSync(join(dest, 'kernel')))
+              .digest('hex'),
+          ).toBe(vmlinuzSha256);
+        }
+        const blobs = await checkLayoutBlobs(cacheDir);
+        expect(blobs.corrupt).toEqual([]);
+        const verified = await verifyCache(cacheDir).catch((error: unknown) => error);
+        if (!isKartError(verified)) expect(verified).toMatchObject({ ok: true, corrupt: [] });
+        rmSync(cacheDir, { recursive: true, force: true });
+      }
+      console.log(
+        `pulls -k: ${outcome.ok}/${OPERATIONS} ok, failures ${JSON.stringify(Object.fromEntries(outcome.failed))}; faults ${JSON.stringify(proxy.fired())}`,
+      );
+      expect(outcome.ok).toBeGreaterThanOrEqual(OPERATIONS * 0.8);
+      const fired = proxy.fired();
+      expect(fired.resets - firedBefore.resets).toBeGreaterThan(0);
+      expect(fired.stalls - firedBefore.stalls).toBeGreaterThan(0);
+      expect(
+        fired.status500 + fired.status429 - firedBefore.status500 - firedBefore.status429,
+      ).toBeGreaterThan(0);
+    },
+    FAULT_RUN_TIMEOUT_MS,
+  );
 });
 
 describe('a fault that outlasts the retry budget', () => {
