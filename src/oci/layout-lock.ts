@@ -1,28 +1,45 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../errors.ts';
 import { tempSiblingPath } from './atomic-file.ts';
+import { currentOwner, ownerRunning, type ProcessOwner } from './process-owner.ts';
+
+export { processAlive, processStartTime } from './process-owner.ts';
 
 /**
- * Serialises read-modify-write of a layout's index.json: in one process through a promise chain per
- * directory, across processes through a lock file created with O_EXCL. The lock file names its owner:
- * host, pid and the process's start time, so a pid reused by another process is told apart. A lock
- * whose owner is gone (same host: pid not alive, or alive with another start time) is taken over at
- * once; a lock of a live owner on this host is never taken, however long it is held (an install or a
- * download may take minutes); only a lock of another host, or one that names no start time, is taken
- * once older than `staleMs`, so a crashed pack does not block the layout forever. Only index.json updates hold it, for milliseconds; blobs are
- * content-addressed and need no lock.
+ * Serialises read-modify-write of a layout's index.json (and an install area, a download): in one
+ * process through a promise chain per directory, across processes through a lock file created with
+ * O_EXCL. The lock file names its owner (pid, start time, boot id, pid namespace; see process-owner.ts)
+ * and its holder refreshes the file's mtime every `refreshMs` for as long as it holds it.
+ *
+ * A waiter takes a lock over in two cases only: its owner runs in the waiter's own boot and pid
+ * namespace and is gone (pid free, or reused by a process started at another time), at once; or the
+ * owner cannot be checked by pid (another machine, a container with its own pid namespace even under
+ * the same hostname, a half-written record) and the lock has not been refreshed for `staleMs`. A live
+ * holder is thus never robbed, however long its install or download runs, and a dead one blocks
+ * others for `staleMs` at most.
+ *
+ * Why a heartbeat rather than flock(2), which the kernel would release when its owner dies: Node has
+ * no flock in core; `fs-ext`, the binding that offers it, is a native addon no longer maintained, and
+ * flock is unreliable on the network filesystems a shared cache may sit on. `proper-lockfile` keeps
+ * its lock alive the same way (mkdir and an mtime refresh) but records no owner, so a crashed pull on
+ * this host would block the next one for the whole stale period instead of none; it would also change
+ * the lock's shape on disk that other kart versions read. The heartbeat needs only the clocks of the
+ * hosts sharing a directory to agree to within `staleMs`.
  */
 export const LOCK_FILE_NAME = '.kart-index.lock';
 
 export interface LayoutLockOptions {
   /** Give up after this long (LAYOUT_LOCKED). Default 30 s. */
   timeoutMs?: number;
-  /** A lock file older than this is stale whoever owns it. Default 60 s. */
+  /**
+   * A lock whose owner cannot be checked by pid is stale once not refreshed for this long. Default 60 s.
+   */
   staleMs?: number;
+  /** How often the holder refreshes its lock's mtime. Default a sixth of `staleMs`. */
+  refreshMs?: number;
 }
 
 const chains = new Map<string, Promise<unknown>>();
@@ -44,35 +61,24 @@ export async function withLayoutLock<T>(
   }
 }
 
-interface LockOwner {
-  pid: number;
+interface LockOwner extends ProcessOwner {
+  /** for people reading the file: the owner's hostname, and when it took the lock */
   host: string;
   created: number;
-  /** the owner's start time (Linux: clock ticks since boot, /proc/PID/stat field 22) */
-  started?: number;
 }
 
 async function withLockFile<T>(dir: string, work: () => Promise<T>, options: LayoutLockOptions): Promise<T> {
   const lockPath = join(dir, LOCK_FILE_NAME);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = options.staleMs ?? 60_000;
+  const refreshMs = options.refreshMs ?? Math.max(1, Math.floor(staleMs / 6));
   const deadline = Date.now() + timeoutMs;
-  const started = processStartTime(process.pid);
-  const me: LockOwner = {
-    pid: process.pid,
-    host: hostname(),
-    created: Date.now(),
-    ...(started === undefined ? {} : { started }),
-  };
+  const me: LockOwner = { ...currentOwner(), host: hostname(), created: Date.now() };
   let pause = 5;
+  let handle: FileHandle;
   for (;;) {
     try {
-      const handle = await open(lockPath, 'wx', 0o644);
-      try {
-        await handle.writeFile(JSON.stringify(me));
-      } finally {
-        await handle.close();
-      }
+      handle = await open(lockPath, 'wx', 0o644);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -86,10 +92,51 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
     await delay(pause);
     pause = Math.min(pause * 2, 100);
   }
+  const heartbeat = new Heartbeat(handle, refreshMs);
   try {
+    await handle.writeFile(JSON.stringify(me));
     return await work();
   } finally {
-    await unlink(lockPath).catch(() => undefined);
+    await heartbeat.stop();
+    await releaseIfOurs(lockPath, handle);
+  }
+}
+
+/**
+ * Refreshes the lock file's mtime through the holder's own descriptor, so that it never refreshes a
+ * lock that replaced its own. A failed refresh is left to the next tick: the lock goes stale only
+ * after `staleMs` without one.
+ */
+class Heartbeat {
+  readonly #timer: NodeJS.Timeout;
+  #pending: Promise<void> = Promise.resolve();
+
+  constructor(handle: FileHandle, periodMs: number) {
+    this.#timer = setInterval(() => {
+      this.#pending = this.#pending.then(() => {
+        const now = new Date();
+        return handle.utimes(now, now).catch(() => undefined);
+      });
+    }, periodMs);
+    // The work holding the lock keeps the process alive, not its heartbeat.
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#pending;
+  }
+}
+
+/** Removes the lock file only while it is still the one this holder created, then closes it. */
+async function releaseIfOurs(lockPath: string, handle: FileHandle): Promise<void> {
+  try {
+    const [mine, there] = await Promise.all([handle.stat(), stat(lockPath)]);
+    if (mine.ino === there.ino && mine.dev === there.dev) await unlink(lockPath);
+  } catch {
+    // gone already: taken over after it went stale, or removed by hand
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -108,11 +155,10 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
   } catch {
     return true; // it vanished between our open and read: try again
   }
-  const local = owner.host === hostname() && typeof owner.pid === 'number';
-  const ownerGone = local && !ownerAlive(owner.pid!, owner.started);
-  // A live owner here keeps its lock however old; age decides only what cannot be checked.
-  if (local && !ownerGone && typeof owner.started === 'number') return false;
-  if (!ownerGone && Date.now() - modified < staleMs) return false;
+  const running = ownerRunning(owner);
+  // An owner checked by pid decides; one that cannot be checked keeps its lock while it refreshes it.
+  if (running === true) return false;
+  if (running === undefined && Date.now() - modified < staleMs) return false;
   // Move it aside rather than unlink: of two processes racing over one stale lock, one rename wins.
   // (A narrow window remains where a slow racer moves aside a lock just re-created by the winner;
   // only when the owner had crashed, and it costs at worst one lost update, never a corrupt file.)
@@ -124,35 +170,4 @@ async function takeOverIfStale(lockPath: string, staleMs: number): Promise<boole
     // someone else took it over first
   }
   return true;
-}
-
-/** The owner is running: its pid is alive and, when the lock recorded it, started when it did. */
-function ownerAlive(pid: number, started: number | undefined): boolean {
-  if (!processAlive(pid)) return false;
-  if (started === undefined) return true;
-  const now = processStartTime(pid);
-  return now === undefined || now === started;
-}
-
-/** When a process started (Linux /proc, clock ticks since boot); undefined where that is unknown. */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const value = Number(fields[19]);
-    return Number.isSafeInteger(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether a process of this host is still running (EPERM: it is, but belongs to someone else). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -27,6 +27,7 @@ import { installAreaDir, installKernel } from '../../src/kernel/install/index.ts
 import type { InstallLimits } from '../../src/kernel/install/install-limits.ts';
 import { intactInstall } from '../../src/kernel/pull/installed-state.ts';
 import { LOCK_FILE_NAME, processStartTime, withLayoutLock } from '../../src/oci/layout-lock.ts';
+import { localScope } from '../../src/oci/process-owner.ts';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor } from '../../src/oci/index.ts';
 import {
@@ -277,7 +278,9 @@ describe('defect 4: locks know their owner', () => {
   function plantLock(dir: string, owner: object, ageMs: number): void {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, LOCK_FILE_NAME);
-    writeFileSync(path, JSON.stringify({ host: hostname(), created: Date.now() - ageMs, ...owner }));
+    // An owner of this boot and pid namespace: kart checks its pid.
+    const record = { host: hostname(), created: Date.now() - ageMs, ...localScope(), ...owner };
+    writeFileSync(path, JSON.stringify(record));
     const then = (Date.now() - ageMs) / 1000;
     utimesSync(path, then, then);
   }

@@ -289,7 +289,9 @@ describe('OciLayout tags', () => {
     const pid = dead.pid;
     await new Promise((done) => dead.on('exit', done));
     const { hostname } = await import('node:os');
-    writeFileSync(join(dir, LOCK_FILE_NAME), JSON.stringify({ pid, host: hostname(), created: Date.now() }));
+    const { localScope } = await import('../../src/oci/process-owner.ts');
+    const owner = { pid, host: hostname(), created: Date.now(), ...localScope() };
+    writeFileSync(join(dir, LOCK_FILE_NAME), JSON.stringify(owner));
     await layout.tag(a, 'after-crash');
     expect(await layout.resolve('after-crash')).toEqual(a);
   });

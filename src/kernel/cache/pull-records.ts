@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { processAlive } from '../../oci/layout-lock.ts';
+import { currentOwner, ownerRunning } from '../../oci/process-owner.ts';
 import { DigestSchema, type Descriptor } from '../../oci/schema.ts';
 
 /**
@@ -13,8 +13,10 @@ import { DigestSchema, type Descriptor } from '../../oci/schema.ts';
  * So whatever `--keep`, prune never deletes a blob that a running pull has stored or will read: refs.json
  * alone cannot promise that, since `--keep 0` forgets every digest but the last pulled one.
  *
- * A pull that was killed leaves its file behind. Prune removes it once its process is gone (same host)
- * or, for another host's, once it is older than any pull takes; until then it only keeps more blobs.
+ * A pull that was killed leaves its file behind. The file names its owner as a lock does (pid, start
+ * time, boot, pid namespace): prune removes it once that process is gone, which it can tell only within
+ * its own boot and pid namespace (a reused pid is told apart by its start time); a record of another
+ * machine or container is removed once older than any pull takes. Until then it only keeps more blobs.
  */
 export const PULLS_DIR = '.kart-pulls';
 
@@ -22,6 +24,9 @@ const FOREIGN_RECORD_MAX_AGE_MS = 24 * 60 * 60_000;
 
 const PullRecordSchema = z.object({
   pid: z.number().int(),
+  started: z.number().int().optional(),
+  boot: z.string().optional(),
+  pidns: z.string().optional(),
   host: z.string(),
   root: z.object({ mediaType: z.string(), digest: DigestSchema, size: z.number().int().nonnegative() }),
 });
@@ -32,7 +37,7 @@ export async function recordPull(cacheRoot: string, root: Descriptor): Promise<s
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${process.pid}.${randomBytes(6).toString('hex')}.json`);
   const record = {
-    pid: process.pid,
+    ...currentOwner(),
     host: hostname(),
     root: { mediaType: root.mediaType, digest: root.digest, size: root.size },
   };
@@ -68,7 +73,8 @@ async function readRecord(path: string): Promise<z.infer<typeof PullRecordSchema
 }
 
 async function stillRunning(record: z.infer<typeof PullRecordSchema>, path: string): Promise<boolean> {
-  if (record.host === hostname()) return processAlive(record.pid);
+  const running = ownerRunning(record);
+  if (running !== undefined) return running;
   const info = await stat(path).catch(() => undefined);
   return info !== undefined && Date.now() - info.mtimeMs < FOREIGN_RECORD_MAX_AGE_MS;
 }
