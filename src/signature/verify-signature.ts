@@ -34,6 +34,16 @@ export type SignatureCheck = { ok: true; match: SignatureMatch } | { ok: false; 
 /** `offline`-trusted public keys: no log, no timestamp expected (cosign --insecure-ignore-tlog). */
 const KEY_ONLY = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
 
+/**
+ * The entity a trusted key is checked on: its signature alone. `cosign sign --key` uploads to Rekor by
+ * default, so its bundles carry a tlog entry, and sigstore-js checks the inclusion of every entry it is
+ * given whatever the threshold; with no log in a key's trust material that always fails. kart sets the
+ * entries and timestamps aside, as `cosign verify --key … --insecure-ignore-tlog` does.
+ */
+function signatureOnly(entity: SignedEntity): SignedEntity {
+  return { ...entity, tlogEntries: [], timestamps: [] };
+}
+
 export async function checkSignature(
   store: Fetcher,
   candidate: SignatureCandidate,
@@ -101,15 +111,18 @@ function verifyEntity(
   trust: LoadedTrust,
 ): SignerIdentity | { rejected: string } {
   if (bundle.verificationMaterial.content.$case === 'publicKey') {
+    const refusals = new Set<string>();
     for (const key of trust.keys) {
       try {
-        new Verifier(keyTrust(key), KEY_ONLY).verify(entity);
+        new Verifier(keyTrust(key), KEY_ONLY).verify(signatureOnly(entity));
         return { kind: 'key', key: key.fingerprint, source: key.source };
-      } catch {
-        // another key may be the one
+      } catch (error) {
+        // another key may be the one; sigstore's words are kept for the reason
+        refusals.add(sigstoreReason(error));
       }
     }
-    return { rejected: 'not signed by a trusted key' };
+    const why = refusals.size === 0 ? '' : ` (${[...refusals].join('; ')})`;
+    return { rejected: `not signed by a trusted key${why}` };
   }
   if (trust.keyless === undefined)
     return { rejected: 'signed with a certificate, but no keyless identity is trusted' };
@@ -117,11 +130,16 @@ function verifyEntity(
     trust.keyless.verifier.verify(entity, trust.keyless.policy);
     return { kind: 'certificate', identity: trust.keyless.identity, issuer: trust.keyless.issuer };
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
     return {
-      rejected: `the certificate does not verify for the trusted identity (${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message})`,
+      rejected: `the certificate does not verify for the trusted identity (${sigstoreReason(error)})`,
     };
   }
+}
+
+/** sigstore-js's VerificationError as `CODE: message` (its code is stable, its message says what failed). */
+function sigstoreReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return `${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`;
 }
 
 /** sigstore-js trust material holding one public key and nothing else (no CA, no logs). */

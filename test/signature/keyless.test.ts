@@ -25,7 +25,10 @@ import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import { signDescriptor, verifyArtifact } from '../../src/signature/index.ts';
 import { storeKernelTag } from '../kernel/pull/kernel-shapes.ts';
+import { fetchBytes } from '../../src/oci/manifest-io.ts';
+import { readSigningKey } from '../../src/signature/keys.ts';
 import { runKart } from '../support/kart-cli.ts';
+import { opensslKeyPair } from './signature-fixtures.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 
 const IDENTITY = 'https://github.com/edera-dev/linux-kernel-oci/.github/workflows/build.yaml@refs/heads/main';
@@ -36,6 +39,7 @@ let layout: OciLayout;
 let server: Server;
 let trustedRoot: string;
 let signed: Descriptor;
+let url: string;
 
 /** An unsigned JWT: the mock Fulcio reads its claims (sub → SAN, iss → issuer extension). */
 function identityToken(): string {
@@ -66,7 +70,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const start = new Date(Date.now() - 60_000);
   const root = TrustedRoot.toJSON({
@@ -125,6 +129,36 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((done) => server?.close(done));
   rmSync(work, { recursive: true, force: true });
+});
+
+describe('a key signature witnessed by Rekor (cosign sign --key with its default tlog upload)', () => {
+  it('verifies with the key alone, the tlog entry set aside; another key is refused in sigstore-js words', async () => {
+    const keys = opensslKeyPair(work, 'rekor-key');
+    const other = opensslKeyPair(work, 'rekor-other');
+    const subject = await storeKernelTag(layout, 'key-rekor', { arches: ['amd64'], release: '6.1.99-rekor' });
+    const written = await signDescriptor(layout, subject, await readSigningKey(keys.key), {
+      witnesses: [new RekorWitness({ rekorBaseURL: url, entryType: 'dsse' })],
+    });
+    const bundle = JSON.parse((await fetchBytes(layout, written.bundle)).toString('utf8'));
+    expect(bundle.verificationMaterial.tlogEntries).toHaveLength(1);
+
+    const verified = await verifyArtifact({ reference: `oci:${layout.root}:key-rekor`, keys: [keys.pub] });
+    expect([verified.subject.digest, verified.signature.digest]).toEqual([
+      subject.digest,
+      written.signature.digest,
+    ]);
+    expect(verified.signer.kind).toBe('key');
+
+    const refused = await kartErrorOf(
+      verifyArtifact({ reference: `oci:${layout.root}:key-rekor`, keys: [other.pub] }),
+    );
+    expect([refused.code, refused.details?.reasons]).toEqual([
+      'SIGNATURE_INVALID',
+      [
+        `${written.signature.digest} (referrer): not signed by a trusted key (SIGNATURE_ERROR: signature verification failed)`,
+      ],
+    ]);
+  });
 });
 
 describe('keyless verification against a trusted root, offline', () => {
