@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { digestAlgorithm, digestHex } from '../oci/digest.ts';
 import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
-import { parseJson, type Descriptor } from '../oci/schema.ts';
+import { parseJson, plainDescriptor, type Descriptor } from '../oci/schema.ts';
 import type { Fetcher } from '../oci/store.ts';
 import type { SignatureCandidate } from './find-signatures.ts';
 import type { VerificationKey } from './keys.ts';
@@ -189,7 +189,7 @@ async function checkLegacy(
       match: {
         source: candidate.source,
         signature: candidate.manifest,
-        layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
+        layer: plainDescriptor(layer),
         signer: { kind: 'key', key: key.fingerprint, source: key.source },
       },
     };

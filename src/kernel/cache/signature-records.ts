@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 import { digestAlgorithm, digestHex } from '../../oci/digest.ts';
-import { DescriptorSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
+import { DescriptorSchema, parseJson, plainDescriptor, type Descriptor } from '../../oci/schema.ts';
 import type { SignatureCandidate } from '../../signature/find-signatures.ts';
 
 /**
@@ -52,7 +52,7 @@ export async function recordSignature(
   const signatures = [signature, ...known.filter((s) => s.manifest.digest !== signature.manifest.digest)];
   await mkdir(join(cacheRoot, SIGNATURES_DIR), { recursive: true });
   const document = {
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    subject: plainDescriptor(subject),
     signatures,
   };
   await writeFileAtomic(recordPath(cacheRoot, subject), `${JSON.stringify(document, null, 2)}\n`);
