@@ -9,6 +9,7 @@ import { parseJson, plainDescriptor, type Descriptor } from '../oci/schema.ts';
 import type { Fetcher } from '../oci/store.ts';
 import type { SignatureCandidate } from './find-signatures.ts';
 import type { VerificationKey } from './keys.ts';
+import { legacyKeylessEntity } from './legacy-keyless.ts';
 import type { LoadedTrust } from './trust-policy.ts';
 import { SignatureAnnotation, SigstoreType } from './signature-types.ts';
 
@@ -124,10 +125,18 @@ function verifyEntity(
     const why = refusals.size === 0 ? '' : ` (${[...refusals].join('; ')})`;
     return { rejected: `not signed by a trusted key${why}` };
   }
+  return keylessSigner(() => entity, trust);
+}
+
+/** A certificate's signer, when the trusted root and identity policy accept it (sigstore-js's words if not). */
+function keylessSigner(
+  entity: () => SignedEntity,
+  trust: LoadedTrust,
+): SignerIdentity | { rejected: string } {
   if (trust.keyless === undefined)
     return { rejected: 'signed with a certificate, but no keyless identity is trusted' };
   try {
-    trust.keyless.verifier.verify(entity, trust.keyless.policy);
+    trust.keyless.verifier.verify(entity(), trust.keyless.policy);
     return { kind: 'certificate', identity: trust.keyless.identity, issuer: trust.keyless.issuer };
   } catch (error) {
     return {
@@ -166,12 +175,9 @@ async function checkLegacy(
     const encoded = layer.annotations?.[SignatureAnnotation.LegacySignature];
     if (layer.mediaType !== SigstoreType.SimpleSigning || encoded === undefined) continue;
     const payload = await fetchBytes(store, layer);
-    const signature = Buffer.from(encoded, 'base64');
-    const key = trust.keys.find((k) =>
-      ecdsaVerify('sha256', payload, { key: k.publicKey, dsaEncoding: 'der' }, signature),
-    );
-    if (key === undefined) {
-      reasons.push(`layer ${layer.digest} not signed by a trusted key`);
+    const signer = legacySigner(layer, payload, Buffer.from(encoded, 'base64'), trust, label);
+    if ('rejected' in signer) {
+      reasons.push(`layer ${layer.digest} ${signer.rejected}`);
       continue;
     }
     const simple = parseJson(SimpleSigningSchema, payload, `${label} payload ${layer.digest}`);
@@ -190,7 +196,7 @@ async function checkLegacy(
         source: candidate.source,
         signature: candidate.manifest,
         layer: plainDescriptor(layer),
-        signer: { kind: 'key', key: key.fingerprint, source: key.source },
+        signer,
       },
     };
   }
@@ -198,6 +204,28 @@ async function checkLegacy(
     ok: false,
     reason: `${label}: ${reasons.length > 0 ? reasons.join(', ') : 'no simple-signing layer with a signature'}`,
   };
+}
+
+/** Who signed a legacy layer: a trusted key (ECDSA over the payload), or a keyless certificate. */
+function legacySigner(
+  layer: Descriptor,
+  payload: Buffer,
+  signature: Buffer,
+  trust: LoadedTrust,
+  label: string,
+): SignerIdentity | { rejected: string } {
+  if (layer.annotations?.[SignatureAnnotation.LegacyCertificate] === undefined) {
+    const key = trust.keys.find((k) =>
+      ecdsaVerify('sha256', payload, { key: k.publicKey, dsaEncoding: 'der' }, signature),
+    );
+    if (key === undefined) return { rejected: 'not signed by a trusted key' };
+    return { kind: 'key', key: key.fingerprint, source: key.source };
+  }
+  // The annotations are parsed inside: a malformed one is a refusal with its reason, like a bad bundle.
+  return keylessSigner(
+    () => legacyKeylessEntity(layer.annotations!, payload, signature, `${label} layer ${layer.digest}`),
+    trust,
+  );
 }
 
 const StatementSchema = z.looseObject({
