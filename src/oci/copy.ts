@@ -2,6 +2,7 @@ import { KartError } from '../errors.ts';
 import { fetchManifest, pushBytes, type FetchedManifest } from './manifest-io.ts';
 import { isManifestMediaType } from './media-types.ts';
 import { isDigest } from './digest.ts';
+import { resolveIfPresent } from './resolve-if-present.ts';
 import { DEFAULT_TRANSFER_RETRIES, retryTransient } from './transient-retry.ts';
 import type { Descriptor } from './schema.ts';
 import type { ReadOnlyStorage, Storage, Target } from './store.ts';
@@ -164,12 +165,7 @@ export async function copy(
 
 /** What `tag` names in `store` now, or undefined when it names nothing. */
 async function taggedDigest(store: Target, tag: string): Promise<string | undefined> {
-  try {
-    return (await store.resolve(tag)).digest;
-  } catch (error) {
-    if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-    throw error;
-  }
+  return (await resolveIfPresent(store, tag))?.digest;
 }
 
 /** A counting semaphore: at most `size` operations in flight; waiters are served first come, first served. */

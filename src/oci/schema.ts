@@ -36,6 +36,11 @@ export const DescriptorSchema = z.looseObject({
 });
 export type Descriptor = z.infer<typeof DescriptorSchema>;
 
+/** Just what names content (media type, digest, size): no platform, annotations or artifact type. */
+export function plainDescriptor(desc: Descriptor): Descriptor {
+  return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+}
+
 export const ImageManifestSchema = z.looseObject({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),

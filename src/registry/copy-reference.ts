@@ -2,6 +2,7 @@ import { KartError } from '../errors.ts';
 import { copy, copyGraph, type CopyHooks } from '../oci/copy.ts';
 import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
 import { isManifestMediaType } from '../oci/media-types.ts';
+import { resolveIfPresent } from '../oci/resolve-if-present.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
 import type { TransferOptions } from '../oci/transfer-observer.ts';
@@ -174,10 +175,7 @@ async function copyReferrers(
     }
     // cosign's legacy signatures are a tag, not a referrer: carried under the same tag.
     const legacyTag = legacySignatureTag(subject.digest);
-    const legacy = await src.resolve(legacyTag).catch((error: unknown) => {
-      if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-      throw error;
-    });
+    const legacy = await resolveIfPresent(src, legacyTag);
     if (legacy !== undefined) {
       await copy(src, legacyTag, dst, legacyTag, hooks);
       copied.push(legacy.digest);

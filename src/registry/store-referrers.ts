@@ -1,6 +1,6 @@
-import { KartError } from '../errors.ts';
 import { fetchBytes, pushBytes, pushJson } from '../oci/manifest-io.ts';
 import { MediaType } from '../oci/media-types.ts';
+import { resolveIfPresent } from '../oci/resolve-if-present.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import { canUpdateTag, type Target } from '../oci/store.ts';
 import {
@@ -21,10 +21,7 @@ import { RepositoryStore } from './repository.ts';
 export async function listReferrers(target: Target, subject: Descriptor): Promise<Descriptor[]> {
   if (target instanceof RepositoryStore) return target.referrers(subject);
   const tag = referrersTag(subject.digest);
-  const root = await target.resolve(tag).catch((error: unknown) => {
-    if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-    throw error;
-  });
+  const root = await resolveIfPresent(target, tag);
   if (root === undefined) return [];
   return parseReferrersIndex(await fetchBytes(target, root), `${target.name}:${tag}`).manifests;
 }
@@ -62,6 +59,6 @@ export async function listReferrer(
     await target.updateTag(tag, merge);
     return;
   }
-  const current = await target.resolve(tag).catch(() => undefined);
+  const current = await resolveIfPresent(target, tag);
   await target.tag(await merge(current), tag);
 }

@@ -1,7 +1,7 @@
 import { KartError } from '../errors.ts';
-import type { Descriptor } from '../oci/schema.ts';
+import { plainDescriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
-import { readSigningKey, type SigningKey } from './keys.ts';
+import type { SigningKey } from './keys.ts';
 import { signDescriptor, type SignatureWritten } from './sign-artifact.ts';
 import { verificationKeys } from './keys.ts';
 import { verifySubject } from './verify-artifact.ts';
@@ -14,9 +14,8 @@ export interface EnsuredSignature extends Omit<SignatureWritten, 'bundle'> {
   action: 'signed' | 'present';
 }
 
-export async function readKeyOnce(key: string | SigningKey): Promise<SigningKey> {
-  return typeof key === 'string' ? readSigningKey(key) : key;
-}
+/** publish reads its key before pushing anything (publish-kernel.ts imports it from here). */
+export { readKeyOnce } from './keys.ts';
 
 export async function ensureSigned(
   target: Target,
@@ -27,12 +26,7 @@ export async function ensureSigned(
   const trust = { keys: await verificationKeys([key.publicKey]) };
   const done: EnsuredSignature[] = [];
   for (const digest of [...new Set(digests)]) {
-    const resolved = await target.resolve(digest);
-    const subject: Descriptor = {
-      mediaType: resolved.mediaType,
-      digest: resolved.digest,
-      size: resolved.size,
-    };
+    const subject = plainDescriptor(await target.resolve(digest));
     const present = await verifySubject(target, subject, trust).catch((error: unknown) => {
       if (error instanceof KartError && error.exitCode === 1) return undefined;
       throw error;

@@ -1,6 +1,6 @@
-import { KartError } from '../errors.ts';
+import { resolveIfPresent } from '../oci/resolve-if-present.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { Descriptor } from '../oci/schema.ts';
+import { plainDescriptor, type Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
 import { legacySignatureTag } from '../registry/referrers.ts';
 import { listReferrers } from '../registry/store-referrers.ts';
@@ -21,17 +21,8 @@ export async function findSignatures(target: Target, subject: Descriptor): Promi
     // cosign keeps any referrer whose one layer is a bundle; an artifactType that says otherwise
     // (an SBOM, a notation signature) is not one of them.
     .filter((r) => r.artifactType === undefined || r.artifactType.startsWith(SigstoreType.BundlePrefix))
-    .map((manifest) => ({ source: 'referrer', manifest: plain(manifest) }));
-  const legacy = await target
-    .resolve(legacySignatureTag(subject.digest as Digest))
-    .catch((error: unknown) => {
-      if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-      throw error;
-    });
-  if (legacy !== undefined) candidates.push({ source: 'legacy-tag', manifest: plain(legacy) });
+    .map((manifest) => ({ source: 'referrer', manifest: plainDescriptor(manifest) }));
+  const legacy = await resolveIfPresent(target, legacySignatureTag(subject.digest as Digest));
+  if (legacy !== undefined) candidates.push({ source: 'legacy-tag', manifest: plainDescriptor(legacy) });
   return candidates;
-}
-
-function plain(desc: Descriptor): Descriptor {
-  return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
 }

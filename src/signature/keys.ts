@@ -43,6 +43,11 @@ export function passwordFromEnvironment(): string | undefined {
   return process.env.KART_KEY_PASSWORD ?? process.env.COSIGN_PASSWORD;
 }
 
+/** A key given as a path is read (password from the environment); one already read is used as is. */
+export async function readKeyOnce(key: string | SigningKey): Promise<SigningKey> {
+  return typeof key === 'string' ? readSigningKey(key) : key;
+}
+
 export async function readSigningKey(
   path: string,
   password: KeyPassword = passwordFromEnvironment(),

@@ -3,13 +3,13 @@ import { KartError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { descriptorOf, pushBytes } from '../oci/manifest-io.ts';
 import { MediaType } from '../oci/media-types.ts';
-import { formatReference, withDefaultTag } from '../oci/reference.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
-import { openReference, type OpenTargetOptions } from '../registry/open-target.ts';
+import type { OpenTargetOptions } from '../registry/open-target.ts';
 import { attachReferrer } from '../registry/store-referrers.ts';
 import { createSignatureBundle, localKeySigner, signStatement } from './cosign-bundle.ts';
-import { readSigningKey, type SigningKey } from './keys.ts';
+import { readKeyOnce, type SigningKey } from './keys.ts';
+import { withOpenedSubject } from './open-subject.ts';
 import { EMPTY_CONFIG, signatureManifest } from './signature-manifest.ts';
 import { SigstoreType } from './signature-types.ts';
 
@@ -42,17 +42,11 @@ export interface SignArtifactResult extends SignatureWritten {
 }
 
 export async function signArtifact(options: SignArtifactOptions): Promise<SignArtifactResult> {
-  const key = typeof options.key === 'string' ? await readSigningKey(options.key) : options.key;
-  const opened = await openReference(options.reference, { ...options.target, access: 'push' });
-  try {
-    const reference = withDefaultTag(opened.reference);
-    const resolved = await opened.target.resolve(reference.digest ?? reference.tag!);
-    const subject = { mediaType: resolved.mediaType, digest: resolved.digest, size: resolved.size };
-    const written = await signDescriptor(opened.target, subject, key, { now: options.now });
-    return { reference: formatReference(reference), ...written };
-  } finally {
-    await opened.close();
-  }
+  const key = await readKeyOnce(options.key);
+  return withOpenedSubject(options.reference, { ...options.target, access: 'push' }, async (opened) => {
+    const written = await signDescriptor(opened.target, opened.subject, key, { now: options.now });
+    return { reference: opened.reference, ...written };
+  });
 }
 
 export interface SignDescriptorOptions {

@@ -23,4 +23,10 @@ export const SignatureAnnotation = {
   Created: 'org.opencontainers.image.created',
   /** legacy layer annotation: base64 of the DER signature over the layer's bytes */
   LegacySignature: 'dev.cosignproject.cosign/signature',
+  /** legacy keyless: the Fulcio leaf certificate (PEM) that signed the layer */
+  LegacyCertificate: 'dev.sigstore.cosign/certificate',
+  /** legacy keyless: the certificate's chain (PEM); kart chains to the trusted root's CAs instead */
+  LegacyChain: 'dev.sigstore.cosign/chain',
+  /** legacy: the Rekor entry with its signed entry timestamp (SET), cosign's `bundle` JSON */
+  LegacyRekorBundle: 'dev.sigstore.cosign/bundle',
 } as const;

@@ -1,8 +1,8 @@
-import { formatReference, withDefaultTag } from '../oci/reference.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Fetcher, Target } from '../oci/store.ts';
-import { openReference, type OpenTargetOptions } from '../registry/open-target.ts';
+import type { OpenTargetOptions } from '../registry/open-target.ts';
 import { findSignatures, type SignatureCandidate } from './find-signatures.ts';
+import { withOpenedSubject } from './open-subject.ts';
 import { signatureInvalid, signatureMissing } from './signature-errors.ts';
 import { loadTrust, type LoadedTrust, type TrustPolicy } from './trust-policy.ts';
 import { checkSignature, type SignatureMatch } from './verify-signature.ts';
@@ -29,16 +29,10 @@ export interface VerifyArtifactResult extends VerifiedSignature {
 
 export async function verifyArtifact(options: VerifyArtifactOptions): Promise<VerifyArtifactResult> {
   const trust = await loadTrust(options);
-  const opened = await openReference(options.reference, { ...options.target, access: 'pull' });
-  try {
-    const reference = withDefaultTag(opened.reference);
-    const resolved = await opened.target.resolve(reference.digest ?? reference.tag!);
-    const subject = { mediaType: resolved.mediaType, digest: resolved.digest, size: resolved.size };
-    const verified = await verifySubject(opened.target, subject, trust);
-    return { reference: formatReference(reference), ...verified };
-  } finally {
-    await opened.close();
-  }
+  return withOpenedSubject(options.reference, { ...options.target, access: 'pull' }, async (opened) => {
+    const verified = await verifySubject(opened.target, opened.subject, trust);
+    return { reference: opened.reference, ...verified };
+  });
 }
 
 /** Finds the signatures of `subject` in `target` and verifies them. */

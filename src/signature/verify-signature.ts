@@ -5,10 +5,11 @@ import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { digestAlgorithm, digestHex } from '../oci/digest.ts';
 import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
-import { parseJson, type Descriptor } from '../oci/schema.ts';
+import { parseJson, plainDescriptor, type Descriptor } from '../oci/schema.ts';
 import type { Fetcher } from '../oci/store.ts';
 import type { SignatureCandidate } from './find-signatures.ts';
 import type { VerificationKey } from './keys.ts';
+import { legacyKeylessEntity } from './legacy-keyless.ts';
 import type { LoadedTrust } from './trust-policy.ts';
 import { SignatureAnnotation, SigstoreType } from './signature-types.ts';
 
@@ -33,6 +34,16 @@ export type SignatureCheck = { ok: true; match: SignatureMatch } | { ok: false; 
 
 /** `offline`-trusted public keys: no log, no timestamp expected (cosign --insecure-ignore-tlog). */
 const KEY_ONLY = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
+
+/**
+ * The entity a trusted key is checked on: its signature alone. `cosign sign --key` uploads to Rekor by
+ * default, so its bundles carry a tlog entry, and sigstore-js checks the inclusion of every entry it is
+ * given whatever the threshold; with no log in a key's trust material that always fails. kart sets the
+ * entries and timestamps aside, as `cosign verify --key … --insecure-ignore-tlog` does.
+ */
+function signatureOnly(entity: SignedEntity): SignedEntity {
+  return { ...entity, tlogEntries: [], timestamps: [] };
+}
 
 export async function checkSignature(
   store: Fetcher,
@@ -101,27 +112,43 @@ function verifyEntity(
   trust: LoadedTrust,
 ): SignerIdentity | { rejected: string } {
   if (bundle.verificationMaterial.content.$case === 'publicKey') {
+    const refusals = new Set<string>();
     for (const key of trust.keys) {
       try {
-        new Verifier(keyTrust(key), KEY_ONLY).verify(entity);
+        new Verifier(keyTrust(key), KEY_ONLY).verify(signatureOnly(entity));
         return { kind: 'key', key: key.fingerprint, source: key.source };
-      } catch {
-        // another key may be the one
+      } catch (error) {
+        // another key may be the one; sigstore's words are kept for the reason
+        refusals.add(sigstoreReason(error));
       }
     }
-    return { rejected: 'not signed by a trusted key' };
+    const why = refusals.size === 0 ? '' : ` (${[...refusals].join('; ')})`;
+    return { rejected: `not signed by a trusted key${why}` };
   }
+  return keylessSigner(() => entity, trust);
+}
+
+/** A certificate's signer, when the trusted root and identity policy accept it (sigstore-js's words if not). */
+function keylessSigner(
+  entity: () => SignedEntity,
+  trust: LoadedTrust,
+): SignerIdentity | { rejected: string } {
   if (trust.keyless === undefined)
     return { rejected: 'signed with a certificate, but no keyless identity is trusted' };
   try {
-    trust.keyless.verifier.verify(entity, trust.keyless.policy);
+    trust.keyless.verifier.verify(entity(), trust.keyless.policy);
     return { kind: 'certificate', identity: trust.keyless.identity, issuer: trust.keyless.issuer };
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
     return {
-      rejected: `the certificate does not verify for the trusted identity (${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message})`,
+      rejected: `the certificate does not verify for the trusted identity (${sigstoreReason(error)})`,
     };
   }
+}
+
+/** sigstore-js's VerificationError as `CODE: message` (its code is stable, its message says what failed). */
+function sigstoreReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return `${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`;
 }
 
 /** sigstore-js trust material holding one public key and nothing else (no CA, no logs). */
@@ -148,12 +175,9 @@ async function checkLegacy(
     const encoded = layer.annotations?.[SignatureAnnotation.LegacySignature];
     if (layer.mediaType !== SigstoreType.SimpleSigning || encoded === undefined) continue;
     const payload = await fetchBytes(store, layer);
-    const signature = Buffer.from(encoded, 'base64');
-    const key = trust.keys.find((k) =>
-      ecdsaVerify('sha256', payload, { key: k.publicKey, dsaEncoding: 'der' }, signature),
-    );
-    if (key === undefined) {
-      reasons.push(`layer ${layer.digest} not signed by a trusted key`);
+    const signer = legacySigner(layer, payload, Buffer.from(encoded, 'base64'), trust, label);
+    if ('rejected' in signer) {
+      reasons.push(`layer ${layer.digest} ${signer.rejected}`);
       continue;
     }
     const simple = parseJson(SimpleSigningSchema, payload, `${label} payload ${layer.digest}`);
@@ -171,8 +195,8 @@ async function checkLegacy(
       match: {
         source: candidate.source,
         signature: candidate.manifest,
-        layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
-        signer: { kind: 'key', key: key.fingerprint, source: key.source },
+        layer: plainDescriptor(layer),
+        signer,
       },
     };
   }
@@ -180,6 +204,28 @@ async function checkLegacy(
     ok: false,
     reason: `${label}: ${reasons.length > 0 ? reasons.join(', ') : 'no simple-signing layer with a signature'}`,
   };
+}
+
+/** Who signed a legacy layer: a trusted key (ECDSA over the payload), or a keyless certificate. */
+function legacySigner(
+  layer: Descriptor,
+  payload: Buffer,
+  signature: Buffer,
+  trust: LoadedTrust,
+  label: string,
+): SignerIdentity | { rejected: string } {
+  if (layer.annotations?.[SignatureAnnotation.LegacyCertificate] === undefined) {
+    const key = trust.keys.find((k) =>
+      ecdsaVerify('sha256', payload, { key: k.publicKey, dsaEncoding: 'der' }, signature),
+    );
+    if (key === undefined) return { rejected: 'not signed by a trusted key' };
+    return { kind: 'key', key: key.fingerprint, source: key.source };
+  }
+  // The annotations are parsed inside: a malformed one is a refusal with its reason, like a bad bundle.
+  return keylessSigner(
+    () => legacyKeylessEntity(layer.annotations!, payload, signature, `${label} layer ${layer.digest}`),
+    trust,
+  );
 }
 
 const StatementSchema = z.looseObject({

@@ -152,6 +152,25 @@ describe('kart pull -k usage', () => {
     });
   });
 
+  it('the copy form refuses the -k-only options (a copy checks no signature): exit 2, no layout written', async () => {
+    await storeKernelTag(layout, 'copy-form', { release: '6.1.99-copy-form' });
+    const out = join(work, 'copy-form-out');
+    const pub = join(work, 'unused.pub');
+    for (const [flags, named] of [
+      [['--verify-key', pub], '--verify-key'],
+      [['--verify-policy', pub], '--verify-policy'],
+      [['--adopt', '--dest', out], '--dest, --adopt'],
+    ] as const) {
+      const run = await kart('pull', `oci:${layout.root}:copy-form`, `oci:${out}:1`, ...flags);
+      expect(run).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: `kart: error: ${named}: only with -k, not when copying into a layout\nkart: hint: install a kernel with kart pull -k REF --dest DIR [options]; check a copy with kart verify oci:DIR:TAG --key PUB\n`,
+      });
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
   it('--offline without a cached reference: exit 1, nothing written', async () => {
     const cache = join(work, 'empty-cache');
     const dest = join(work, 'never');

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneCache } from '../../src/kernel/cache/index.ts';
 import { pullKernel } from '../../src/kernel/pull/index.ts';
 import { fetchBytes } from '../../src/oci/manifest-io.ts';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
@@ -133,6 +134,44 @@ describe('pull -k --verify-key', () => {
     );
     expect(other.code).toBe('SIGNATURE_INVALID');
     expect(existsSync(join(work, 'dest-good-offline-mallory'))).toBe(false);
+  });
+
+  it('cache prune keeps the signatures of kept kernels (--offline --verify-key still installs) and drops the others', async () => {
+    const cache = cacheDir('prune');
+    const pull = (dest: string, offline = false) =>
+      pullKernel({
+        reference: `${registry.host}/verified/kernel:prune`,
+        dest: join(work, dest),
+        cacheDir: cache,
+        arch: 'amd64',
+        offline,
+        verify: { keys: [alice.pub] },
+      });
+    const first = await publish('prune');
+    const firstSigned = await signDescriptor(repo, first.root, aliceKey);
+    await pull('dest-prune-1');
+    expect((await pruneCache(cache, 1)).removed).toEqual([]);
+    const offline = await pull('dest-prune-1-offline', true);
+    expect(offline.signature?.signature.digest).toBe(firstSigned.signature.digest);
+
+    // The tag moves to another signed kernel; pruning to one digest drops the first and its record.
+    const second = await storeKernelTag(layout, 'prune', { arches: ['amd64'], release: '6.1.99-prune-2' });
+    await copyReference(`oci:${layout.root}:prune`, `${registry.host}/verified/kernel:prune`);
+    const secondSigned = await signDescriptor(repo, second, aliceKey);
+    await pull('dest-prune-2');
+    const record = (subject: Descriptor) =>
+      join(cache, 'signatures', `${subject.digest.replace(':', '-')}.json`);
+    expect([existsSync(record(first.root)), existsSync(record(second))]).toEqual([true, true]);
+    const pruned = (await pruneCache(cache, 1)).removed.map((blob) => blob.digest);
+    expect(pruned).toContain(firstSigned.signature.digest);
+    expect(pruned).toContain(firstSigned.bundle.digest);
+    expect(pruned).not.toContain(secondSigned.bundle.digest);
+    expect([existsSync(record(first.root)), existsSync(record(second))]).toEqual([false, true]);
+    const again = await pull('dest-prune-2-offline', true);
+    expect([again.manifestDigest !== offline.manifestDigest, again.signature?.signature.digest]).toEqual([
+      true,
+      secondSigned.signature.digest,
+    ]);
   });
 
   it('accepts a signature of the platform manifest (what publish --sign-key also writes)', async () => {

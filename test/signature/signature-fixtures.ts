@@ -49,7 +49,7 @@ export async function storeOpensslLegacySignature(
 }
 
 /** cosign's simple-signing payload, in the exact Go encoding the research gives. */
-function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
+export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
   return Buffer.from(
     `{"critical":{"identity":{"docker-reference":"${dockerReference}"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":null}`,
   );
@@ -62,15 +62,19 @@ function opensslSign(dir: string, keyPath: string, payload: Buffer): string {
   return execFileSync('openssl', ['dgst', '-sha256', '-sign', keyPath, file]).toString('base64');
 }
 
-/** Writes a legacy `.sig` image (config + one simple-signing layer) and tags it `sha256-<hex>.sig`. */
-async function storeLegacySignature(
+/**
+ * Writes a legacy `.sig` image (config + one simple-signing layer) and tags it `sha256-<hex>.sig`;
+ * `annotations` adds cosign's keyless ones (certificate, chain, bundle).
+ */
+export async function storeLegacySignature(
   target: Target,
   subject: Descriptor,
   payload: Buffer,
   signatureBase64: string,
+  annotations: Record<string, string> = {},
 ): Promise<Descriptor> {
   const layer = descriptorOf(payload, 'application/vnd.dev.cosign.simplesigning.v1+json', {
-    annotations: { 'dev.cosignproject.cosign/signature': signatureBase64 },
+    annotations: { 'dev.cosignproject.cosign/signature': signatureBase64, ...annotations },
   });
   await pushBytes(target, layer, payload);
   const config = Buffer.from(

@@ -89,9 +89,37 @@ export function register(program: Command): void {
           },
         );
       }
+      const kernelOnly = kernelOnlyFlags(options);
+      if (kernelOnly.length > 0) {
+        // Copying an image checks no signature and installs nothing: ignoring these would let a
+        // caller believe the copy was verified.
+        throw new KartError(
+          'PULL_USAGE',
+          `${kernelOnly.join(', ')}: only with -k, not when copying into a layout`,
+          {
+            hint: 'install a kernel with kart pull -k REF --dest DIR [options]; check a copy with kart verify oci:DIR:TAG --key PUB',
+          },
+        );
+      }
       await runCopy(ref, layout, options);
     }),
   );
+}
+
+/** The options given that only the -k form reads (Commander has no per-form option sets). */
+function kernelOnlyFlags(options: PullCliOptions): string[] {
+  const given: [string, boolean][] = [
+    ['--dest', options.dest !== undefined],
+    ['--arch', options.arch !== undefined],
+    ['--flavor', options.flavor !== undefined],
+    ['--cache', options.cache !== undefined],
+    ['--offline', options.offline === true],
+    ['--verify-installed', options.verifyInstalled === true],
+    ['--adopt', options.adopt === true],
+    ['--verify-key', options.verifyKey.length > 0],
+    ['--verify-policy', options.verifyPolicy !== undefined],
+  ];
+  return given.filter(([, set]) => set).map(([flag]) => flag);
 }
 
 async function pullKernelCommand(ref: string, dest: string, options: PullCliOptions): Promise<number> {

@@ -61,7 +61,6 @@ export {
 export {
   mergePlatformEntry,
   readTagIndex,
-  resolveIfTagged,
   samePlatform,
   holdsEntry,
   entryForPlatform,

@@ -1,10 +1,10 @@
-import type { Readable } from 'node:stream';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
-import { readTar } from '../../oci/tar-reader.ts';
-import { decompressorFor, layerCompression } from '../install/layer-decompression.ts';
+import type { TarEntry } from '../../oci/tar-reader.ts';
+import { readLayerFiles } from './read-layer-files.ts';
 
 /**
- * Which file a layer holds, the one answer inspect, publish's plan and `kart check REF` use.
+ * Which file a layer holds, the one answer inspect, publish and `kart check REF` use (check through
+ * annotatedLayerFile; its fallback reads several candidate files at once with readLayerFiles).
  *
  * kart names the file in its own annotation, LAYER_FILE_ANNOTATION. It no longer writes
  * `org.opencontainers.image.title` on tar layers: ORAS reads that as "this blob *is* the file of that
@@ -85,34 +85,28 @@ export async function findLayerFile(
   return undefined;
 }
 
-/** One pass over the layer's tar: file paths (without `./`), and `read`'s bytes when asked. */
+/**
+ * One pass over the layer's tar (readLayerFiles: read to the end, so the names and bytes returned are
+ * of a layer whose digest matched): file paths (without `./`), and `read`'s bytes when asked.
+ */
 async function scanLayer(
   source: Fetcher,
   layer: Descriptor,
   options: LayerFilesOptions,
 ): Promise<{ files: string[]; content?: Buffer }> {
-  const decompressor = decompressorFor(layerCompression(layer.mediaType, layer.digest));
-  const raw = await source.fetch(layer);
-  const stream: Readable = decompressor === undefined ? raw : raw.pipe(decompressor);
-  if (decompressor !== undefined) raw.on('error', (error) => stream.destroy(error));
   const files: string[] = [];
   let content: Buffer | undefined;
-  try {
-    for await (const entry of readTar(stream)) {
-      if (entry.type !== 'file' && entry.type !== 'hardlink') continue;
-      const path = entry.path.replace(/^(\.\/)+/, '');
-      // Whiteouts mark deletions of lower layers' files; they are not files of this layer.
-      if (path.split('/').at(-1)?.startsWith('.wh.')) continue;
-      files.push(path);
-      if (path === options.read && entry.type === 'file' && entry.size <= (options.maxBytes ?? 0)) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of entry.body as AsyncIterable<Buffer>) chunks.push(chunk);
-        content = Buffer.concat(chunks);
-      }
-    }
-  } finally {
-    raw.destroy();
-    stream.destroy();
-  }
+  const want = (path: string, entry: TarEntry): boolean => {
+    if (entry.type !== 'file' && entry.type !== 'hardlink') return false;
+    // Whiteouts mark deletions of lower layers' files; they are not files of this layer.
+    if (path.split('/').at(-1)?.startsWith('.wh.')) return false;
+    files.push(path);
+    return path === options.read && entry.size <= (options.maxBytes ?? 0);
+  };
+  await readLayerFiles(source, layer, want, async (_path, body) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+    content = Buffer.concat(chunks);
+  });
   return { files, ...(content === undefined ? {} : { content }) };
 }

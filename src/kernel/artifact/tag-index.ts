@@ -11,6 +11,7 @@ import {
   type Target,
 } from '../../oci/index.ts';
 import { descriptorOf, fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
+import { resolveIfPresent } from '../../oci/resolve-if-present.ts';
 
 /**
  * A tag's multi-arch index, as pack and publish both see it: the platform entries it holds now, and
@@ -65,19 +66,9 @@ export function entryForPlatform(entries: readonly Descriptor[], entry: Descript
   return entries.find((e) => samePlatform(e, entry));
 }
 
-/** What `tag` names now, or undefined when it does not exist (NOT_FOUND). */
-export async function resolveIfTagged(target: Target, tag: string): Promise<Descriptor | undefined> {
-  try {
-    return await target.resolve(tag);
-  } catch (error) {
-    if (error instanceof KartError && error.code === 'NOT_FOUND') return undefined;
-    throw error;
-  }
-}
-
 /** Reads the tag's index (or the bare manifest under it) into platform entries. */
 export async function readTagIndex(target: Target, tag: string): Promise<TagIndexState> {
-  const root = await resolveIfTagged(target, tag);
+  const root = await resolveIfPresent(target, tag);
   if (root === undefined) return { root, entries: [] };
   if (isIndexMediaType(root.mediaType)) {
     const index = parseJson(ImageIndexSchema, await fetchBytes(target, root), `${target.name}:${tag} index`);

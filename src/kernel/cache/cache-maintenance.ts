@@ -4,10 +4,13 @@ import { join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
 import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
+import type { OciLayout } from '../../oci/layout.ts';
+import type { Descriptor } from '../../oci/schema.ts';
 import { reachableBlobs } from './cache-graph.ts';
 import { openExistingCache, removeDeadTempFiles } from './kernel-cache.ts';
 import { runningPullRoots } from './pull-records.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
+import { listSignatureRecords, removeSignatureRecord, type SignatureRecord } from './signature-records.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 
 /** `kart cache ls|verify|prune` as library functions over a cache directory. */
@@ -116,7 +119,8 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
     }
     const running = await runningPullRoots(cache.root);
     const index = await cache.layout.readIndex();
-    const reached = await reachableBlobs(cache.layout, [...roots, ...running, ...index.manifests]);
+    const kept = [...roots, ...running, ...index.manifests];
+    const reached = await keptWithSignatures(cache.layout, kept, await listSignatureRecords(cache.root));
     const removed: CachePruneReport['removed'] = [];
     for (const blob of await storedBlobs(cache.root)) {
       if (reached.has(blob.digest)) continue;
@@ -133,6 +137,28 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
       kept: reached.size,
     };
   });
+}
+
+/**
+ * What `kept` reaches, plus the signatures recorded for a kept subject (pull -k --offline --verify-key
+ * checks them again from these blobs); the record of a subject no longer kept goes with it.
+ */
+async function keptWithSignatures(
+  layout: OciLayout,
+  kept: readonly Descriptor[],
+  records: readonly SignatureRecord[],
+): Promise<Map<Digest, number>> {
+  const reached = await reachableBlobs(layout, kept);
+  const signatures: Descriptor[] = [];
+  for (const record of records) {
+    if (record.subject !== undefined && reached.has(record.subject.digest)) {
+      signatures.push(...record.signatures.map((s) => s.manifest));
+    } else {
+      await removeSignatureRecord(record);
+    }
+  }
+  for (const [digest, size] of await reachableBlobs(layout, signatures)) reached.set(digest, size);
+  return reached;
 }
 
 interface StoredBlob {

@@ -14,7 +14,7 @@ import { openReference, type OpenTargetOptions } from '../../registry/open-targe
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { OciKernelArch } from '../artifact/kernel-platform.ts';
 import { checkConfig, type CheckReport, type Flavor } from '../flavor/index.ts';
-import { readLayerFiles } from './layer-files.ts';
+import { readLayerFiles } from '../artifact/read-layer-files.ts';
 import {
   METADATA_PATH,
   readMetadataFile,

@@ -13,7 +13,7 @@ import { MAX_METADATA_BYTES, parseKernelMetadata } from '../artifact/metadata.ts
 import { readKernelConfigStream } from '../config/index.ts';
 import type { KernelConfigWithLines } from '../config/types.ts';
 import { readEmbeddedConfig } from '../image/embedded-config.ts';
-import { readLayerFiles } from './layer-files.ts';
+import { readLayerFiles } from '../artifact/read-layer-files.ts';
 
 /**
  * The kernel config of one published platform, downloading as little as the image allows: the layer

@@ -2,7 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../../errors.ts';
 import { canUpdateTag, type Descriptor, type Target } from '../../oci/index.ts';
 import { pushBytes } from '../../oci/manifest-io.ts';
-import { holdsEntry, mergePlatformEntry, readTagIndex, resolveIfTagged } from '../artifact/tag-index.ts';
+import { resolveIfPresent } from '../../oci/resolve-if-present.ts';
+import { holdsEntry, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 
 /**
  * Puts one platform manifest into a tag's multi-arch index: read, merge, write, then read back.
@@ -73,7 +74,7 @@ export async function updateTagIndex(
     if (read.root?.digest === merged.descriptor.digest) {
       return result(tag, firstPrevious, merged.descriptor.digest, merged.index.manifests, attempt);
     }
-    const now = await resolveIfTagged(target, tag);
+    const now = await resolveIfPresent(target, tag);
     if (now?.digest !== read.root?.digest) continue;
     await pushBytes(target, merged.descriptor, merged.bytes);
     await target.tag(merged.descriptor, tag);

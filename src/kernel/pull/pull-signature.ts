@@ -1,16 +1,12 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
 import { KartError } from '../../errors.ts';
-import { writeFileAtomic } from '../../oci/atomic-file.ts';
-import { digestAlgorithm, digestHex } from '../../oci/digest.ts';
-import { DescriptorSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
+import type { Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
-import { findSignatures, type SignatureCandidate } from '../../signature/find-signatures.ts';
+import { findSignatures } from '../../signature/find-signatures.ts';
 import { loadTrust, type TrustPolicy } from '../../signature/trust-policy.ts';
 import { verifyCandidates, type VerifiedSignature } from '../../signature/verify-artifact.ts';
 import type { KernelCache } from '../cache/kernel-cache.ts';
+import { recordedSignatures, recordSignature } from '../cache/signature-records.ts';
 
 /**
  * pull -k's signature gate: after the index and the platform manifest, before any config or layer,
@@ -30,13 +26,6 @@ export interface PulledSignatureOptions {
   reference: string;
 }
 
-export const SIGNATURES_DIR = 'signatures';
-
-const RecordSchema = z.object({
-  subject: DescriptorSchema,
-  signatures: z.array(z.object({ source: z.enum(['referrer', 'legacy-tag']), manifest: DescriptorSchema })),
-});
-
 export async function requirePulledSignature(options: PulledSignatureOptions): Promise<VerifiedSignature> {
   const trust = await loadTrust(options.trust);
   const { cache, remote } = options;
@@ -44,7 +33,7 @@ export async function requirePulledSignature(options: PulledSignatureOptions): P
   for (const subject of unique(options.subjects)) {
     try {
       if (remote === undefined) {
-        const candidates = await recorded(cache, subject);
+        const candidates = await recordedSignatures(cache.root, subject);
         if (candidates.length === 0) throw notVerifiedOffline(subject, options.reference, cache.root);
         return await verifyCandidates(cache.layout, candidates, subject, trust, `cache ${cache.root}`);
       }
@@ -56,7 +45,7 @@ export async function requirePulledSignature(options: PulledSignatureOptions): P
         trust,
         remote.name,
       );
-      await record(cache, subject, { source: verified.source, manifest: verified.signature });
+      await recordSignature(cache.root, subject, { source: verified.source, manifest: verified.signature });
       return verified;
     } catch (error) {
       if (!(error instanceof KartError) || error.exitCode !== 1) throw error;
@@ -75,32 +64,6 @@ function throughCache(cache: KernelCache, remote: Target): Fetcher {
       return cache.layout.fetch(desc);
     },
   };
-}
-
-function recordPath(cache: KernelCache, subject: Descriptor): string {
-  return join(
-    cache.root,
-    SIGNATURES_DIR,
-    `${digestAlgorithm(subject.digest)}-${digestHex(subject.digest)}.json`,
-  );
-}
-
-async function recorded(cache: KernelCache, subject: Descriptor): Promise<SignatureCandidate[]> {
-  const path = recordPath(cache, subject);
-  const bytes = await readFile(path).catch(() => undefined);
-  if (bytes === undefined) return [];
-  return parseJson(RecordSchema, bytes, path).signatures;
-}
-
-async function record(cache: KernelCache, subject: Descriptor, signature: SignatureCandidate): Promise<void> {
-  const known = await recorded(cache, subject).catch(() => []);
-  const signatures = [signature, ...known.filter((s) => s.manifest.digest !== signature.manifest.digest)];
-  await mkdir(join(cache.root, SIGNATURES_DIR), { recursive: true });
-  const document = {
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    signatures,
-  };
-  await writeFileAtomic(recordPath(cache, subject), `${JSON.stringify(document, null, 2)}\n`);
 }
 
 function notVerifiedOffline(subject: Descriptor, reference: string, cacheRoot: string): KartError {

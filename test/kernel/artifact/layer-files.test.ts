@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -7,6 +7,7 @@ import { findLayerFile, layerFiles } from '../../../src/kernel/artifact/index.ts
 import { MediaType, type Descriptor, type Fetcher } from '../../../src/oci/index.ts';
 import { openLayout, type OciLayout } from '../../../src/oci/layout.ts';
 import { descriptorOf, pushBytes } from '../../../src/oci/manifest-io.ts';
+import { kartErrorOf } from '../../support/kart-error.ts';
 import { rawTar, type RawEntry } from '../install/crafted-images.ts';
 
 let layout: OciLayout;
@@ -79,6 +80,24 @@ describe('layerFiles', () => {
       files: ['kernel/image', 'kernel/config.gz', 'kernel/metadata'],
       from: 'tar',
     });
+  });
+});
+
+describe('the tar fallback reads the layer to its end', () => {
+  it('a layer whose bytes after the end-of-archive marker do not match its digest is refused, not listed', async () => {
+    // A tar padded to a whole record, as tar(1) writes it; the last padding byte is changed on disk.
+    const tar = Buffer.concat([rawTar([dir, { path: 'kernel/image', body: 'k' }]), Buffer.alloc(8192)]);
+    const desc = descriptorOf(tar, MediaType.OciLayer);
+    await pushBytes(layout, desc, tar);
+    expect(await layerFiles(source, desc)).toEqual({ files: ['kernel/image'], from: 'tar' });
+    const tampered = Buffer.from(tar);
+    tampered[tampered.length - 1] = 1;
+    writeFileSync(layout.blobPath(desc.digest), tampered);
+    const refused = await kartErrorOf(layerFiles(source, desc));
+    expect([refused.code, refused.exitCode]).toEqual(['DIGEST_MISMATCH', 1]);
+    expect((await kartErrorOf(findLayerFile(source, [desc], 'kernel/image', 10))).code).toBe(
+      'DIGEST_MISMATCH',
+    );
   });
 });
 

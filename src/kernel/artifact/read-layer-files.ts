@@ -1,20 +1,23 @@
 import { PassThrough, Readable, pipeline } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { VerifyingStream, verifiedDigestOf, type Descriptor, type Fetcher } from '../../oci/index.ts';
-import { readTar } from '../../oci/tar-reader.ts';
+import { readTar, type TarEntry } from '../../oci/tar-reader.ts';
 import { decompressorFor, layerCompression } from '../install/layer-decompression.ts';
 
 /**
- * Streams one tar layer and hands each regular file `want` picks to `use` (which must consume or
- * ignore its body). The layer is always read to its last byte, so its digest and size are checked
- * (by the store when it says it verified, else here) before this resolves: nothing read from a layer
- * is trusted unless the whole layer matched its descriptor.
+ * Streams one tar layer, the one reader of layer contents that `kart check REF`, inspect and
+ * layerFiles' tar fallback share: `want` sees every entry (path without `./`) and picks the regular
+ * files whose body `use` gets (which must consume or ignore it). The layer is always read to its last
+ * byte, so its digest and size are checked (by the store when it says it verified, else here) before
+ * this resolves: nothing read from a layer, not even a file name, is trusted unless the whole layer
+ * matched its descriptor. Reaching a tar's last header means reading (and skipping) every body before
+ * it anyway, so the few bytes after the end-of-archive marker cost nothing.
  */
 export async function readLayerFiles(
   source: Fetcher,
   layer: Descriptor,
-  want: (path: string) => boolean,
-  use: (path: string, body: Readable) => Promise<void>,
+  want: (path: string, entry: TarEntry) => boolean,
+  use: (path: string, body: Readable, entry: TarEntry) => Promise<void>,
 ): Promise<void> {
   const compression = layerCompression(layer.mediaType, layer.digest);
   const fetched = await source.fetch(layer);
@@ -46,7 +49,7 @@ export async function readLayerFiles(
   try {
     for await (const entry of readTar(view)) {
       const path = entry.path.replace(/^(\.\/)+/, '');
-      if (entry.type === 'file' && want(path)) await use(path, entry.body);
+      if (want(path, entry) && entry.type === 'file') await use(path, entry.body, entry);
     }
     for (;;) {
       const next = await iterator.next();
