@@ -155,8 +155,9 @@ async function readFromLayer(
  */
 function renamed(error: unknown, spooled: string, named: string): unknown {
   if (!(error instanceof KartError)) return error;
+  // A published image that does not hold what it says is a failed check (exit 1), not bad input.
   return new KartError(error.code, error.message.replaceAll(spooled, named), {
-    exitCode: error.exitCode,
+    exitCode: 1,
     hint: 'the published kernel image is damaged; publish it again',
     ...(error.details === undefined ? {} : { details: error.details }),
     cause: error,
