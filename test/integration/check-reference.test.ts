@@ -190,6 +190,50 @@ describe('kart check REF', () => {
   });
 });
 
+describe('kart check REF --mirror', () => {
+  it('reads the config layer from the mirror, asking the upstream only for the tag (audit too)', async () => {
+    // A pull-through cache of the registry (distribution's proxy mode), as a site mirror is.
+    const site = await startRegistry({ proxy: registry.url, accessLog: true });
+    try {
+      const ref = `${registry.host}/zone-kernel:6.1`;
+      const from = registry.requestLog?.length ?? 0;
+      const run = await runKart(['check', '--flavor', 'zone', '--json', ref, '--mirror', site.host]);
+      // Debian's cloud config does not meet zone (exit 1), as without the mirror.
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: '' });
+      expect(JSON.parse(run.stdout).platforms[0].configDigest).toBe(debian.metadata.configDigest);
+      const byKart = site.accessLog().filter((entry) => entry.userAgent.startsWith('kart/'));
+      expect(byKart.filter((entry) => entry.method === 'GET' && entry.path.includes('/blobs/'))).toEqual([
+        expect.objectContaining({
+          path: `/v2/zone-kernel/blobs/${layerOf(debian, 'kernel/config.gz').digest}`,
+          status: 200,
+        }),
+      ]);
+      // Upstream: kart's HEAD of the tag; the only blob it sends is the config layer, to fill the
+      // mirror's cache (distribution's proxy may fetch it more than once; its count is not kart's).
+      const upstream = (registry.requestLog ?? []).slice(from);
+      expect(upstream.filter((entry) => entry.method === 'HEAD').map((entry) => entry.path)).toContain(
+        '/v2/zone-kernel/manifests/6.1',
+      );
+      expect([...new Set(blobGets(from))]).toEqual([layerOf(debian, 'kernel/config.gz').digest]);
+
+      // kart audit takes --mirror too; which tags exist is still the upstream's word.
+      const audit = await runKart([
+        'audit',
+        `${registry.host}/zone-kernel`,
+        '--flavor',
+        'zone',
+        '--json',
+        '--mirror',
+        site.host,
+      ]);
+      expect({ code: audit.code, stderr: audit.stderr }).toEqual({ code: 1, stderr: '' });
+      expect(JSON.parse(audit.stdout).rows.map((row: { tag: string }) => row.tag)).toEqual(['6.1']);
+    } finally {
+      await site.stop();
+    }
+  });
+});
+
 describe('kart audit REPO', () => {
   it('lists each of 30 tags once, checks each digest once, and downloads each distinct config once', async () => {
     const flavor = write('audit.ini', 'description = audit\n[require]\nCONFIG_DEMO = y\n');
