@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -324,6 +325,8 @@ describe('kart pack (real Debian cloud kernel)', () => {
     const manifest = blob(index.manifests[0]!.digest) as { annotations: Record<string, string> };
     const version = debian.release.replace(/-.*/, '');
     expect(manifest.annotations).toEqual({
+      // the same digest as kernel/metadata's KERNEL_CONFIG: sha256 of the uncompressed .config
+      'dev.edera.kernel.config': `sha256:${createHash('sha256').update(readFileSync(debian.config)).digest('hex')}`,
       'dev.edera.kernel.flavor': 'zone',
       'dev.edera.kernel.format': '1',
       'dev.edera.kernel.version': version,

@@ -43,23 +43,35 @@ function layerOf(result: PackKernelResult, path: string): Descriptor {
   return file.layer;
 }
 
-/** `honest`'s manifest with `other`'s kernel/metadata layer, tagged as a bare manifest: it lies. */
+/**
+ * `honest`'s manifest claiming `other`'s config, tagged as a bare manifest: it lies. `metadata`: with
+ * `other`'s kernel/metadata layer and without the dev.edera.kernel.config annotation (an image from
+ * before the annotation, or another producer); `annotation`: that annotation naming `other`'s config.
+ */
 async function storeLiar(
   store: OciLayout,
   honest: PackKernelResult,
   other: PackKernelResult,
   tag: string,
+  how: 'metadata' | 'annotation' = 'metadata',
 ): Promise<Descriptor> {
   const manifest = JSON.parse((await fetchBytes(store, honest.manifest)).toString('utf8'));
-  manifest.layers = manifest.layers.map((layer: Descriptor) =>
-    layer.digest === layerOf(honest, 'kernel/metadata').digest ? layerOf(other, 'kernel/metadata') : layer,
-  );
+  if (how === 'metadata') {
+    manifest.layers = manifest.layers.map((layer: Descriptor) =>
+      layer.digest === layerOf(honest, 'kernel/metadata').digest ? layerOf(other, 'kernel/metadata') : layer,
+    );
+    delete manifest.annotations[CONFIG_ANNOTATION];
+  } else {
+    manifest.annotations[CONFIG_ANNOTATION] = other.metadata.configDigest;
+  }
   const bytes = Buffer.from(JSON.stringify(manifest));
   const liar = descriptorOf(bytes, MediaType.OciManifest);
   await pushBytes(store, liar, bytes);
   await store.tag(liar, tag);
   return liar;
 }
+
+const CONFIG_ANNOTATION = 'dev.edera.kernel.config';
 
 beforeAll(async () => {
   registry = await startRegistry({ countRequests: true });
@@ -78,16 +90,15 @@ afterAll(async () => {
 });
 
 describe('kart check REF', () => {
-  it('downloads the config and metadata layers only, and reports what kart check of the config does', async () => {
+  it('downloads exactly one blob, the config layer, and reports what kart check of the config does', async () => {
     const ref = `${registry.host}/zone-kernel:6.1`;
     const from = registry.requestLog?.length ?? 0;
     const run = await runKart(['check', '--flavor', 'zone', '--flavor', 'dm-verity', '--json', ref]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(1);
-    // The kernel image layer (14 MB) is never fetched; the image config neither (the index names the platform).
-    expect(blobGets(from).sort()).toEqual(
-      [layerOf(debian, 'kernel/config.gz').digest, layerOf(debian, 'kernel/metadata').digest].sort(),
-    );
+    // The kernel image layer (14 MB) is never fetched, nor the image config (the index names the
+    // platform), nor kernel/metadata (the manifest's dev.edera.kernel.config says what it would).
+    expect(blobGets(from)).toEqual([layerOf(debian, 'kernel/config.gz').digest]);
     const result = JSON.parse(run.stdout);
     const local = await runKart([
       'check',
@@ -113,9 +124,11 @@ describe('kart check REF', () => {
       configLayer: layerOf(debian, 'kernel/config.gz').digest,
       configDigest: debian.metadata.configDigest,
       metadataConfigDigest: debian.metadata.configDigest,
+      claimFrom: 'annotation',
       metadataMatches: true,
       ok: false,
     });
+    expect(result.unchecked).toEqual([]);
     expect(result.digest).toBe(debian.indexes[0]?.index.digest);
   });
 
@@ -141,7 +154,7 @@ describe('kart check REF', () => {
     expect(junit.stdout).toContain(`<property name="manifest" value="${debian.manifest.digest}"/>`);
   });
 
-  it('fails (exit 1) a tag whose kernel/metadata names another config: the artifact lies', async () => {
+  it('fails (exit 1) a tag whose annotation or (without one) kernel/metadata names another config: the artifact lies', async () => {
     const configA = write('a.config', '# a\nCONFIG_DEMO=y\n');
     const configB = write('b.config', '# b\nCONFIG_DEMO=y\nCONFIG_OTHER=y\n');
     const flavor = write('demo.ini', 'description = demo\n[require]\nCONFIG_DEMO = y\n');
@@ -164,6 +177,60 @@ describe('kart check REF', () => {
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe(
       `FAILED: oci:${layout.root}:liar@${liar.digest}: 1 of 1 platform failed`,
     );
+
+    const annotated = await storeLiar(layout, a, b, 'annotated-liar', 'annotation');
+    const lies = await runKart(['check', '--flavor', flavor, `oci:${layout.root}:annotated-liar`]);
+    expect(lies.code).toBe(1);
+    expect(lies.stdout).toContain(
+      `  FAIL its manifest annotation dev.edera.kernel.config says ${b.metadata.configDigest}, but the config read (kernel/config.gz) is ${a.metadata.configDigest}: the image lies about its config\n`,
+    );
+    expect(lies.stdout.trimEnd().split('\n').at(-1)).toBe(
+      `FAILED: oci:${layout.root}:annotated-liar@${annotated.digest}: 1 of 1 platform failed`,
+    );
+  });
+});
+
+describe('kart check REF --mirror', () => {
+  it('reads the config layer from the mirror, asking the upstream only for the tag (audit too)', async () => {
+    // A pull-through cache of the registry (distribution's proxy mode), as a site mirror is.
+    const site = await startRegistry({ proxy: registry.url, accessLog: true });
+    try {
+      const ref = `${registry.host}/zone-kernel:6.1`;
+      const from = registry.requestLog?.length ?? 0;
+      const run = await runKart(['check', '--flavor', 'zone', '--json', ref, '--mirror', site.host]);
+      // Debian's cloud config does not meet zone (exit 1), as without the mirror.
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: '' });
+      expect(JSON.parse(run.stdout).platforms[0].configDigest).toBe(debian.metadata.configDigest);
+      const byKart = site.accessLog().filter((entry) => entry.userAgent.startsWith('kart/'));
+      expect(byKart.filter((entry) => entry.method === 'GET' && entry.path.includes('/blobs/'))).toEqual([
+        expect.objectContaining({
+          path: `/v2/zone-kernel/blobs/${layerOf(debian, 'kernel/config.gz').digest}`,
+          status: 200,
+        }),
+      ]);
+      // Upstream: kart's HEAD of the tag; the only blob it sends is the config layer, to fill the
+      // mirror's cache (distribution's proxy may fetch it more than once; its count is not kart's).
+      const upstream = (registry.requestLog ?? []).slice(from);
+      expect(upstream.filter((entry) => entry.method === 'HEAD').map((entry) => entry.path)).toContain(
+        '/v2/zone-kernel/manifests/6.1',
+      );
+      expect([...new Set(blobGets(from))]).toEqual([layerOf(debian, 'kernel/config.gz').digest]);
+
+      // kart audit takes --mirror too; which tags exist is still the upstream's word.
+      const audit = await runKart([
+        'audit',
+        `${registry.host}/zone-kernel`,
+        '--flavor',
+        'zone',
+        '--json',
+        '--mirror',
+        site.host,
+      ]);
+      expect({ code: audit.code, stderr: audit.stderr }).toEqual({ code: 1, stderr: '' });
+      expect(JSON.parse(audit.stdout).rows.map((row: { tag: string }) => row.tag)).toEqual(['6.1']);
+    } finally {
+      await site.stop();
+    }
   });
 });
 
@@ -223,14 +290,14 @@ describe('kart audit REPO', () => {
       })),
     ).toEqual(expectedRows.sort((x, y) => (x.tag < y.tag ? -1 : 1)));
     expect(report.summary).toEqual({ tags: 30, digests: 5, rows: 30, failed: 16 });
-    // Each distinct config (and metadata) layer fetched exactly once; nothing else.
+    // Each distinct config layer fetched exactly once, and the one metadata layer the liar (which has
+    // no dev.edera.kernel.config annotation) makes the check read; nothing else.
     const gets = blobGets(from);
-    const expectedBlobs = [...packed.values()].flatMap((result) => [
-      layerOf(result, 'kernel/config.gz').digest,
-      layerOf(result, 'kernel/metadata').digest,
-    ]);
-    expect(gets.sort()).toEqual([...new Set(expectedBlobs)].sort());
-    expect(gets).toHaveLength(8);
+    const expectedBlobs = [
+      ...[...packed.values()].map((result) => layerOf(result, 'kernel/config.gz').digest),
+      layerOf(packed.get('fail-1') as PackKernelResult, 'kernel/metadata').digest,
+    ];
+    expect(gets.sort()).toEqual(expectedBlobs.sort());
     // Each tag resolved once (HEAD), each distinct index and manifest read once.
     const log = (registry.requestLog ?? []).slice(from);
     expect(log.filter((request) => request.method === 'HEAD')).toHaveLength(30);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, collect } from '../output.ts';
 import {
   addTransportOptions,
@@ -9,7 +10,7 @@ import {
 
 const FORMATS = ['text', 'json', 'github', 'junit'] as const;
 
-interface AuditCliOptions extends TransportFlags {
+interface AuditCliOptions extends TransportFlags, MirrorFlags {
   flavor: string[];
   format: string;
   json?: boolean;
@@ -21,24 +22,31 @@ interface AuditCliOptions extends TransportFlags {
 /** `kart audit REPO --flavor F`: every published kernel of a repository against flavors (exit 1 if any fails). */
 export function register(program: Command): void {
   addTransportOptions(
-    program
-      .command('audit')
-      .description(
-        "check every tag of a repository against flavors' requirements, through the config layers alone (exit 0 all met, 1 some not)",
-      )
-      .argument(
-        '<repo>',
-        'REGISTRY/REPO or oci:DIR (with --catalogue: the REGISTRY the catalogue publishes to)',
-      )
-      .option('--flavor <name|path>', 'a shipped flavor name or a flavor file path (repeatable)', collect, [])
-      .option(
-        '--catalogue <file>',
-        "audit what a publish catalogue says was published (each job's own flavor unless --flavor)",
-      )
-      .option('--arch <arch>', 'check this platform only (amd64|arm64; default every one)')
-      .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
-      .option('--json', 'same as --format json')
-      .option('--concurrency <n>', 'tags resolved and kernels checked at once (1 to 64)', '4'),
+    addMirrorOptions(
+      program
+        .command('audit')
+        .description(
+          "check every tag of a repository against flavors' requirements, through the config layers alone (exit 0 all met, 1 some not)",
+        )
+        .argument(
+          '<repo>',
+          'REGISTRY/REPO or oci:DIR (with --catalogue: the REGISTRY the catalogue publishes to)',
+        )
+        .option(
+          '--flavor <name|path>',
+          'a shipped flavor name or a flavor file path (repeatable)',
+          collect,
+          [],
+        )
+        .option(
+          '--catalogue <file>',
+          "audit what a publish catalogue says was published (each job's own flavor unless --flavor)",
+        )
+        .option('--arch <arch>', 'check this platform only (amd64|arm64; default every one)')
+        .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
+        .option('--json', 'same as --format json')
+        .option('--concurrency <n>', 'tags resolved and kernels checked at once (1 to 64)', '4'),
+    ),
   ).action(
     action(async (repo: string, options: AuditCliOptions) => {
       const { KartError } = await import('../../errors.ts');
@@ -66,7 +74,7 @@ export function register(program: Command): void {
         ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
         ...(options.catalogue === undefined ? {} : { catalogue: options.catalogue }),
         ...(concurrency === undefined ? {} : { concurrency }),
-        transport: transportOptions(options),
+        transport: { ...transportOptions(options), sources: mirrorSources(options) },
       });
       process.stdout.write(renderAudit(audit, format as (typeof FORMATS)[number]));
       return audit.ok ? 0 : 1;

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
+import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, collect } from '../output.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
 
 const FORMATS = ['text', 'json', 'github', 'junit'] as const;
 
-interface CheckOptions extends TransportFlags {
+interface CheckOptions extends TransportFlags, MirrorFlags {
   flavor: string[];
   format: string;
   json?: boolean;
@@ -17,22 +18,29 @@ interface CheckOptions extends TransportFlags {
  */
 export function register(program: Command): void {
   addTransportOptions(
-    program
-      .command('check')
-      .description(
-        "check a kernel config against flavors' requirements (exit 0 all met, 1 some not, 2 bad input)",
-      )
-      .argument(
-        '<input>',
-        'a .config, a config.gz, - for stdin, a kernel image (vmlinuz, Image, Image.gz, vmlinuz.efi, vmlinux: its embedded config), or a published kernel (REGISTRY/REPO:TAG, oci:DIR:TAG)',
-      )
-      .option('--flavor <name|path>', 'a shipped flavor name or a flavor file path (repeatable)', collect, [])
-      .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
-      .option('--json', 'same as --format json')
-      .option(
-        '--arch <arch>',
-        'a published kernel: check this platform only (amd64|arm64; default every one)',
-      ),
+    addMirrorOptions(
+      program
+        .command('check')
+        .description(
+          "check a kernel config against flavors' requirements (exit 0 all met, 1 some not, 2 bad input)",
+        )
+        .argument(
+          '<input>',
+          'a .config, a config.gz, - for stdin, a kernel image (vmlinuz, Image, Image.gz, vmlinuz.efi, vmlinux: its embedded config), or a published kernel (REGISTRY/REPO:TAG, oci:DIR:TAG)',
+        )
+        .option(
+          '--flavor <name|path>',
+          'a shipped flavor name or a flavor file path (repeatable)',
+          collect,
+          [],
+        )
+        .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
+        .option('--json', 'same as --format json')
+        .option(
+          '--arch <arch>',
+          'a published kernel: check this platform only (amd64|arm64; default every one)',
+        ),
+    ),
   ).action(
     action(async (input: string, options: CheckOptions) => {
       const { KartError } = await import('../../errors.ts');
@@ -78,7 +86,7 @@ export function register(program: Command): void {
       const result = await check.checkReference(subject.reference, {
         flavors,
         ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
-        transport: transportOptions(options),
+        transport: { ...transportOptions(options), sources: mirrorSources(options) },
       });
       process.stdout.write(check.renderReferenceCheck(result, chosen));
       return result.ok ? 0 : 1;

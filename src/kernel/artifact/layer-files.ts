@@ -103,7 +103,7 @@ async function scanLayer(
     files.push(path);
     return path === options.read && entry.size <= (options.maxBytes ?? 0);
   };
-  await readLayerFiles(source, layer, want, async (_path, body) => {
+  await readLayerFiles(source, layer, `layer ${layer.digest}`, want, async (_path, body) => {
     const chunks: Buffer[] = [];
     for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
     content = Buffer.concat(chunks);

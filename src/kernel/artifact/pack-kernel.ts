@@ -116,6 +116,12 @@ export type PackFormat = 'kart' | 'linuxkit';
 const FORMAT_ANNOTATION = 'dev.edera.kernel.format';
 const VERSION_ANNOTATION = 'dev.edera.kernel.version';
 const FLAVOR_ANNOTATION = 'dev.edera.kernel.flavor';
+/**
+ * sha256 of the uncompressed .config, the same value as kernel/metadata's KERNEL_CONFIG (both formats:
+ * LinuxKit's has no metadata, only this): `kart check REF` learns what the image claims from the
+ * manifest it already has, so the config layer is the one blob it downloads.
+ */
+export const CONFIG_DIGEST_ANNOTATION = 'dev.edera.kernel.config';
 const RESERVED_ANNOTATION_PREFIX = 'dev.edera.kernel.';
 
 /**
@@ -153,7 +159,7 @@ export async function packKernel(
   if (reserved.length > 0) {
     throw new KartError(
       'ANNOTATION_RESERVED',
-      `annotation ${reserved.join(', ')} cannot be set: ${RESERVED_ANNOTATION_PREFIX}* annotations are kart's own (format, version, flavor), read by every consumer`,
+      `annotation ${reserved.join(', ')} cannot be set: ${RESERVED_ANNOTATION_PREFIX}* annotations are kart's own (format, version, flavor, config), read by every consumer`,
       {
         hint: 'drop the annotation; set the version with --version and the flavor with --flavor',
         details: { annotations: reserved },
@@ -320,6 +326,7 @@ export async function packKernel(
       [FORMAT_ANNOTATION]: format === 'linuxkit' ? 'linuxkit' : '1',
       [VERSION_ANNOTATION]: version,
       [FLAVOR_ANNOTATION]: flavor.name,
+      [CONFIG_DIGEST_ANNOTATION]: config.digest,
     };
     const manifest = {
       schemaVersion: 2,

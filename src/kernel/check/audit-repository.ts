@@ -29,7 +29,7 @@ export interface AuditOptions {
   catalogue?: string;
 }
 
-export type AuditResult = 'ok' | 'failed' | 'lies' | 'missing' | 'error';
+export type AuditResult = 'ok' | 'failed' | 'lies' | 'unchecked' | 'missing' | 'error';
 
 export interface AuditRow {
   /** the repository (differs between rows of a catalogue audit only) */
@@ -177,7 +177,15 @@ function rowsOf(
       },
     ];
   }
-  return check.platforms.map((platform) => {
+  const unchecked = check.unchecked.map((platform) => ({
+    repository,
+    tag,
+    platform: platform.platform,
+    digest,
+    result: 'unchecked' as const,
+    failures: [`${platform.code}: ${platform.message}`],
+  }));
+  const checked = check.platforms.map((platform) => {
     const unmet = platform.report.flavors.flatMap((flavor) =>
       flavor.failures.map((failure) => `${flavor.flavor}: ${failure.symbol}`),
     );
@@ -187,10 +195,15 @@ function rowsOf(
       tag,
       platform: platform.platform,
       digest,
-      result: !platform.metadataMatches ? 'lies' : platform.report.ok ? 'ok' : 'failed',
+      result: !platform.metadataMatches
+        ? ('lies' as const)
+        : platform.report.ok
+          ? ('ok' as const)
+          : ('failed' as const),
       failures,
     };
   });
+  return [...checked, ...unchecked];
 }
 
 async function everyTag(
@@ -198,7 +211,9 @@ async function everyTag(
   repository: string,
   options: AuditOptions,
 ): Promise<AuditTarget['tags']> {
-  const lister = target as Partial<TagLister>;
+  // Which tags exist is the upstream's word: a mirror is asked for content, never for the tag list.
+  const mirrored = (target as { upstream?: Target }).upstream;
+  const lister = (mirrored ?? target) as Partial<TagLister>;
   if (typeof lister.tags !== 'function') {
     throw new KartError('TAGS_UNSUPPORTED', `${repository} cannot list its tags`, { exitCode: 2 });
   }

@@ -1,7 +1,8 @@
-import { KartError } from '../../errors.ts';
+import { isKartError, KartError } from '../../errors.ts';
 import {
   ImageConfigSchema,
   formatPlatform,
+  isAttestationEntry,
   isImageManifestMediaType,
   parseJson,
   type Descriptor,
@@ -13,6 +14,7 @@ import { fetchBytes, fetchManifest } from '../../oci/manifest-io.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { OciKernelArch } from '../artifact/kernel-platform.ts';
+import { CONFIG_DIGEST_ANNOTATION } from '../artifact/pack-kernel.ts';
 import { checkConfig, type CheckReport, type Flavor } from '../flavor/index.ts';
 import { readLayerFiles } from '../artifact/read-layer-files.ts';
 import {
@@ -23,16 +25,17 @@ import {
 } from './published-config.ts';
 
 /**
- * `kart check --flavor F REF`: the flavors' requirements against a published kernel, per platform,
- * downloading the config layer alone (kernel/config.gz; the fallbacks are in published-config.ts) and
- * the small kernel/metadata layer, whose KERNEL_CONFIG must name the config that was read: an image
- * whose metadata names another config lies about what it is, and fails the check.
+ * `kart check --flavor F REF`: the flavors' requirements against a published kernel, every platform
+ * of the index (or --arch's), downloading the config layer alone (kernel/config.gz; the fallbacks are
+ * in published-config.ts). The config the image claims, its manifest's dev.edera.kernel.config
+ * annotation or (without it) kernel/metadata's KERNEL_CONFIG, must be the config that was read: an
+ * image that names another config lies about what it is, and fails the check.
  */
 export interface CheckReferenceOptions {
   flavors: Flavor[];
-  /** one platform; default every linux/amd64 and linux/arm64 platform the reference has */
+  /** one platform; default every platform the reference has */
   arch?: OciKernelArch;
-  /** transport options for a registry reference */
+  /** transport (and mirror `sources`) options for a registry reference */
   transport?: OpenTargetOptions;
 }
 
@@ -44,13 +47,23 @@ export interface PlatformCheck {
   configFrom: string;
   configLayer: Digest;
   configDigest: Digest;
-  /** KERNEL_CONFIG from kernel/metadata, when the image has metadata */
+  /** the config digest the image claims: its dev.edera.kernel.config annotation, else KERNEL_CONFIG */
   metadataConfigDigest?: Digest;
-  /** false when KERNEL_CONFIG names another config than the one read */
+  /** who made that claim: the manifest annotation (no metadata download) or kernel/metadata */
+  claimFrom?: 'annotation' | 'metadata';
+  /** false when the claim names another config than the one read */
   metadataMatches: boolean;
   report: CheckReport;
-  /** the requirements hold and the metadata does not lie */
+  /** the requirements hold and the image does not lie */
   ok: boolean;
+}
+
+/** A platform of the index that could not be checked (not amd64/arm64, and no config kart can read). */
+export interface UncheckedPlatform {
+  platform: string;
+  manifest: Digest;
+  code: string;
+  message: string;
 }
 
 export interface ReferenceCheck {
@@ -59,6 +72,10 @@ export interface ReferenceCheck {
   digest: Digest;
   mediaType: string;
   platforms: PlatformCheck[];
+  /** reported, and failing the check: a platform nobody could verify is not a kernel that passed */
+  unchecked: UncheckedPlatform[];
+  /** index entries that are no platform (buildkit attestations), skipped as `pull -k` skips them */
+  skipped: { manifest: Digest; reason: string }[];
   ok: boolean;
 }
 
@@ -93,15 +110,31 @@ export async function checkResolved(
   cache: ConfigCache = new ConfigCache(),
 ): Promise<ReferenceCheck> {
   const platforms: PlatformCheck[] = [];
-  for (const choice of await choosePlatforms(target, reference, root, options.arch)) {
-    platforms.push(await checkPlatform(target, reference, root, choice, options.flavors, cache));
+  const unchecked: UncheckedPlatform[] = [];
+  const { choices, skipped } = await choosePlatforms(target, reference, root, options.arch);
+  for (const choice of choices) {
+    try {
+      platforms.push(await checkPlatform(target, reference, root, choice, options.flavors, cache));
+    } catch (error) {
+      // A kernel platform kart publishes must be checkable: its failure is the command's. Any other
+      // platform is reported with why it could not be checked (a registry failure still ends it all).
+      if (choice.kernel || !isKartError(error) || error.exitCode === 3) throw error;
+      unchecked.push({
+        platform: choice.platform ?? 'unknown',
+        manifest: choice.manifest.digest,
+        code: error.code,
+        message: error.message,
+      });
+    }
   }
   return {
     reference,
     digest: root.digest,
     mediaType: root.mediaType,
     platforms,
-    ok: platforms.every((platform) => platform.ok),
+    unchecked,
+    skipped,
+    ok: platforms.every((platform) => platform.ok) && unchecked.length === 0,
   };
 }
 
@@ -109,33 +142,47 @@ interface PlatformChoice {
   manifest: Descriptor;
   /** from the index entry; a bare manifest's platform is read later */
   platform: string | undefined;
+  /** linux/amd64 or linux/arm64 (or a bare manifest): a kernel platform kart knows */
+  kernel: boolean;
 }
+
+const KERNEL_PLATFORMS = new Set(['linux/amd64', 'linux/arm64']);
 
 async function choosePlatforms(
   target: Target,
   reference: string,
   root: Descriptor,
   arch: OciKernelArch | undefined,
-): Promise<PlatformChoice[]> {
+): Promise<{ choices: PlatformChoice[]; skipped: ReferenceCheck['skipped'] }> {
   const top = await fetchManifest(target, root);
-  if (top.kind === 'manifest') return [{ manifest: root, platform: undefined }];
-  const entries = top.index.manifests.filter(
-    (entry) => isImageManifestMediaType(entry.mediaType) && entry.platform?.os === 'linux',
-  );
-  const offered = entries.map((entry) => formatPlatform(entry.platform!));
+  if (top.kind === 'manifest') {
+    return { choices: [{ manifest: root, platform: undefined, kernel: true }], skipped: [] };
+  }
+  const skipped = top.index.manifests
+    .filter((entry) => isAttestationEntry(entry))
+    .map((entry) => ({ manifest: entry.digest, reason: 'attestation manifest, not a platform' }));
+  const entries = top.index.manifests.filter((entry) => !isAttestationEntry(entry));
+  const offered = entries.map((entry) => (entry.platform ? formatPlatform(entry.platform) : 'unknown'));
   const chosen = entries.filter(
-    (entry) =>
-      (arch === undefined && ['amd64', 'arm64'].includes(entry.platform!.architecture)) ||
-      entry.platform!.architecture === arch,
+    (entry) => arch === undefined || (entry.platform?.os === 'linux' && entry.platform.architecture === arch),
   );
   if (chosen.length === 0) {
     throw new KartError(
       'PLATFORM_NOT_FOUND',
-      `${reference} has no ${arch === undefined ? 'linux/amd64 or linux/arm64' : `linux/${arch}`} kernel; it has ${offered.length > 0 ? offered.join(', ') : 'no platforms'}`,
+      `${reference} has no ${arch === undefined ? 'platform' : `linux/${arch} kernel`}; it has ${offered.length > 0 ? offered.join(', ') : 'no platforms'}`,
       { exitCode: 1, hint: 'choose one of its platforms with --arch', details: { platforms: offered } },
     );
   }
-  return chosen.map((entry) => ({ manifest: entry, platform: formatPlatform(entry.platform!) }));
+  const choices = chosen.map((entry) => {
+    const platform = entry.platform ? formatPlatform(entry.platform) : undefined;
+    return {
+      manifest: entry,
+      platform,
+      kernel:
+        platform !== undefined && KERNEL_PLATFORMS.has(platform) && isImageManifestMediaType(entry.mediaType),
+    };
+  });
+  return { choices, skipped };
 }
 
 async function checkPlatform(
@@ -157,8 +204,15 @@ async function checkPlatform(
     );
   }
   const layers = fetched.manifest.layers;
-  const metadataLayer = layers.find((layer) => annotatedLayerFile(layer) === METADATA_PATH);
-  const named = metadataLayer === undefined ? undefined : await cache.metadata(target, metadataLayer);
+  // What the image says its config is: kart's manifest annotation costs no download; images without
+  // it (older kart, other producers) say it in kernel/metadata, which is then read too.
+  const annotated = fetched.manifest.annotations?.[CONFIG_DIGEST_ANNOTATION] as Digest | undefined;
+  const metadataLayer =
+    annotated === undefined ? layers.find((layer) => annotatedLayerFile(layer) === METADATA_PATH) : undefined;
+  const named =
+    metadataLayer === undefined
+      ? undefined
+      : await cache.metadata(target, metadataLayer, `${reference}@${choice.manifest.digest}`);
   const platform =
     choice.platform ??
     (named !== undefined
@@ -166,7 +220,12 @@ async function checkPlatform(
       : await configPlatform(target, fetched.manifest.config));
   const source = `${reference}@${choice.manifest.digest} (${platform})`;
   const config = await cache.config(target, layers, source);
-  const metadata = named ?? config.metadata;
+  const claim: { from: 'annotation' | 'metadata'; digest: Digest } | undefined =
+    annotated !== undefined
+      ? { from: 'annotation', digest: annotated }
+      : (named ?? config.metadata) !== undefined
+        ? { from: 'metadata', digest: (named ?? config.metadata)!.configDigest }
+        : undefined;
   const report = checkConfig(config.config, flavors);
   report.subject = {
     kind: 'reference',
@@ -178,14 +237,14 @@ async function checkPlatform(
     layer: config.layer,
     configDigest: config.digest,
   };
-  const metadataMatches = metadata === undefined || metadata.configDigest === config.digest;
+  const metadataMatches = claim === undefined || claim.digest === config.digest;
   return {
     platform,
     manifest: choice.manifest,
     configFrom: config.from,
     configLayer: config.layer,
     configDigest: config.digest,
-    ...(metadata === undefined ? {} : { metadataConfigDigest: metadata.configDigest }),
+    ...(claim === undefined ? {} : { metadataConfigDigest: claim.digest, claimFrom: claim.from }),
     metadataMatches,
     report,
     ok: report.ok && metadataMatches,
@@ -222,10 +281,14 @@ export class ConfigCache {
     return pending;
   }
 
-  metadata(store: Fetcher, layer: Descriptor): Promise<{ arch: string; configDigest: Digest } | undefined> {
+  metadata(
+    store: Fetcher,
+    layer: Descriptor,
+    source: string,
+  ): Promise<{ arch: string; configDigest: Digest } | undefined> {
     let pending = this.#metadata.get(layer.digest);
     if (pending === undefined) {
-      pending = readMetadata(store, layer);
+      pending = readMetadata(store, layer, source);
       this.#metadata.set(layer.digest, pending);
     }
     return pending;
@@ -235,14 +298,16 @@ export class ConfigCache {
 async function readMetadata(
   store: Fetcher,
   layer: Descriptor,
+  source: string,
 ): Promise<{ arch: string; configDigest: Digest } | undefined> {
   let parsed: { arch: string; configDigest: Digest } | undefined;
   await readLayerFiles(
     store,
     layer,
+    source,
     (path) => path === METADATA_PATH,
     async (path, body) => {
-      parsed = await readMetadataFile(body, `layer ${layer.digest} ${path}`);
+      parsed = await readMetadataFile(body, `${source} layer ${layer.digest} ${path}`);
     },
   );
   return parsed;

@@ -2,10 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { KartError } from '../../errors.ts';
+import { isKartError, KartError } from '../../errors.ts';
 import { DigestingStream, type Descriptor, type Digest, type Fetcher } from '../../oci/index.ts';
 import { readTar } from '../../oci/tar-reader.ts';
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
@@ -13,7 +13,8 @@ import { MAX_METADATA_BYTES, parseKernelMetadata } from '../artifact/metadata.ts
 import { readKernelConfigStream } from '../config/index.ts';
 import type { KernelConfigWithLines } from '../config/types.ts';
 import { readEmbeddedConfig } from '../image/embedded-config.ts';
-import { readLayerFiles } from '../artifact/read-layer-files.ts';
+import { ByteLimit, DEFAULT_INSTALL_LIMITS } from '../install/install-limits.ts';
+import { asLayerError, checkLayerInvalid, readLayerFiles } from '../artifact/read-layer-files.ts';
 
 /**
  * The kernel config of one published platform, downloading as little as the image allows: the layer
@@ -60,6 +61,7 @@ export async function readPublishedConfig(
     return found;
   }
   let metadata: PublishedConfig['metadata'];
+  let withoutIkconfig: string | undefined;
   for (const layer of [...layers].reverse()) {
     const found = await readFromLayer(
       store,
@@ -68,12 +70,13 @@ export async function readPublishedConfig(
       (path) =>
         path === CONFIG_PATH || path === LINUXKIT_DEV || KERNEL_PATHS.has(path) || path === METADATA_PATH,
       (seen) => (metadata ??= seen),
+      (what) => (withoutIkconfig ??= what),
     );
     if (found !== undefined) return { ...found, ...(metadata === undefined ? {} : { metadata }) };
   }
   throw new KartError(
     'CHECK_NO_CONFIG',
-    `${source} holds no kernel config: no ${CONFIG_PATH} layer, no LinuxKit ${LINUXKIT_DEV}, and no kernel image with an embedded config`,
+    `${source} holds no kernel config: no ${CONFIG_PATH} layer, no LinuxKit ${LINUXKIT_DEV}, and no kernel image with an embedded config${withoutIkconfig === undefined ? '' : ` (${withoutIkconfig} was built without CONFIG_IKCONFIG)`}`,
     {
       exitCode: 2,
       hint: "check the kernel's .config directly: kart check --flavor F path/to/.config",
@@ -83,7 +86,9 @@ export async function readPublishedConfig(
 
 /**
  * Reads one layer to its end (so it is verified) and returns the config it holds, preferring a
- * config file over a kernel image's IKCONFIG when the layer has both.
+ * config file over a kernel image's IKCONFIG when the layer has both. Only the files named below are
+ * read; a kernel image is spooled (within install's kernel limit) because its embedded config is
+ * found through its header at known offsets.
  */
 async function readFromLayer(
   store: Fetcher,
@@ -91,20 +96,20 @@ async function readFromLayer(
   source: string,
   want: (path: string) => boolean,
   onMetadata?: (metadata: NonNullable<PublishedConfig['metadata']>) => void,
+  onNoIkconfig?: (what: string) => void,
 ): Promise<PublishedConfig | undefined> {
   let fromFile: { bytes: Buffer; digest: Digest; from: string } | undefined;
   let kernelFile: { path: string; dir: string } | undefined;
   try {
-    await readLayerFiles(store, layer, want, async (path, body) => {
+    await readLayerFiles(store, layer, source, want, async (path, body) => {
       if (path === METADATA_PATH) {
         onMetadata?.(await readMetadataFile(body, `${source} ${path}`));
       } else if (path === CONFIG_PATH) {
-        fromFile = { ...(await collect(body.pipe(createGunzip()), `${source} ${path}`)), from: path };
+        fromFile = { ...(await collectConfig(body, true, source, layer, path)), from: path };
       } else if (path === LINUXKIT_DEV) {
-        const config = await linuxKitConfig(body, `${source} ${path}`);
+        const config = await linuxKitConfig(body, source, layer);
         if (config !== undefined) fromFile = { ...config, from: path };
       } else if (fromFile === undefined && kernelFile === undefined) {
-        // The image's embedded config needs its header at known offsets: spool it to a file.
         const dir = await mkdtemp(join(tmpdir(), 'kart-check-'));
         kernelFile = { path, dir };
         await pipeline(body, createWriteStream(join(dir, 'kernel')));
@@ -118,8 +123,19 @@ async function readFromLayer(
       };
     }
     if (kernelFile !== undefined) {
-      const embedded = await readEmbeddedConfig(join(kernelFile.dir, 'kernel'));
       const from = `${kernelFile.path} (IKCONFIG)`;
+      const spooled = join(kernelFile.dir, 'kernel');
+      const named = `${source} layer ${layer.digest} ${kernelFile.path}`;
+      let embedded;
+      try {
+        embedded = await readEmbeddedConfig(spooled);
+      } catch (error) {
+        if (isKartError(error, 'IMAGE_NO_IKCONFIG')) {
+          onNoIkconfig?.(`${kernelFile.path} in layer ${layer.digest}`);
+          return undefined;
+        }
+        throw renamed(error, spooled, named);
+      }
       return {
         config: await parse(embedded.bytes, `${source} ${from}`),
         digest: embedded.digest,
@@ -133,52 +149,72 @@ async function readFromLayer(
   }
 }
 
-/** A .config held in memory (bounded by the config reader's limit) with its digest. */
-async function collect(body: Readable, what: string): Promise<{ bytes: Buffer; digest: Digest }> {
-  const digesting = new DigestingStream();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body.pipe(digesting) as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_PUBLISHED_CONFIG) {
-        throw new KartError(
-          'CONFIG_INVALID',
-          `${what} is larger than ${MAX_PUBLISHED_CONFIG} bytes; this is no kernel config`,
-          {
-            exitCode: 2,
-            hint: 'the image does not hold a kernel config where it says it does',
-          },
-        );
-      }
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof KartError) throw error;
-    throw new KartError(
-      'KERNEL_ARTIFACT_INVALID',
-      `${what} does not decompress: ${(error as Error).message}`,
-      {
-        exitCode: 1,
-        hint: 'the image is damaged; publish it again',
-      },
-    );
-  }
-  return { bytes: Buffer.concat(chunks, size), digest: digesting.digest() };
+/**
+ * An error about the spooled copy of a layer's kernel image, told about the image the user named:
+ * the reference and layer instead of a temporary file that no longer exists.
+ */
+function renamed(error: unknown, spooled: string, named: string): unknown {
+  if (!(error instanceof KartError)) return error;
+  // A published image that does not hold what it says is a failed check (exit 1), not bad input.
+  return new KartError(error.code, error.message.replaceAll(spooled, named), {
+    exitCode: 1,
+    hint: 'the published kernel image is damaged; publish it again',
+    ...(error.details === undefined ? {} : { details: error.details }),
+    cause: error,
+  });
 }
 
-/** A .config is a few hundred KB: the config reader's own bound. */
-const MAX_PUBLISHED_CONFIG = 32 * 1024 * 1024;
+/**
+ * A .config held in memory with its digest, read through install's config limit (checked on the
+ * decompressed bytes too: a small config.gz may claim a huge config).
+ */
+async function collectConfig(
+  body: Readable,
+  gzipped: boolean,
+  source: string,
+  layer: Descriptor,
+  path: string,
+): Promise<{ bytes: Buffer; digest: Digest }> {
+  const limit = DEFAULT_INSTALL_LIMITS.configBytes;
+  const digesting = new DigestingStream();
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  try {
+    await pipeline([
+      body,
+      ...(gzipped ? [createGunzip()] : []),
+      new ByteLimit(limit, () =>
+        checkLayerInvalid(
+          source,
+          layer,
+          `holds a ${path} larger than ${limit} bytes; no kernel config is that large`,
+        ),
+      ),
+      digesting,
+      sink,
+    ]);
+  } catch (error) {
+    throw asLayerError(error as Error, source, layer, `holds a ${path} that does not`);
+  }
+  return { bytes: Buffer.concat(chunks), digest: digesting.digest() };
+}
 
+/** kernel-dev.tar is streamed, never kept: only its usr/src/<dir>/.config is read. */
 async function linuxKitConfig(
   body: Readable,
-  what: string,
+  source: string,
+  layer: Descriptor,
 ): Promise<{ bytes: Buffer; digest: Digest } | undefined> {
   let found: { bytes: Buffer; digest: Digest } | undefined;
   for await (const entry of readTar(body)) {
     const path = entry.path.replace(/^(\.\/)+/, '');
     if (found === undefined && entry.type === 'file' && LINUXKIT_CONFIG.test(path)) {
-      found = await collect(entry.body, `${what} ${path}`);
+      found = await collectConfig(entry.body, false, source, layer, `${LINUXKIT_DEV} ${path}`);
     }
   }
   return found;

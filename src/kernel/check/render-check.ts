@@ -7,7 +7,7 @@ import {
 import { escapeData, escapeProperty } from '../flavor/render/github.ts';
 import { xml } from '../flavor/render/junit.ts';
 import type { AuditReport } from './audit-repository.ts';
-import type { PlatformCheck, ReferenceCheck } from './check-reference.ts';
+import type { PlatformCheck, ReferenceCheck, UncheckedPlatform } from './check-reference.ts';
 
 /**
  * Reports of `kart check REF` (one CheckReport per platform, plus the metadata's word on the config)
@@ -16,7 +16,15 @@ import type { PlatformCheck, ReferenceCheck } from './check-reference.ts';
 export type CheckFormat = 'text' | 'json' | 'github' | 'junit';
 
 function lie(platform: PlatformCheck): string {
-  return `kernel/metadata says KERNEL_CONFIG=${platform.metadataConfigDigest}, but the config read (${platform.configFrom}) is ${platform.configDigest}: the image lies about its config`;
+  const says =
+    platform.claimFrom === 'annotation'
+      ? 'its manifest annotation dev.edera.kernel.config says'
+      : 'kernel/metadata says KERNEL_CONFIG=';
+  return `${says}${platform.claimFrom === 'annotation' ? ' ' : ''}${platform.metadataConfigDigest}, but the config read (${platform.configFrom}) is ${platform.configDigest}: the image lies about its config`;
+}
+
+function notChecked(platform: UncheckedPlatform): string {
+  return `not checked (${platform.code}): ${platform.message}`;
 }
 
 function heading(check: ReferenceCheck, platform: PlatformCheck): string {
@@ -27,7 +35,16 @@ export function renderReferenceCheck(check: ReferenceCheck, format: CheckFormat)
   if (format === 'json') return `${JSON.stringify(check, null, 2)}\n`;
   if (format === 'junit') {
     const document = renderCheckJunitReports(check.platforms.map((platform) => platform.report));
-    const lies = check.platforms.filter((platform) => !platform.metadataMatches).map(junitLie);
+    const lies = [
+      ...check.platforms.filter((platform) => !platform.metadataMatches).map(junitLie),
+      ...check.unchecked.map((platform) =>
+        [
+          `  <testsuite name="${xml(`${check.reference}@${check.digest} ${platform.platform}`)}" tests="1" failures="1">`,
+          `    <testcase classname="platform" name="${xml(platform.manifest)}"><failure message="${xml(notChecked(platform))}" type="${xml(platform.code)}"/></testcase>`,
+          '  </testsuite>',
+        ].join('\n'),
+      ),
+    ];
     return lies.length === 0
       ? document
       : document.replace(/<\/testsuites>\n$/, `${lies.join('\n')}\n</testsuites>\n`);
@@ -47,9 +64,22 @@ export function renderReferenceCheck(check: ReferenceCheck, format: CheckFormat)
       parts.push(renderCheckText(platform.report));
     }
   }
-  const failed = check.platforms.filter((platform) => !platform.ok).length;
+  for (const platform of check.unchecked) {
+    parts.push(
+      format === 'github'
+        ? `::error title=${escapeProperty(`${check.reference}@${check.digest} ${platform.platform}`)}::${escapeData(notChecked(platform))}\n`
+        : `${check.reference}@${check.digest} ${platform.platform}: manifest ${platform.manifest}\n  FAIL ${notChecked(platform)}\n`,
+    );
+  }
+  if (format === 'text') {
+    for (const entry of check.skipped) {
+      parts.push(`${check.reference}@${check.digest}: skipped ${entry.manifest} (${entry.reason})\n`);
+    }
+  }
+  const failed = check.platforms.filter((platform) => !platform.ok).length + check.unchecked.length;
+  const total = check.platforms.length + check.unchecked.length;
   parts.push(
-    `${failed === 0 ? 'OK' : 'FAILED'}: ${check.reference}@${check.digest}: ${failed} of ${check.platforms.length} platform${check.platforms.length === 1 ? '' : 's'} failed\n`,
+    `${failed === 0 ? 'OK' : 'FAILED'}: ${check.reference}@${check.digest}: ${failed} of ${total} platform${total === 1 ? '' : 's'} failed\n`,
   );
   return parts.join('');
 }
@@ -89,7 +119,7 @@ export function renderAudit(audit: AuditReport, format: CheckFormat): string {
       (entry) => entry.check?.platforms.map((platform) => platform.report) ?? [],
     );
     const errors = audit.rows
-      .filter((row) => row.result === 'missing' || row.result === 'error' || row.result === 'lies')
+      .filter((row) => row.result !== 'ok' && row.result !== 'failed')
       .map((row) =>
         [
           `  <testsuite name="${xml(`${row.repository}:${row.tag} ${row.platform}`.trim())}" tests="1" failures="1">`,

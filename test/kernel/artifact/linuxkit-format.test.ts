@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packKernel, type PackKernelOptions } from '../../../src/kernel/artifact/index.ts';
+import { checkReference } from '../../../src/kernel/check/index.ts';
+import { loadFlavor } from '../../../src/kernel/flavor/index.ts';
 import { installKernel } from '../../../src/kernel/install/index.ts';
 import { openLayout } from '../../../src/oci/layout.ts';
 import { kartErrorOf } from '../../support/kart-error.ts';
@@ -58,6 +60,12 @@ describe('--format linuxkit', () => {
       result.files.map((f) => ({ 'dev.edera.kernel.file': f.path })),
     );
     expect(manifest.annotations['dev.edera.kernel.format']).toBe('linuxkit');
+    // No kernel/metadata in this shape: the annotation is where the image says which config it carries.
+    expect(manifest.annotations['dev.edera.kernel.config']).toBe(result.metadata.configDigest);
+    const checked = await checkReference(`oci:${dir}:6.1.99`, { flavors: [await loadFlavor(build.flavor)] });
+    expect(
+      checked.platforms.map((p) => [p.configFrom, p.configDigest, p.claimFrom, p.metadataMatches]),
+    ).toEqual([['kernel-dev.tar', result.metadata.configDigest, 'annotation', true]]);
 
     const flat = await extractLikeMutate(dir, result.manifest.digest);
     const picks = linuxKitPicks(flat);

@@ -59,6 +59,7 @@ describe('packKernel', () => {
     );
     expect(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
     expect(manifest.annotations).toEqual({
+      'dev.edera.kernel.config': result.metadata.configDigest,
       'dev.edera.kernel.flavor': 'demo',
       'dev.edera.kernel.format': '1',
       'dev.edera.kernel.version': '6.1.99',
@@ -195,6 +196,7 @@ describe('packKernel', () => {
       annotations: Record<string, string>;
     };
     expect(manifest.annotations).toEqual({
+      'dev.edera.kernel.config': result.metadata.configDigest,
       'dev.edera.kernel.flavor': 'demo',
       'dev.edera.kernel.format': '1',
       'dev.edera.kernel.version': '6.1.99',
