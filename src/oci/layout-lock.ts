@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../errors.ts';
 import { tempSiblingPath } from './atomic-file.ts';
+import { backoffDelay } from './backoff.ts';
 
 /**
  * Serialises read-modify-write of a layout's index.json: in one process through a promise chain per
@@ -64,8 +65,7 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
     created: Date.now(),
     ...(started === undefined ? {} : { started }),
   };
-  let pause = 5;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       const handle = await open(lockPath, 'wx', 0o644);
       try {
@@ -83,8 +83,7 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
         hint: `another kart is updating this layout; if none is running, delete ${lockPath}`,
       });
     }
-    await delay(pause);
-    pause = Math.min(pause * 2, 100);
+    await delay(backoffDelay({ firstMs: 5, maxMs: 100 }, attempt));
   }
   try {
     return await work();

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { readBounded } from './bounded-read.ts';
 import { sha256Digest } from './digest.ts';
 import { MAX_MANIFEST_BYTES, isImageManifestMediaType, isIndexMediaType } from './media-types.ts';
 import {
@@ -36,21 +37,15 @@ export async function fetchBytes(
       },
     );
   }
-  const stream = await store.fetch(desc);
-  const parts: Buffer[] = [];
-  let have = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    have += chunk.length;
-    // The store verifies too; this guards against a store that does not.
-    if (have > limit) {
-      stream.destroy();
-      throw new KartError('MANIFEST_TOO_LARGE', `${desc.digest} is larger than ${limit} bytes`, {
+  // The store verifies too; the cap guards against a store that does not.
+  return readBounded(
+    await store.fetch(desc),
+    limit,
+    () =>
+      new KartError('MANIFEST_TOO_LARGE', `${desc.digest} is larger than ${limit} bytes`, {
         hint: 'the content does not match its descriptor',
-      });
-    }
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts, have);
+      }),
+  );
 }
 
 /** Fetches and parses a manifest or an index, chosen by the descriptor's media type. */

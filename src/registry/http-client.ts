@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { EnvHttpProxyAgent } from './undici-core.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { KartError } from '../errors.ts';
+import { readBounded } from '../oci/bounded-read.ts';
 import { anonymous, type Authorizer } from './authorizer.ts';
 import {
   DEFAULT_RETRY_POLICY,
@@ -324,16 +325,16 @@ function readCaFile(path: string): string {
  * longer, or slower than the discard limit, is cut instead (the connection is lost, not the time).
  */
 export async function discard(body: Readable): Promise<void> {
-  await readBounded(body, MAX_DISCARD_BODY);
+  await readPrefix(body, MAX_DISCARD_BODY);
 }
 
 /** Reads a small body (an error document): at most a few KiB, within the discard time limit. */
 export async function readSmallText(body: Readable): Promise<string> {
-  return (await readBounded(body, MAX_ERROR_BODY)).toString('utf8');
+  return (await readPrefix(body, MAX_ERROR_BODY)).toString('utf8');
 }
 
 /** Up to `limit` bytes of a body, within its discard time limit; the body is destroyed unless it ended. */
-async function readBounded(body: Readable, limit: number): Promise<Buffer> {
+async function readPrefix(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const timer = setTimeout(() => body.destroy(), discardLimits.get(body) ?? DEFAULT_DISCARD_TIMEOUT_MS);
@@ -355,20 +356,17 @@ async function readBounded(body: Readable, limit: number): Promise<Buffer> {
 
 /** Reads a whole small document (a tag list page, a token answer), refusing more than `limit` bytes. */
 export async function readBoundedText(body: Readable, limit: number, what: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        body.destroy();
-        throw new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
+    bytes = await readBounded(
+      body,
+      limit,
+      () =>
+        new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
           exitCode: 3,
           hint: 'the registry sent far more than such a document should hold',
-        });
-      }
-      chunks.push(chunk as Buffer);
-    }
+        }),
+    );
   } catch (error) {
     // A connection cut mid-body: a KartError like every other network failure, not a raw ECONNRESET.
     if (error instanceof KartError) throw error;
@@ -379,7 +377,7 @@ export async function readBoundedText(body: Readable, limit: number, what: strin
       cause: error,
     });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return bytes.toString('utf8');
 }
 
 /** Builds the KartError for an unexpected answer, reading the registry's error document. */

@@ -1,6 +1,15 @@
 import { Readable } from 'node:stream';
 import { KartError, isKartError } from '../errors.ts';
-import { isDigest, parseDigest, sha256Digest, type Digest } from '../oci/digest.ts';
+import { readBounded } from '../oci/bounded-read.ts';
+import {
+  digestAlgorithm,
+  digestBytes,
+  isDigest,
+  parseDigest,
+  requireVerifiableDigest,
+  sha256Digest,
+  type Digest,
+} from '../oci/digest.ts';
 import {
   isManifestMediaType,
   MANIFEST_MEDIA_TYPES,
@@ -465,6 +474,12 @@ function subjectOf(bytes: Buffer): Digest | undefined {
 
 /** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
 async function readVerifiedManifest(desc: Descriptor, content: Readable, what: string): Promise<Buffer> {
+  try {
+    requireVerifiableDigest(desc.digest, what, 'the descriptor');
+  } catch (error) {
+    content.destroy();
+    throw error;
+  }
   if (desc.size > MAX_MANIFEST_BYTES) {
     content.destroy();
     throw new KartError(
@@ -473,28 +488,14 @@ async function readVerifiedManifest(desc: Descriptor, content: Readable, what: s
       { exitCode: 1 },
     );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of content) {
-    size += (chunk as Buffer).length;
-    if (size > desc.size) break;
-    chunks.push(chunk as Buffer);
-  }
-  content.destroy();
-  const bytes = Buffer.concat(chunks);
-  if (size !== desc.size) {
-    throw new KartError(
-      'SIZE_MISMATCH',
-      `${what}: content is ${size > desc.size ? `more than ${desc.size}` : size} bytes, expected ${desc.size}`,
-      {
-        exitCode: 1,
-        hint: 'the content does not match its descriptor; nothing was pushed',
-      },
-    );
-  }
-  const algorithm = desc.digest.slice(0, desc.digest.indexOf(':'));
-  const { createHash } = await import('node:crypto');
-  const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  const sizeMismatch = (size: string): KartError =>
+    new KartError('SIZE_MISMATCH', `${what}: content is ${size} bytes, expected ${desc.size}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+    });
+  const bytes = await readBounded(content, desc.size, () => sizeMismatch(`more than ${desc.size}`));
+  if (bytes.length !== desc.size) throw sizeMismatch(String(bytes.length));
+  const actual = digestBytes(bytes, digestAlgorithm(desc.digest));
   if (actual !== desc.digest) {
     throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
       exitCode: 1,

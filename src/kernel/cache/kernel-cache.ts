@@ -1,7 +1,7 @@
-import { constants, createReadStream, existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createDigester, digestAlgorithm } from '../../oci/digest.ts';
+import { fileHolds } from '../../oci/file-digest.ts';
 import { processAlive } from '../../oci/layout-lock.ts';
 import { withDiskErrors } from '../../oci/disk-errors.ts';
 import { tempSiblingPath, writeFileAtomic } from '../../oci/atomic-file.ts';
@@ -226,19 +226,7 @@ class LayoutCache implements KernelCache {
   /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
   async #intact(desc: Descriptor): Promise<boolean> {
     const path = this.layout.blobPath(desc.digest);
-    const hash = createDigester(digestAlgorithm(desc.digest));
-    let size = 0;
-    try {
-      for await (const chunk of createReadStream(path)) {
-        size += (chunk as Buffer).length;
-        hash.update(chunk as Buffer);
-      }
-    } catch {
-      return false;
-    }
-    if (size === desc.size && `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}` === desc.digest) {
-      return true;
-    }
+    if (await fileHolds(path, desc)) return true;
     if (this.readOnly) {
       throw new KartError(
         'CACHE_CORRUPT',
