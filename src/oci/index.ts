@@ -10,6 +10,7 @@ export { withLayoutLock, LOCK_FILE_NAME, type LayoutLockOptions } from './layout
 export * from './tar-reader.ts';
 export * from './manifest-io.ts';
 export * from './copy.ts';
+export * from './successors.ts';
 export * from './transient-retry.ts';
 export * from './memory-store.ts';
 export * from './platform.ts';

@@ -50,23 +50,30 @@ export async function fetchBytes(
 
 /** Fetches and parses a manifest or an index, chosen by the descriptor's media type. */
 export async function fetchManifest(store: Fetcher, desc: Descriptor): Promise<FetchedManifest> {
+  refuseNonManifest(desc);
+  return parseManifestBytes(desc, await fetchBytes(store, desc));
+}
+
+/** Parses the bytes of a manifest or index already in hand, chosen by the descriptor's media type. */
+export function parseManifestBytes(desc: Descriptor, bytes: Buffer): FetchedManifest {
   const where = `manifest ${desc.digest}`;
+  refuseNonManifest(desc);
   if (isIndexMediaType(desc.mediaType)) {
-    const bytes = await fetchBytes(store, desc);
     return { kind: 'index', descriptor: desc, bytes, index: parseJson(ImageIndexSchema, bytes, where) };
   }
-  if (isImageManifestMediaType(desc.mediaType)) {
-    const bytes = await fetchBytes(store, desc);
-    return {
-      kind: 'manifest',
-      descriptor: desc,
-      bytes,
-      manifest: parseJson(ImageManifestSchema, bytes, where),
-    };
-  }
+  return {
+    kind: 'manifest',
+    descriptor: desc,
+    bytes,
+    manifest: parseJson(ImageManifestSchema, bytes, where),
+  };
+}
+
+function refuseNonManifest(desc: Descriptor): void {
+  if (isIndexMediaType(desc.mediaType) || isImageManifestMediaType(desc.mediaType)) return;
   throw new KartError(
     'MANIFEST_UNSUPPORTED',
-    `${where} has media type ${desc.mediaType}, not an image manifest or index`,
+    `manifest ${desc.digest} has media type ${desc.mediaType}, not an image manifest or index`,
     {
       hint: 'kart reads OCI and Docker v2 image manifests and indexes',
       details: { mediaType: desc.mediaType },

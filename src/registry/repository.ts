@@ -113,10 +113,10 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     return this.#access === 'push' ? this.#writeScopes() : [`repository:${this.repository}:pull`];
   }
   /** The scopes of a write: `pull,push` here, and `pull` on the repository blobs are mounted from. */
-  #writeScopes(): string[] {
+  #writeScopes(mountFrom = this.#mountFrom): string[] {
     const scopes = [`repository:${this.repository}:pull,push`];
-    if (this.#mountFrom !== undefined) {
-      scopes.push(`repository:${this.#mountFrom}:pull`);
+    if (mountFrom !== undefined) {
+      scopes.push(`repository:${mountFrom}:pull`);
     }
     return scopes;
   }
@@ -240,26 +240,39 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   }
 
   async push(desc: Descriptor, content: Readable): Promise<void> {
+    await this.#push(desc, content, this.#mountFrom);
+  }
+
+  /** A blob mounted from `from` (another repository of this registry) when it holds it, else pushed. */
+  async pushOrMount(desc: Descriptor, content: Readable, from: string): Promise<'mounted' | 'pushed'> {
+    return this.#push(desc, content, from === this.repository ? undefined : from);
+  }
+
+  async #push(
+    desc: Descriptor,
+    content: Readable,
+    mountFrom: string | undefined,
+  ): Promise<'mounted' | 'pushed'> {
     if (isManifestMediaType(desc.mediaType)) {
       await this.#pushManifest(
         desc,
         await readVerifiedManifest(desc, content, `manifest ${desc.digest} for ${this.name}`),
         desc.digest,
       );
-      return;
+      return 'pushed';
     }
     const target = {
       client: this.client,
       repositoryUrl: this.repositoryUrl,
       name: this.name,
-      scopes: this.#writeScopes(),
+      scopes: this.#writeScopes(mountFrom),
     };
     // A registry that redirected a streamed PUT gets chunks from then on: each PATCH (and the empty
     // closing PUT) is a buffer the client can send again to where it is redirected.
     const options = this.#redirectsUploads ? { ...this.#upload, chunkThreshold: 0 } : this.#upload;
     let result;
     try {
-      result = await uploadBlob(target, desc, content, options, this.#mountFrom);
+      result = await uploadBlob(target, desc, content, options, mountFrom);
     } catch (error) {
       if (!(isKartError(error) && error.code === 'REDIRECT_REFUSED' && error.details?.bodySent === true)) {
         throw error;
@@ -278,6 +291,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       );
     }
     this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
+    return result.mounted ? 'mounted' : 'pushed';
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
