@@ -10,6 +10,7 @@ import { KartError } from '../../errors.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
 import { digestHex } from '../../oci/digest.ts';
 import { openLayout, type OciLayout } from '../../oci/layout.ts';
+import { INGEST_DIR } from '../../oci/layout-ingest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
 import { recordPull } from './pull-records.ts';
@@ -187,8 +188,8 @@ async function initialiseOnce(root: string): Promise<void> {
   }
 }
 
-/** Ingest temp files are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
-export const INGEST_DIR = '.kart-ingest';
+/** Ingest temp files (the layout's, in INGEST_DIR) are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
+export { INGEST_DIR };
 
 /** Removes the temp files of transfers whose process is gone, and says how much that freed. */
 export async function removeDeadTempFiles(root: string, notices?: string[]): Promise<void> {
