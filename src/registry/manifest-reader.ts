@@ -4,10 +4,13 @@ import {
   digestAlgorithm,
   digestBytes,
   isDigest,
+  parseDigest,
   requireVerifiableDigest,
   type Digest,
 } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES, isManifestMediaType } from '../oci/media-types.ts';
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/schema.ts';
 import { header, type RegistryResponse } from './http-client.ts';
 import { errorFromNetwork } from './registry-errors.ts';
 
@@ -117,4 +120,53 @@ function mismatch(what: string, expected: string, actual: string, source: string
       details: { expected, actual },
     },
   );
+}
+
+/** The digest a manifest names as its subject, if it names one (bytes that are no JSON name none). */
+export function subjectOf(bytes: Buffer): Digest | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    const digest = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    return typeof digest === 'string' ? parseDigest(digest, 'subject') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
+export async function readVerifiedManifest(
+  desc: Descriptor,
+  content: Readable,
+  what: string,
+): Promise<Buffer> {
+  try {
+    requireVerifiableDigest(desc.digest, what, 'the descriptor');
+  } catch (error) {
+    content.destroy();
+    throw error;
+  }
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    content.destroy();
+    throw new KartError(
+      'MANIFEST_TOO_LARGE',
+      `${what}: ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+      { exitCode: 1 },
+    );
+  }
+  const sizeMismatch = (size: string): KartError =>
+    new KartError('SIZE_MISMATCH', `${what}: content is ${size} bytes, expected ${desc.size}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+    });
+  const bytes = await readBounded(content, desc.size, () => sizeMismatch(`more than ${desc.size}`));
+  if (bytes.length !== desc.size) throw sizeMismatch(String(bytes.length));
+  const actual = digestBytes(bytes, digestAlgorithm(desc.digest));
+  if (actual !== desc.digest) {
+    throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+      details: { expected: desc.digest, actual },
+    });
+  }
+  return bytes;
 }

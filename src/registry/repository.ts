@@ -1,15 +1,6 @@
 import { Readable } from 'node:stream';
 import { KartError, isKartError } from '../errors.ts';
-import { readBounded } from '../oci/bounded-read.ts';
-import {
-  digestAlgorithm,
-  digestBytes,
-  isDigest,
-  parseDigest,
-  requireVerifiableDigest,
-  sha256Digest,
-  type Digest,
-} from '../oci/digest.ts';
+import { isDigest, sha256Digest, type Digest } from '../oci/digest.ts';
 import {
   isManifestMediaType,
   MANIFEST_MEDIA_TYPES,
@@ -29,9 +20,9 @@ import {
   type RegistryHttpClient,
   type RegistryRequest,
 } from './http-client.ts';
-import { readManifestBody } from './manifest-reader.ts';
+import { readManifestBody, readVerifiedManifest, subjectOf } from './manifest-reader.ts';
 import { nextPage } from './tag-list.ts';
-import { listTags, type TagListOptions } from './tag-list.ts';
+import { listTags, sortedTags, type TagListOptions } from './tag-list.ts';
 import {
   emptyReferrersIndex,
   parseReferrersIndex,
@@ -338,23 +329,18 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     }
   }
 
-  /**
-   * Every tag, sorted: the spec promises lexical order, but registries (distribution 2.8 among them)
-   * do not keep it across pages, so all pages are read (tag names are small) and sorted here.
-   */
+  /** Every tag, sorted (see `sortedTags`). */
   async *tags(): AsyncIterable<string> {
-    const all: string[] = [];
-    for await (const tag of listTags(
-      this.client,
-      this.repositoryUrl,
-      this.repository,
-      this.name,
-      this.#tagList,
-      this.#readScopes(),
-    )) {
-      all.push(tag);
-    }
-    yield* [...new Set(all)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    yield* await sortedTags(
+      listTags(
+        this.client,
+        this.repositoryUrl,
+        this.repository,
+        this.name,
+        this.#tagList,
+        this.#readScopes(),
+      ),
+    );
   }
 
   async delete(desc: Descriptor): Promise<void> {
@@ -474,48 +460,4 @@ function acceptFor(mediaType: string): string {
 
 function filterType(descs: Descriptor[], artifactType: string | undefined): Descriptor[] {
   return artifactType ? descs.filter((d) => d.artifactType === artifactType) : descs;
-}
-
-function subjectOf(bytes: Buffer): Digest | undefined {
-  if (bytes.length === 0) return undefined;
-  try {
-    const digest = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
-    return typeof digest === 'string' ? parseDigest(digest, 'subject') : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
-async function readVerifiedManifest(desc: Descriptor, content: Readable, what: string): Promise<Buffer> {
-  try {
-    requireVerifiableDigest(desc.digest, what, 'the descriptor');
-  } catch (error) {
-    content.destroy();
-    throw error;
-  }
-  if (desc.size > MAX_MANIFEST_BYTES) {
-    content.destroy();
-    throw new KartError(
-      'MANIFEST_TOO_LARGE',
-      `${what}: ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
-      { exitCode: 1 },
-    );
-  }
-  const sizeMismatch = (size: string): KartError =>
-    new KartError('SIZE_MISMATCH', `${what}: content is ${size} bytes, expected ${desc.size}`, {
-      exitCode: 1,
-      hint: 'the content does not match its descriptor; nothing was pushed',
-    });
-  const bytes = await readBounded(content, desc.size, () => sizeMismatch(`more than ${desc.size}`));
-  if (bytes.length !== desc.size) throw sizeMismatch(String(bytes.length));
-  const actual = digestBytes(bytes, digestAlgorithm(desc.digest));
-  if (actual !== desc.digest) {
-    throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
-      exitCode: 1,
-      hint: 'the content does not match its descriptor; nothing was pushed',
-      details: { expected: desc.digest, actual },
-    });
-  }
-  return bytes;
 }
