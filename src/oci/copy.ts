@@ -1,11 +1,13 @@
 import { KartError } from '../errors.ts';
 import { fetchManifest, pushBytes, type FetchedManifest } from './manifest-io.ts';
-import { isManifestMediaType } from './media-types.ts';
+import { isIndexMediaType, isManifestMediaType } from './media-types.ts';
 import { isDigest } from './digest.ts';
 import { resolveIfPresent } from './resolve-if-present.ts';
+import { formatPlatform, platformMatches } from './platform.ts';
+import { successors } from './successors.ts';
 import { DEFAULT_TRANSFER_RETRIES, retryTransient } from './transient-retry.ts';
-import type { Descriptor } from './schema.ts';
-import type { ReadOnlyStorage, Storage, Target } from './store.ts';
+import type { Descriptor, Platform } from './schema.ts';
+import { canMount, type ReadOnlyStorage, type Storage, type Target } from './store.ts';
 import { observeTransfer, throwIfAborted, type TransferOptions } from './transfer-observer.ts';
 
 /**
@@ -21,6 +23,8 @@ export interface CopyHooks {
   onCopyDone?(desc: Descriptor): void | Promise<void>;
   /** A node (and so everything below it) the destination already has. */
   onCopySkipped?(desc: Descriptor): void | Promise<void>;
+  /** A blob the destination took from `mountFrom` instead of receiving its bytes. */
+  onMounted?(desc: Descriptor): void | Promise<void>;
 }
 
 export interface CopyGraphOptions extends CopyHooks, TransferOptions {
@@ -35,6 +39,24 @@ export interface CopyGraphOptions extends CopyHooks, TransferOptions {
   retries?: number;
   /** First wait before a transfer starts over (ms), doubled each time. Default 500. */
   retryDelayMs?: number;
+  /**
+   * Which children of a fetched manifest or index to copy (oras-go's FindSuccessors). Default: all of
+   * them (`successors`). A graph copied in part is stored in part: see `platforms`.
+   */
+  findSuccessors?: (fetched: FetchedManifest) => Descriptor[];
+  /**
+   * Copy, of each index, only the manifests for these platforms (and nested indexes): what a caller
+   * installs on one host needs one platform's config and layers, not every architecture's. The
+   * index itself is stored whole, so the destination then holds it with only some of its children;
+   * an index the destination already has is therefore walked again rather than skipped.
+   */
+  platforms?: readonly Pick<Platform, 'os' | 'architecture' | 'variant'>[];
+  /**
+   * A repository of the destination's registry to mount blobs from instead of sending their bytes
+   * (the distribution spec's cross-repository mount); used when the destination can mount
+   * (`Mounter`), ignored otherwise.
+   */
+  mountFrom?: string;
 }
 
 export const DEFAULT_COPY_CONCURRENCY = 4;
@@ -81,18 +103,24 @@ export async function copyGraph(
   };
 
   const { signal, onTransfer } = options;
+  const children = childrenToCopy(options);
+  const partial = options.findSuccessors !== undefined || options.platforms !== undefined;
   const copyNode = async (desc: Descriptor): Promise<void> => {
     if (failure) return;
     throwIfAborted(signal);
     if (await limit.run(() => dst.exists(desc))) {
-      // A store that holds a node holds its whole subgraph (registries guarantee it; copy keeps it).
+      // A store that holds a node holds its whole subgraph (registries guarantee it; copy keeps it),
+      // except an index a partial copy stored: it is walked again for the children wanted now.
       onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       await options.onCopySkipped?.(desc);
+      if (partial && isIndexMediaType(desc.mediaType)) {
+        await Promise.all(children(await limit.run(() => fetchManifest(src, desc))).map(visit));
+      }
       return;
     }
     if (isManifestMediaType(desc.mediaType)) {
       const fetched = await limit.run(() => fetchManifest(src, desc));
-      await Promise.all(successorsOf(fetched).map(visit));
+      await Promise.all(children(fetched).map(visit));
       if (failure) return;
       await limit.run(async () => {
         throwIfAborted(signal);
@@ -108,7 +136,16 @@ export async function copyGraph(
       if (failure) return;
       throwIfAborted(signal);
       await options.onCopyStart?.(desc);
-      await again(async () => dst.push(desc, observeTransfer(await src.fetch(desc), desc, options)));
+      const mountFrom = options.mountFrom;
+      await again(async () => {
+        const content = observeTransfer(await src.fetch(desc), desc, options);
+        if (mountFrom !== undefined && canMount(dst)) {
+          if ((await dst.pushOrMount(desc, content, mountFrom)) === 'mounted')
+            await options.onMounted?.(desc);
+        } else {
+          await dst.push(desc, content);
+        }
+      });
       await options.onCopyDone?.(desc);
     });
   };
@@ -126,10 +163,29 @@ export async function copyGraph(
   if (failure) throw failure.error;
 }
 
-/** The children of a manifest (config, then layers) or of an index (its manifests). */
-export function successorsOf(fetched: FetchedManifest): Descriptor[] {
-  if (fetched.kind === 'index') return fetched.index.manifests;
-  return [fetched.manifest.config, ...fetched.manifest.layers];
+/** The children copy walks: `findSuccessors` (or all), an index's manifests narrowed to `platforms`. */
+function childrenToCopy(options: CopyGraphOptions): (fetched: FetchedManifest) => Descriptor[] {
+  const find = options.findSuccessors ?? successors;
+  const platforms = options.platforms;
+  if (platforms === undefined) return find;
+  return (fetched) => {
+    const found = find(fetched);
+    if (fetched.kind !== 'index') return found;
+    const wanted = found.filter(
+      (entry) =>
+        isIndexMediaType(entry.mediaType) || platforms.some((p) => platformMatches(entry.platform, p)),
+    );
+    if (wanted.length === 0) {
+      throw new KartError(
+        'PLATFORM_NOT_FOUND',
+        `index ${fetched.descriptor.digest} has no manifest for ${platforms.map(formatPlatform).join(', ')}`,
+        {
+          hint: `it holds ${found.map((entry) => (entry.platform ? formatPlatform(entry.platform) : entry.digest)).join(', ') || 'no manifests'}`,
+        },
+      );
+    }
+    return wanted;
+  };
 }
 
 export type CopyOptions = CopyGraphOptions;

@@ -37,12 +37,37 @@ export function digestHex(digest: Digest): string {
 }
 
 export function sha256Digest(data: Uint8Array | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return digestBytes(data);
+}
+
+/** The algorithms kart can verify; a digest naming another is well-formed but cannot be checked. */
+const VERIFIABLE_ALGORITHMS = new Set(['sha256', 'sha512']);
+
+export function isVerifiableDigest(digest: Digest): boolean {
+  return VERIFIABLE_ALGORITHMS.has(digestAlgorithm(digest));
+}
+
+/**
+ * Refuses a digest kart cannot verify (`foo:...`, `md5:...`) as DIGEST_INVALID before anything is
+ * hashed with it: `where` says who named it (a registry header, a descriptor). Exit 3: such digests
+ * come from what a registry answered.
+ */
+export function requireVerifiableDigest(digest: Digest, what: string, where: string): void {
+  if (isVerifiableDigest(digest)) return;
+  throw new KartError('DIGEST_INVALID', `${what}: ${where} ${digest} uses an unknown digest algorithm`, {
+    exitCode: 3,
+    hint: 'kart verifies sha256 and sha512 digests; the registry answered with another algorithm',
+  });
+}
+
+/** The digest of bytes in memory with `algorithm` (sha256 unless a descriptor names another). */
+export function digestBytes(bytes: Uint8Array | string, algorithm = 'sha256'): Digest {
+  return `${algorithm}:${createDigester(algorithm).update(bytes).digest('hex')}`;
 }
 
 /** Creates the hasher for a digest's algorithm; only registered algorithms node can compute. */
 export function createDigester(algorithm = 'sha256'): Hash {
-  if (algorithm !== 'sha256' && algorithm !== 'sha512') {
+  if (!VERIFIABLE_ALGORITHMS.has(algorithm)) {
     throw new KartError('DIGEST_UNSUPPORTED', `digest algorithm "${algorithm}" is not supported`, {
       hint: 'kart verifies sha256 and sha512 digests',
     });

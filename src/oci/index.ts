@@ -11,6 +11,7 @@ export * from './tar-reader.ts';
 export * from './manifest-io.ts';
 export * from './copy.ts';
 export { resolveIfPresent } from './resolve-if-present.ts';
+export * from './successors.ts';
 export * from './transient-retry.ts';
 export * from './memory-store.ts';
 export * from './platform.ts';

@@ -7,6 +7,7 @@ import { tempSiblingPath } from './atomic-file.ts';
 import { currentOwner, ownerRunning, type ProcessOwner } from './process-owner.ts';
 
 export { processAlive, processStartTime } from './process-owner.ts';
+import { backoffDelay } from './backoff.ts';
 
 /**
  * Serialises read-modify-write of a layout's index.json (and an install area, a download): in one
@@ -74,9 +75,8 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
   const refreshMs = options.refreshMs ?? Math.max(1, Math.floor(staleMs / 6));
   const deadline = Date.now() + timeoutMs;
   const me: LockOwner = { ...currentOwner(), host: hostname(), created: Date.now() };
-  let pause = 5;
   let handle: FileHandle;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       handle = await open(lockPath, 'wx', 0o644);
       break;
@@ -89,8 +89,7 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
         hint: `another kart is updating this layout; if none is running, delete ${lockPath}`,
       });
     }
-    await delay(pause);
-    pause = Math.min(pause * 2, 100);
+    await delay(backoffDelay({ firstMs: 5, maxMs: 100 }, attempt));
   }
   const heartbeat = new Heartbeat(handle, refreshMs);
   try {

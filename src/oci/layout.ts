@@ -1,26 +1,37 @@
-import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { KartError } from '../errors.ts';
-import { writeFileAtomic, syncDirectory } from './atomic-file.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 import {
-  DigestingStream,
   VerifyingStream,
   digestAlgorithm,
   digestHex,
   isDigest,
   markVerified,
-  verifiedDigestOf,
   type Digest,
 } from './digest.ts';
 import { LOCK_FILE_NAME, withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
-import { MAX_MANIFEST_BYTES, MediaType, isManifestMediaType } from './media-types.ts';
-import { ImageIndexSchema, parseJson, type Descriptor, type ImageIndex } from './schema.ts';
+import { MAX_MANIFEST_BYTES, isManifestMediaType } from './media-types.ts';
+import { parseJson, type Descriptor, type ImageIndex } from './schema.ts';
 import type { Deleter, TagLister, Target } from './store.ts';
+import { notALayout, unwritableOrInvalid } from './layout-errors.ts';
+import {
+  REF_NAME_ANNOTATION,
+  emptyIndex,
+  readIndexFile,
+  requireValidTag,
+  serialiseIndex,
+  tagsOf,
+  updateIndexFile,
+  withTag,
+  withoutRefName,
+} from './layout-index.ts';
+import { ingestBlob, storeVerifiedBlob } from './layout-ingest.ts';
+
+export { REF_NAME_ANNOTATION } from './layout-index.ts';
 
 /**
  * An OCI image layout directory (image-spec image-layout.md) as a store: `oci-layout`, `index.json`
@@ -29,16 +40,9 @@ import type { Deleter, TagLister, Target } from './store.ts';
  * to their digest name only when they match; index.json is replaced by rename under a lock, so a
  * crash or a concurrent pack never leaves a layout skopeo or oras cannot read, nor loses a tag.
  */
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 export const LAYOUT_VERSION = '1.0.0';
 
-/** Temp files of blobs being written; layout readers ignore unknown files (image-layout.md). */
-const INGEST_DIR = '.kart-ingest';
-
 const LayoutHeaderSchema = z.looseObject({ imageLayoutVersion: z.string() });
-
-// distribution-spec tag grammar.
-const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 export interface OpenLayoutOptions {
   /** Create the directory and its `oci-layout`/`index.json` when missing (and check it is writable). */
@@ -124,39 +128,6 @@ async function initialise(root: string): Promise<void> {
   }
 }
 
-function emptyIndex(): ImageIndex {
-  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-}
-
-function serialiseIndex(index: ImageIndex): string {
-  return JSON.stringify(index);
-}
-
-const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
-
-/** OS errors while writing: LAYOUT_UNWRITABLE naming the path and the OS reason (exit 2). */
-function unwritableOrInvalid(path: string, error: NodeJS.ErrnoException, what: string): KartError {
-  if (error instanceof KartError) return error;
-  const reason = error.code ? `${error.code}: ${osReason(error)}` : String(error.message);
-  if (error.code !== undefined && (PERMISSION_CODES.has(error.code) || error.code === 'ENOTDIR')) {
-    return new KartError('LAYOUT_UNWRITABLE', `${path}: ${what} (${reason})`, {
-      hint: 'choose a directory you can write to, or fix its permissions or free space',
-      cause: error,
-      details: { path, reason: error.code },
-    });
-  }
-  return new KartError('LAYOUT_IO_FAILED', `${path}: ${what} (${reason})`, {
-    cause: error,
-    details: { path },
-  });
-}
-
-function osReason(error: NodeJS.ErrnoException): string {
-  // Node messages read "EACCES: permission denied, open '/x'": keep the middle part.
-  const match = /^[A-Z]+: ([^,]+)/.exec(error.message);
-  return match?.[1] ?? error.message;
-}
-
 export class OciLayout implements Target, TagLister, Deleter {
   readonly name: string;
   readonly root: string;
@@ -220,68 +191,15 @@ export class OciLayout implements Target, TagLister, Deleter {
       content.destroy();
       return;
     }
-    const ingest = join(this.root, INGEST_DIR);
-    const final = this.blobPath(desc.digest);
-    const temp = join(
-      ingest,
-      `${digestHex(desc.digest).slice(0, 16)}.${process.pid}.${randomBytes(6).toString('hex')}`,
-    );
-    try {
-      await mkdir(ingest, { recursive: true });
-      await mkdir(join(this.root, 'blobs', digestAlgorithm(desc.digest)), { recursive: true });
-    } catch (error) {
-      content.destroy();
-      throw unwritableOrInvalid(this.root, error as NodeJS.ErrnoException, 'cannot write blobs');
-    }
-    try {
-      // flush: fsync before close, so the renamed blob is durable before index.json can name it.
-      const file = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
-      // Content its producer already verifies (a registry blob read) errors instead of ending when
-      // wrong, which fails this pipeline just the same: it is not hashed a second time.
-      if (verifiedDigestOf(content) === desc.digest) await pipeline(content, file);
-      else
-        await pipeline(
-          content,
-          new VerifyingStream(desc, `blob ${desc.digest} pushed to ${this.name}`),
-          file,
-        );
-      await rename(temp, final);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      if (error instanceof KartError) throw error;
-      throw unwritableOrInvalid(final, error as NodeJS.ErrnoException, 'cannot store the blob');
-    }
-    await syncDirectory(join(this.root, 'blobs', digestAlgorithm(desc.digest)));
+    await storeVerifiedBlob(this, desc, content);
   }
 
   /**
    * Stores content whose digest is not known in advance (a tar layer being generated): hashes it while
    * writing the temp file, then renames it to its digest name. Returns its descriptor.
    */
-  async ingest(content: Readable, mediaType: string): Promise<Descriptor> {
-    const ingest = join(this.root, INGEST_DIR);
-    const temp = join(ingest, `ingest.${process.pid}.${randomBytes(6).toString('hex')}`);
-    const hasher = new DigestingStream();
-    try {
-      await mkdir(ingest, { recursive: true });
-      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    } catch (error) {
-      content.destroy();
-      throw unwritableOrInvalid(this.root, error as NodeJS.ErrnoException, 'cannot write blobs');
-    }
-    let desc: Descriptor;
-    try {
-      await pipeline(content, hasher, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
-      desc = { mediaType, digest: hasher.digest(), size: hasher.bytes };
-      // Same digest already stored: same bytes; the rename would replace it with an identical file.
-      await rename(temp, this.blobPath(desc.digest));
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      if (error instanceof KartError) throw error;
-      throw unwritableOrInvalid(ingest, error as NodeJS.ErrnoException, 'cannot store the content');
-    }
-    await syncDirectory(join(this.root, 'blobs', 'sha256'));
-    return desc;
+  ingest(content: Readable, mediaType: string): Promise<Descriptor> {
+    return ingestBlob(this, content, mediaType);
   }
 
   async resolve(reference: string): Promise<Descriptor> {
@@ -303,11 +221,7 @@ export class OciLayout implements Target, TagLister, Deleter {
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
-    if (!TAG_PATTERN.test(reference)) {
-      throw new KartError('TAG_INVALID', `"${reference}" is not a valid tag`, {
-        hint: 'a tag is 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"',
-      });
-    }
+    requireValidTag(reference);
     if (!(await this.exists(desc))) throw this.#blobNotFound(desc);
     await this.#updateIndex((index) => withTag(index, desc, reference));
   }
@@ -317,11 +231,7 @@ export class OciLayout implements Target, TagLister, Deleter {
     reference: string,
     update: (current: Descriptor | undefined) => Promise<Descriptor>,
   ): Promise<Descriptor> {
-    if (!TAG_PATTERN.test(reference)) {
-      throw new KartError('TAG_INVALID', `"${reference}" is not a valid tag`, {
-        hint: 'a tag is 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"',
-      });
-    }
+    requireValidTag(reference);
     let next: Descriptor | undefined;
     await this.#updateIndex(async (index) => {
       const current = index.manifests.find((e) => e.annotations?.[REF_NAME_ANNOTATION] === reference);
@@ -360,49 +270,12 @@ export class OciLayout implements Target, TagLister, Deleter {
   }
 
   /** The parsed index.json (entries keep their ref.name annotations). */
-  async readIndex(): Promise<ImageIndex> {
-    const path = join(this.root, 'index.json');
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new KartError(
-          'LAYOUT_INVALID',
-          `${this.root} is not a complete OCI image layout: index.json is missing`,
-          {
-            hint: 'the layout is damaged; copy what you need into a new layout',
-          },
-        );
-      }
-      throw unwritableOrInvalid(path, error as NodeJS.ErrnoException, 'cannot read index.json');
-    }
-    try {
-      return parseJson(ImageIndexSchema, bytes, path);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new KartError('LAYOUT_INVALID', `${this.root} is not a valid OCI image layout: ${message}`, {
-        cause: error,
-        hint: 'index.json must be an OCI image index',
-      });
-    }
+  readIndex(): Promise<ImageIndex> {
+    return readIndexFile(this.root);
   }
 
-  async #updateIndex(change: (index: ImageIndex) => ImageIndex | Promise<ImageIndex>): Promise<void> {
-    await withLayoutLock(
-      this.root,
-      async () => {
-        const next = await change(await this.readIndex());
-        await writeFileAtomic(join(this.root, 'index.json'), serialiseIndex(next)).catch(
-          (error: NodeJS.ErrnoException) => {
-            throw unwritableOrInvalid(join(this.root, 'index.json'), error, 'cannot update index.json');
-          },
-        );
-      },
-      this.#lock,
-    ).catch((error: NodeJS.ErrnoException) => {
-      throw unwritableOrInvalid(this.root, error, 'cannot lock the layout');
-    });
+  #updateIndex(change: (index: ImageIndex) => ImageIndex | Promise<ImageIndex>): Promise<void> {
+    return updateIndexFile(this.root, this.#lock, change);
   }
 
   /** A digest not listed in index.json: a manifest stored as a blob; its media type is in its JSON. */
@@ -443,44 +316,6 @@ function safeJson(bytes: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function tagsOf(index: ImageIndex): string[] {
-  const names = index.manifests.flatMap((entry) => {
-    const name = entry.annotations?.[REF_NAME_ANNOTATION];
-    return name === undefined ? [] : [name];
-  });
-  return [...new Set(names)].sort();
-}
-
-/** The descriptor as content, without the layout's bookkeeping annotation. */
-function withoutRefName(desc: Descriptor): Descriptor {
-  if (desc.annotations?.[REF_NAME_ANNOTATION] === undefined) return desc;
-  const { [REF_NAME_ANNOTATION]: _dropped, ...rest } = desc.annotations;
-  const { annotations: _all, ...plain } = desc;
-  return Object.keys(rest).length > 0 ? { ...plain, annotations: rest } : plain;
-}
-
-/** index.json with `reference` pointing at `desc`: replaced in place (a stable order), or appended. */
-function withTag(index: ImageIndex, desc: Descriptor, reference: string): ImageIndex {
-  const entry: Descriptor = {
-    ...withoutRefName(desc),
-    annotations: { ...(desc.annotations ?? {}), [REF_NAME_ANNOTATION]: reference },
-  };
-  const isThisTag = (e: Descriptor) => e.annotations?.[REF_NAME_ANNOTATION] === reference;
-  const at = index.manifests.findIndex(isThisTag);
-  const manifests = index.manifests.filter((e, i) => i === at || !isThisTag(e));
-  if (at === -1) manifests.push(entry);
-  else manifests[manifests.findIndex(isThisTag)] = entry;
-  return { ...index, manifests };
-}
-
-function notALayout(root: string, creating: boolean): KartError {
-  return new KartError('LAYOUT_INVALID', `${root} is not an OCI image layout: it has no oci-layout file`, {
-    hint: creating
-      ? 'choose an empty or new directory for a new layout'
-      : 'give the path of a layout directory (it holds oci-layout, index.json and blobs/)',
-  });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { readBounded } from './bounded-read.ts';
 import { sha256Digest } from './digest.ts';
 import { MAX_MANIFEST_BYTES, isImageManifestMediaType, isIndexMediaType } from './media-types.ts';
 import {
@@ -36,42 +37,43 @@ export async function fetchBytes(
       },
     );
   }
-  const stream = await store.fetch(desc);
-  const parts: Buffer[] = [];
-  let have = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    have += chunk.length;
-    // The store verifies too; this guards against a store that does not.
-    if (have > limit) {
-      stream.destroy();
-      throw new KartError('MANIFEST_TOO_LARGE', `${desc.digest} is larger than ${limit} bytes`, {
+  // The store verifies too; the cap guards against a store that does not.
+  return readBounded(
+    await store.fetch(desc),
+    limit,
+    () =>
+      new KartError('MANIFEST_TOO_LARGE', `${desc.digest} is larger than ${limit} bytes`, {
         hint: 'the content does not match its descriptor',
-      });
-    }
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts, have);
+      }),
+  );
 }
 
 /** Fetches and parses a manifest or an index, chosen by the descriptor's media type. */
 export async function fetchManifest(store: Fetcher, desc: Descriptor): Promise<FetchedManifest> {
+  refuseNonManifest(desc);
+  return parseManifestBytes(desc, await fetchBytes(store, desc));
+}
+
+/** Parses the bytes of a manifest or index already in hand, chosen by the descriptor's media type. */
+export function parseManifestBytes(desc: Descriptor, bytes: Buffer): FetchedManifest {
   const where = `manifest ${desc.digest}`;
+  refuseNonManifest(desc);
   if (isIndexMediaType(desc.mediaType)) {
-    const bytes = await fetchBytes(store, desc);
     return { kind: 'index', descriptor: desc, bytes, index: parseJson(ImageIndexSchema, bytes, where) };
   }
-  if (isImageManifestMediaType(desc.mediaType)) {
-    const bytes = await fetchBytes(store, desc);
-    return {
-      kind: 'manifest',
-      descriptor: desc,
-      bytes,
-      manifest: parseJson(ImageManifestSchema, bytes, where),
-    };
-  }
+  return {
+    kind: 'manifest',
+    descriptor: desc,
+    bytes,
+    manifest: parseJson(ImageManifestSchema, bytes, where),
+  };
+}
+
+function refuseNonManifest(desc: Descriptor): void {
+  if (isIndexMediaType(desc.mediaType) || isImageManifestMediaType(desc.mediaType)) return;
   throw new KartError(
     'MANIFEST_UNSUPPORTED',
-    `${where} has media type ${desc.mediaType}, not an image manifest or index`,
+    `manifest ${desc.digest} has media type ${desc.mediaType}, not an image manifest or index`,
     {
       hint: 'kart reads OCI and Docker v2 image manifests and indexes',
       details: { mediaType: desc.mediaType },

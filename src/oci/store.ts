@@ -74,6 +74,18 @@ export interface Ingester {
   ingest(content: Readable, mediaType: string): Promise<Descriptor>;
 }
 
+/**
+ * A store that can take a blob from another repository of its registry without its bytes (the
+ * distribution spec's cross-repository mount), and is sent `content` only when that fails.
+ */
+export interface Mounter {
+  pushOrMount(desc: Descriptor, content: Readable, from: string): Promise<'mounted' | 'pushed'>;
+}
+
+export function canMount(target: object): target is Mounter {
+  return typeof (target as Partial<Mounter>).pushOrMount === 'function';
+}
+
 export function canIngest(target: object): target is Ingester {
   return typeof (target as Partial<Ingester>).ingest === 'function';
 }

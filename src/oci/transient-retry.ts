@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { KartError } from '../errors.ts';
+import { backoffDelay } from './backoff.ts';
 
 /**
  * Runs a transfer that starts from its source (fetch, then store) and runs it again after a transient
@@ -30,7 +31,7 @@ export async function retryTransient<T>(
     } catch (error) {
       const again = attempt < retries && options.abandoned?.() !== true;
       if (!again || !(error instanceof KartError) || !error.transient) throw error;
-      await delay(delayMs * 2 ** attempt);
+      await delay(backoffDelay({ firstMs: delayMs }, attempt));
     }
   }
 }

@@ -1,10 +1,11 @@
 import { KartError } from '../errors.ts';
-import { copy, copyGraph, type CopyHooks } from '../oci/copy.ts';
+import { copy, copyGraph, type CopyGraphOptions, type CopyHooks } from '../oci/copy.ts';
 import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
 import { isManifestMediaType } from '../oci/media-types.ts';
 import { resolveIfPresent } from '../oci/resolve-if-present.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import type { Target } from '../oci/store.ts';
+import { successors } from '../oci/successors.ts';
 import type { TransferOptions } from '../oci/transfer-observer.ts';
 import { openReference, type OpenTargetOptions } from './open-target.ts';
 import { legacySignatureTag } from './referrers.ts';
@@ -81,19 +82,20 @@ export async function copyReference(
       };
       let mountedBytes = 0;
       const srcRepository = upstreamRepository(src.target);
-      if (
+      const mountFrom =
         srcRepository !== undefined &&
         dst.target instanceof RepositoryStore &&
         srcRepository.host === dst.target.host
-      ) {
-        dst.target.mountFrom(srcRepository.repository);
-        dst.target.onPush = (desc, how) => {
-          if (how !== 'mounted') return;
+          ? srcRepository.repository
+          : undefined;
+      // Every request to the destination then asks for pull on the source too: one token for all.
+      if (mountFrom !== undefined && dst.target instanceof RepositoryStore) dst.target.mountFrom(mountFrom);
+      const hooks: CopyGraphOptions = {
+        mountFrom,
+        onMounted: (desc) => {
           report.mounted++;
           mountedBytes += desc.size;
-        };
-      }
-      const hooks: CopyHooks & TransferOptions = {
+        },
         signal: options.signal,
         onTransfer: options.onTransfer,
         onCopyStart: (desc) => options.onCopyStart?.(desc),
@@ -144,7 +146,7 @@ async function copyReferrers(
   src: Target,
   dst: Target,
   root: Descriptor,
-  hooks: CopyHooks & TransferOptions & { concurrency?: number },
+  hooks: CopyGraphOptions,
   limits: { depth: number; count: number },
 ): Promise<string[]> {
   const registry = referrersSource(src);
@@ -156,11 +158,9 @@ async function copyReferrers(
     const { desc: subject, depth } = queue.shift()!;
     if (seen.has(subject.digest)) continue;
     seen.add(subject.digest);
-    const fetched = await fetchManifest(src, subject);
-    if (fetched.kind === 'index') {
-      for (const m of fetched.index.manifests.filter((m) => isManifestMediaType(m.mediaType))) {
-        queue.push({ desc: m, depth });
-      }
+    // An image's own manifests (an index's children) are subjects at the same depth as it.
+    for (const child of successors(await fetchManifest(src, subject))) {
+      if (isManifestMediaType(child.mediaType)) queue.push({ desc: child, depth });
     }
     for (const referrer of await registry.referrers(subject)) {
       if (seen.has(referrer.digest)) continue;

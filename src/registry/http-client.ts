@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { EnvHttpProxyAgent } from './undici-core.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { KartError } from '../errors.ts';
+import { readBounded } from '../oci/bounded-read.ts';
 import { anonymous, type Authorizer } from './authorizer.ts';
 import {
   DEFAULT_RETRY_POLICY,
@@ -16,6 +17,7 @@ import {
 import { displayUrl, errorFromNetwork, errorFromResponse, parseErrorBody } from './registry-errors.ts';
 import { OperationDeadline, type DeadlineOptions } from './deadline.ts';
 import { redactSecrets, secretsOf } from './redact.ts';
+import { redirectTarget } from './http-redirect.ts';
 
 /**
  * The HTTP layer every registry request goes through: auth (authorize before, challenge after a 401,
@@ -86,7 +88,6 @@ export interface RegistryResponse {
   secrets?: readonly string[];
 }
 
-const MAX_REDIRECTS = 5;
 /** An error document worth quoting fits in a few KiB; the rest is never read. */
 const MAX_ERROR_BODY = 8 * 1024;
 /** A body read only to drop it: this much is read (so the connection can be reused), then it is cut. */
@@ -136,7 +137,9 @@ export class RegistryHttpClient {
 
   /**
    * Sends a request and returns the first answer that is not a redirect, a handled 401 or a
-   * retryable failure. The caller owns the response body and must consume or destroy it.
+   * retryable failure. The caller owns the response body and must consume or destroy it. This is the
+   * loop (retries, the one challenge, redirects); `#exchange` is one round trip, `#challenged` the
+   * answer to a 401 and `redirectTarget` (http-redirect.ts) where a redirect may lead.
    */
   async request(request: RegistryRequest): Promise<RegistryResponse> {
     const origin = request.url.origin;
@@ -149,32 +152,11 @@ export class RegistryHttpClient {
     let redirects = 0;
     if (request.expectedBytes !== undefined) this.deadline.announce(request.expectedBytes);
     for (;;) {
-      const headers: Record<string, string> = { 'user-agent': 'kart/0.1', ...request.headers };
       // Authorization belongs to the registry: never sent to a redirect target on another origin.
       const sent = authorization !== undefined && url.origin === origin ? authorization : undefined;
-      if (sent !== undefined) headers.authorization = sent;
-      const remaining = this.deadline.remainingMs();
-      if (remaining <= 0) throw this.deadline.expired(request.what);
-      // The deadline bounds the request and its body, however slowly the bytes come.
-      const expiry = this.deadline.expired(request.what);
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(expiry), remaining);
-      timer.unref();
-      let answer: Dispatcher.ResponseData;
-      try {
-        answer = await this.#dispatcher.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
-          method: request.method,
-          headers,
-          body: request.body ?? null,
-          headersTimeout: this.#firstByteTimeoutMs,
-          bodyTimeout: this.#stallTimeoutMs,
-          signal: controller.signal,
-        });
-      } catch (error) {
-        clearTimeout(timer);
-        if (controller.signal.aborted) throw expiry;
+      const exchanged = await this.#exchange(request, url, sent);
+      if ('networkError' in exchanged) {
+        const error = exchanged.networkError;
         // A registry that accepts the connection and stays silent gets one more chance, not five.
         const timedOut = isTimeout(error);
         if (
@@ -193,62 +175,18 @@ export class RegistryHttpClient {
         }
         throw errorFromNetwork(error, url, request.what);
       }
-      answer.body.once('close', () => clearTimeout(timer));
-      discardLimits.set(answer.body, this.#discardTimeoutMs);
+      const answer = exchanged.answer;
       const status = answer.statusCode;
       if (status === 401 && !challenged && replayable && url.origin === origin) {
-        const wwwAuthenticate = header(answer.headers, 'www-authenticate');
-        await discard(answer.body);
-        const next = wwwAuthenticate
-          ? await this.#authorizer.challenge(url, wwwAuthenticate, request.scopes, authorization)
-          : undefined;
-        if (next === undefined) {
-          throw errorFromResponse({
-            status,
-            body: { code: undefined, message: undefined },
-            what: request.what,
-            host: url.host,
-          });
-        }
-        authorization = next;
+        authorization = await this.#challenged(request, url, answer, authorization);
         challenged = true;
         continue;
       }
       const reading = request.method === 'GET' || request.method === 'HEAD';
-      // A write is followed only where it keeps its method and body (307/308; a 301-303 would turn
-      // it into a GET), only to the registry's own origin (a blob or credentials never go elsewhere),
-      // and only when the body can be sent again.
       if (isRedirect(status) && (reading || status === 307 || status === 308)) {
         const location = header(answer.headers, 'location');
         await discard(answer.body);
-        if (!reading && location) {
-          const next = new URL(location, url);
-          if (next.origin !== origin || !replayable) {
-            throw new KartError(
-              'REDIRECT_REFUSED',
-              `${request.what}: ${displayUrl(url)} redirected a ${request.method} to ${next.origin === origin ? 'itself after the body was sent' : `another origin (${next.origin})`}`,
-              {
-                exitCode: 3,
-                details: { location: displayUrl(next), bodySent: next.origin === origin },
-                hint:
-                  next.origin === origin
-                    ? 'kart cannot send a streamed body twice; the registry should redirect before it reads the body'
-                    : 'kart sends uploads (and credentials) only to the registry it was given',
-              },
-            );
-          }
-        }
-        if (!location || ++redirects > MAX_REDIRECTS) {
-          throw new KartError(
-            'REDIRECT_INVALID',
-            `${request.what}: ${displayUrl(url)} redirected ${location ? 'too many times' : 'without a Location'}`,
-            {
-              exitCode: 3,
-              hint: 'the registry or a proxy in front of it is misconfigured',
-            },
-          );
-        }
-        url = new URL(location, url);
+        url = redirectTarget(request, { url, origin, replayable, location, redirects: ++redirects });
         continue;
       }
       if (replayable && isRetryableStatus(status) && attempt < this.#retry.maxRetries) {
@@ -265,6 +203,69 @@ export class RegistryHttpClient {
         ...(sent === undefined ? {} : { secrets: secretsOf(sent) }),
       };
     }
+  }
+
+  /**
+   * One round trip within the operation's deadline: the answer, or the network failure for the
+   * retry loop to judge. The deadline's expiry is thrown.
+   */
+  async #exchange(
+    request: RegistryRequest,
+    url: URL,
+    authorization: string | undefined,
+  ): Promise<{ answer: Dispatcher.ResponseData } | { networkError: unknown }> {
+    const headers: Record<string, string> = { 'user-agent': 'kart/0.1', ...request.headers };
+    if (authorization !== undefined) headers.authorization = authorization;
+    const remaining = this.deadline.remainingMs();
+    if (remaining <= 0) throw this.deadline.expired(request.what);
+    // The deadline bounds the request and its body, however slowly the bytes come.
+    const expiry = this.deadline.expired(request.what);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(expiry), remaining);
+    timer.unref();
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.#dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers,
+        body: request.body ?? null,
+        headersTimeout: this.#firstByteTimeoutMs,
+        bodyTimeout: this.#stallTimeoutMs,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      clearTimeout(timer);
+      if (controller.signal.aborted) throw expiry;
+      return { networkError: error };
+    }
+    answer.body.once('close', () => clearTimeout(timer));
+    discardLimits.set(answer.body, this.#discardTimeoutMs);
+    return { answer };
+  }
+
+  /** The authorization to send after a 401: what the authorizer makes of its challenge, or the 401's error. */
+  async #challenged(
+    request: RegistryRequest,
+    url: URL,
+    answer: Dispatcher.ResponseData,
+    authorization: string | undefined,
+  ): Promise<string> {
+    const wwwAuthenticate = header(answer.headers, 'www-authenticate');
+    await discard(answer.body);
+    const next = wwwAuthenticate
+      ? await this.#authorizer.challenge(url, wwwAuthenticate, request.scopes, authorization)
+      : undefined;
+    if (next === undefined) {
+      throw errorFromResponse({
+        status: answer.statusCode,
+        body: { code: undefined, message: undefined },
+        what: request.what,
+        host: url.host,
+      });
+    }
+    return next;
   }
 
   async #wait(url: URL, attempt: number, retryAfter: string | undefined, reason: string): Promise<void> {
@@ -324,16 +325,16 @@ function readCaFile(path: string): string {
  * longer, or slower than the discard limit, is cut instead (the connection is lost, not the time).
  */
 export async function discard(body: Readable): Promise<void> {
-  await readBounded(body, MAX_DISCARD_BODY);
+  await readPrefix(body, MAX_DISCARD_BODY);
 }
 
 /** Reads a small body (an error document): at most a few KiB, within the discard time limit. */
 export async function readSmallText(body: Readable): Promise<string> {
-  return (await readBounded(body, MAX_ERROR_BODY)).toString('utf8');
+  return (await readPrefix(body, MAX_ERROR_BODY)).toString('utf8');
 }
 
 /** Up to `limit` bytes of a body, within its discard time limit; the body is destroyed unless it ended. */
-async function readBounded(body: Readable, limit: number): Promise<Buffer> {
+async function readPrefix(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const timer = setTimeout(() => body.destroy(), discardLimits.get(body) ?? DEFAULT_DISCARD_TIMEOUT_MS);
@@ -355,20 +356,17 @@ async function readBounded(body: Readable, limit: number): Promise<Buffer> {
 
 /** Reads a whole small document (a tag list page, a token answer), refusing more than `limit` bytes. */
 export async function readBoundedText(body: Readable, limit: number, what: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        body.destroy();
-        throw new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
+    bytes = await readBounded(
+      body,
+      limit,
+      () =>
+        new KartError('RESPONSE_TOO_LARGE', `${what}: the answer is over ${limit} bytes`, {
           exitCode: 3,
           hint: 'the registry sent far more than such a document should hold',
-        });
-      }
-      chunks.push(chunk as Buffer);
-    }
+        }),
+    );
   } catch (error) {
     // A connection cut mid-body: a KartError like every other network failure, not a raw ECONNRESET.
     if (error instanceof KartError) throw error;
@@ -379,7 +377,7 @@ export async function readBoundedText(body: Readable, limit: number, what: strin
       cause: error,
     });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return bytes.toString('utf8');
 }
 
 /** Builds the KartError for an unexpected answer, reading the registry's error document. */

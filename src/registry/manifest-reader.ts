@@ -1,7 +1,16 @@
-import { createHash } from 'node:crypto';
 import { KartError, isKartError } from '../errors.ts';
-import { digestAlgorithm, isDigest, type Digest } from '../oci/digest.ts';
+import { readBounded } from '../oci/bounded-read.ts';
+import {
+  digestAlgorithm,
+  digestBytes,
+  isDigest,
+  parseDigest,
+  requireVerifiableDigest,
+  type Digest,
+} from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES, isManifestMediaType } from '../oci/media-types.ts';
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/schema.ts';
 import { header, type RegistryResponse } from './http-client.ts';
 import { errorFromNetwork } from './registry-errors.ts';
 
@@ -11,8 +20,6 @@ import { errorFromNetwork } from './registry-errors.ts';
  * must equal that hash; it is never taken on its own word. A manifest Content-Type must agree with the
  * document's own mediaType.
  */
-const HASHES = new Set(['sha256', 'sha512']);
-
 export interface ManifestBody {
   bytes: Buffer;
   digest: Digest;
@@ -29,37 +36,20 @@ export async function readManifestBody(
     response.body.destroy();
     throw tooLarge(what, Number(announced));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_MANIFEST_BYTES) {
-        response.body.destroy();
-        throw tooLarge(what, size);
-      }
-      chunks.push(chunk as Buffer);
-    }
+    bytes = await readBounded(response.body, MAX_MANIFEST_BYTES, (size) => tooLarge(what, size));
   } catch (error) {
     // A connection cut mid-body is a network failure like any other, reported as a KartError.
     throw isKartError(error) ? error : errorFromNetwork(error, response.url, what);
   }
-  const bytes = Buffer.concat(chunks);
   const claimed = header(response.headers, 'docker-content-digest');
   // An algorithm kart cannot compute is refused as a bad digest, not a crash in the hash library.
-  for (const [named, where] of [
-    [expected?.digest, 'the requested digest'],
-    [claimed, 'Docker-Content-Digest'],
-  ] as const) {
-    if (named !== undefined && isDigest(named) && !HASHES.has(digestAlgorithm(named))) {
-      throw new KartError('DIGEST_INVALID', `${what}: ${where} ${named} uses an unknown digest algorithm`, {
-        exitCode: 3,
-        hint: 'kart verifies sha256 and sha512 digests; the registry answered with another algorithm',
-      });
-    }
-  }
+  if (expected?.digest !== undefined) requireVerifiableDigest(expected.digest, what, 'the requested digest');
+  if (claimed !== undefined && isDigest(claimed))
+    requireVerifiableDigest(claimed, what, 'Docker-Content-Digest');
   const algorithm = expected?.digest ? digestAlgorithm(expected.digest) : 'sha256';
-  const digest: Digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  const digest = digestBytes(bytes, algorithm);
   if (expected?.digest && digest !== expected.digest) {
     throw mismatch(what, expected.digest, digest, 'the requested digest');
   }
@@ -75,9 +65,7 @@ export async function readManifestBody(
   }
   if (claimed !== undefined && isDigest(claimed)) {
     const actual =
-      digestAlgorithm(claimed) === algorithm
-        ? digest
-        : (`${digestAlgorithm(claimed)}:${createHash(digestAlgorithm(claimed)).update(bytes).digest('hex')}` as Digest);
+      digestAlgorithm(claimed) === algorithm ? digest : digestBytes(bytes, digestAlgorithm(claimed));
     if (actual !== claimed) throw mismatch(what, claimed, actual, 'Docker-Content-Digest');
   } else if (claimed !== undefined) {
     throw mismatch(what, claimed, digest, 'Docker-Content-Digest');
@@ -132,4 +120,53 @@ function mismatch(what: string, expected: string, actual: string, source: string
       details: { expected, actual },
     },
   );
+}
+
+/** The digest a manifest names as its subject, if it names one (bytes that are no JSON name none). */
+export function subjectOf(bytes: Buffer): Digest | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    const digest = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    return typeof digest === 'string' ? parseDigest(digest, 'subject') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
+export async function readVerifiedManifest(
+  desc: Descriptor,
+  content: Readable,
+  what: string,
+): Promise<Buffer> {
+  try {
+    requireVerifiableDigest(desc.digest, what, 'the descriptor');
+  } catch (error) {
+    content.destroy();
+    throw error;
+  }
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    content.destroy();
+    throw new KartError(
+      'MANIFEST_TOO_LARGE',
+      `${what}: ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+      { exitCode: 1 },
+    );
+  }
+  const sizeMismatch = (size: string): KartError =>
+    new KartError('SIZE_MISMATCH', `${what}: content is ${size} bytes, expected ${desc.size}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+    });
+  const bytes = await readBounded(content, desc.size, () => sizeMismatch(`more than ${desc.size}`));
+  if (bytes.length !== desc.size) throw sizeMismatch(String(bytes.length));
+  const actual = digestBytes(bytes, digestAlgorithm(desc.digest));
+  if (actual !== desc.digest) {
+    throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
+      exitCode: 1,
+      hint: 'the content does not match its descriptor; nothing was pushed',
+      details: { expected: desc.digest, actual },
+    });
+  }
+  return bytes;
 }

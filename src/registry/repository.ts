@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { KartError, isKartError } from '../errors.ts';
-import { isDigest, parseDigest, sha256Digest, type Digest } from '../oci/digest.ts';
+import { isDigest, sha256Digest, type Digest } from '../oci/digest.ts';
 import {
   isManifestMediaType,
   MANIFEST_MEDIA_TYPES,
@@ -20,9 +20,9 @@ import {
   type RegistryHttpClient,
   type RegistryRequest,
 } from './http-client.ts';
-import { readManifestBody } from './manifest-reader.ts';
+import { readManifestBody, readVerifiedManifest, subjectOf } from './manifest-reader.ts';
 import { nextPage } from './tag-list.ts';
-import { listTags, type TagListOptions } from './tag-list.ts';
+import { listTags, sortedTags, type TagListOptions } from './tag-list.ts';
 import {
   emptyReferrersIndex,
   parseReferrersIndex,
@@ -104,10 +104,10 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     return this.#access === 'push' ? this.#writeScopes() : [`repository:${this.repository}:pull`];
   }
   /** The scopes of a write: `pull,push` here, and `pull` on the repository blobs are mounted from. */
-  #writeScopes(): string[] {
+  #writeScopes(mountFrom = this.#mountFrom): string[] {
     const scopes = [`repository:${this.repository}:pull,push`];
-    if (this.#mountFrom !== undefined) {
-      scopes.push(`repository:${this.#mountFrom}:pull`);
+    if (mountFrom !== undefined) {
+      scopes.push(`repository:${mountFrom}:pull`);
     }
     return scopes;
   }
@@ -231,26 +231,39 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   }
 
   async push(desc: Descriptor, content: Readable): Promise<void> {
+    await this.#push(desc, content, this.#mountFrom);
+  }
+
+  /** A blob mounted from `from` (another repository of this registry) when it holds it, else pushed. */
+  async pushOrMount(desc: Descriptor, content: Readable, from: string): Promise<'mounted' | 'pushed'> {
+    return this.#push(desc, content, from === this.repository ? undefined : from);
+  }
+
+  async #push(
+    desc: Descriptor,
+    content: Readable,
+    mountFrom: string | undefined,
+  ): Promise<'mounted' | 'pushed'> {
     if (isManifestMediaType(desc.mediaType)) {
       await this.#pushManifest(
         desc,
         await readVerifiedManifest(desc, content, `manifest ${desc.digest} for ${this.name}`),
         desc.digest,
       );
-      return;
+      return 'pushed';
     }
     const target = {
       client: this.client,
       repositoryUrl: this.repositoryUrl,
       name: this.name,
-      scopes: this.#writeScopes(),
+      scopes: this.#writeScopes(mountFrom),
     };
     // A registry that redirected a streamed PUT gets chunks from then on: each PATCH (and the empty
     // closing PUT) is a buffer the client can send again to where it is redirected.
     const options = this.#redirectsUploads ? { ...this.#upload, chunkThreshold: 0 } : this.#upload;
     let result;
     try {
-      result = await uploadBlob(target, desc, content, options, this.#mountFrom);
+      result = await uploadBlob(target, desc, content, options, mountFrom);
     } catch (error) {
       if (!(isKartError(error) && error.code === 'REDIRECT_REFUSED' && error.details?.bodySent === true)) {
         throw error;
@@ -269,6 +282,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       );
     }
     this.onPush?.(desc, result.mounted ? 'mounted' : 'uploaded');
+    return result.mounted ? 'mounted' : 'pushed';
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
@@ -315,23 +329,18 @@ export class RepositoryStore implements Target, TagLister, Deleter {
     }
   }
 
-  /**
-   * Every tag, sorted: the spec promises lexical order, but registries (distribution 2.8 among them)
-   * do not keep it across pages, so all pages are read (tag names are small) and sorted here.
-   */
+  /** Every tag, sorted (see `sortedTags`). */
   async *tags(): AsyncIterable<string> {
-    const all: string[] = [];
-    for await (const tag of listTags(
-      this.client,
-      this.repositoryUrl,
-      this.repository,
-      this.name,
-      this.#tagList,
-      this.#readScopes(),
-    )) {
-      all.push(tag);
-    }
-    yield* [...new Set(all)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    yield* await sortedTags(
+      listTags(
+        this.client,
+        this.repositoryUrl,
+        this.repository,
+        this.name,
+        this.#tagList,
+        this.#readScopes(),
+      ),
+    );
   }
 
   async delete(desc: Descriptor): Promise<void> {
@@ -451,56 +460,4 @@ function acceptFor(mediaType: string): string {
 
 function filterType(descs: Descriptor[], artifactType: string | undefined): Descriptor[] {
   return artifactType ? descs.filter((d) => d.artifactType === artifactType) : descs;
-}
-
-function subjectOf(bytes: Buffer): Digest | undefined {
-  if (bytes.length === 0) return undefined;
-  try {
-    const digest = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
-    return typeof digest === 'string' ? parseDigest(digest, 'subject') : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Reads a manifest stream whole (capped) and checks it is exactly what `desc` names. */
-async function readVerifiedManifest(desc: Descriptor, content: Readable, what: string): Promise<Buffer> {
-  if (desc.size > MAX_MANIFEST_BYTES) {
-    content.destroy();
-    throw new KartError(
-      'MANIFEST_TOO_LARGE',
-      `${what}: ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
-      { exitCode: 1 },
-    );
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of content) {
-    size += (chunk as Buffer).length;
-    if (size > desc.size) break;
-    chunks.push(chunk as Buffer);
-  }
-  content.destroy();
-  const bytes = Buffer.concat(chunks);
-  if (size !== desc.size) {
-    throw new KartError(
-      'SIZE_MISMATCH',
-      `${what}: content is ${size > desc.size ? `more than ${desc.size}` : size} bytes, expected ${desc.size}`,
-      {
-        exitCode: 1,
-        hint: 'the content does not match its descriptor; nothing was pushed',
-      },
-    );
-  }
-  const algorithm = desc.digest.slice(0, desc.digest.indexOf(':'));
-  const { createHash } = await import('node:crypto');
-  const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-  if (actual !== desc.digest) {
-    throw new KartError('DIGEST_MISMATCH', `${what}: content digest is ${actual}, expected ${desc.digest}`, {
-      exitCode: 1,
-      hint: 'the content does not match its descriptor; nothing was pushed',
-      details: { expected: desc.digest, actual },
-    });
-  }
-  return bytes;
 }

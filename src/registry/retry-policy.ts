@@ -1,3 +1,5 @@
+import { backoffDelay } from '../oci/backoff.ts';
+
 /**
  * When to retry a registry request and how long to wait first. Retried: 408, 429 and 5xx answers and
  * connection resets, only for requests whose body can be sent again. The wait is jittered exponential
@@ -67,7 +69,10 @@ export function retryDelay(
 ): number {
   const asked = parseRetryAfter(retryAfter, now);
   if (asked !== undefined) return Math.min(asked, policy.maxRetryAfterMs);
-  const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   // ±20% jitter so that many clients retrying the same registry do not stampede in lockstep.
-  return Math.round(step * (0.8 + 0.4 * random()));
+  return backoffDelay(
+    { firstMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 0.2 },
+    attempt,
+    random,
+  );
 }

@@ -19,6 +19,17 @@ export interface TagListOptions {
   maxPages?: number;
 }
 
+/**
+ * Every tag of a listing, once each and sorted: the spec promises lexical order, but registries
+ * (distribution 2.8 among them) do not keep it across pages, so all pages are read (tag names are
+ * small) and sorted here.
+ */
+export async function sortedTags(listing: AsyncIterable<string>): Promise<string[]> {
+  const all: string[] = [];
+  for await (const tag of listing) all.push(tag);
+  return [...new Set(all)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export async function* listTags(
   client: RegistryHttpClient,
   repositoryUrl: URL,

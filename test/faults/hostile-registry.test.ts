@@ -5,6 +5,7 @@
  * two; the long forms (real minutes, the CLI's defaults) are in test/hostile/ (npm run test:hostile).
  */
 import type { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
@@ -251,6 +252,18 @@ describe('defect 17: an http token realm only on the registry’s own host', () 
   });
 });
 
+/** A registry that serves the manifest and names it by `digest` in Docker-Content-Digest. */
+function answeringWithDigest(digest: string): Script {
+  return (req, res) => {
+    res.writeHead(200, {
+      'content-type': MediaType.OciManifest,
+      'docker-content-digest': digest,
+      'content-length': String(manifest.length),
+    });
+    res.end(req.method === 'HEAD' ? undefined : manifest);
+  };
+}
+
 describe('defect 11: an unknown digest algorithm in Docker-Content-Digest', () => {
   it('is DIGEST_INVALID, not a crash', async () => {
     const server = await serve((_req, res) => {
@@ -263,17 +276,23 @@ describe('defect 11: an unknown digest algorithm in Docker-Content-Digest', () =
   });
 
   it('is DIGEST_INVALID when a HEAD names it and the GET by that digest follows', async () => {
-    const server = await serve((req, res) => {
-      res.writeHead(200, {
-        'content-type': MediaType.OciManifest,
-        'docker-content-digest': 'md5:0123456789abcdef',
-        'content-length': String(manifest.length),
-      });
-      res.end(req.method === 'HEAD' ? undefined : manifest);
-    });
+    const server = await serve(answeringWithDigest('md5:0123456789abcdef'));
     const repo = store(server);
     const desc = await repo.resolve('6.1');
     expect((await kartErrorOf(repo.fetch(desc))).code).toBe('DIGEST_INVALID');
+  });
+
+  it('is DIGEST_INVALID when the descriptor a HEAD answered is pushed on', async () => {
+    const server = await serve(answeringWithDigest('foo:0123456789abcdef'));
+    const repo = store(server);
+    const desc = await repo.resolve('6.1');
+    expect(desc.digest).toBe('foo:0123456789abcdef');
+    const error = await kartErrorOf(repo.push(desc, Readable.from([manifest])));
+    expect(error.code).toBe('DIGEST_INVALID');
+    expect(error.exitCode).toBe(3);
+    expect(error.message).toContain('foo:0123456789abcdef uses an unknown digest algorithm');
+    // Refused before anything was sent: one HEAD, no PUT.
+    expect(server.requests.map((r) => r.method)).toEqual(['HEAD']);
   });
 });
 

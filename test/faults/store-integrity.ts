@@ -4,9 +4,10 @@
  * (docker/registry/v2/blobs/<alg>/<xx>/<hex>/data), so "never a corrupt blob in a store" is checked
  * on the bytes at rest, not on what a client says.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { digestHex } from '../../src/oci/digest.ts';
+import { digestFile } from '../../src/oci/file-digest.ts';
 
 export interface BlobCheck {
   checked: number;
@@ -14,9 +15,7 @@ export interface BlobCheck {
 }
 
 async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return digestHex((await digestFile(path)).digest);
 }
 
 export async function checkLayoutBlobs(layoutDir: string): Promise<BlobCheck> {

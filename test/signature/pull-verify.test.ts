@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneCache } from '../../src/kernel/cache/index.ts';
 import { pullKernel } from '../../src/kernel/pull/index.ts';
-import { fetchBytes } from '../../src/oci/manifest-io.ts';
+import { fetchSuccessors } from '../../src/oci/successors.ts';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
-import type { Descriptor, ImageIndex, ImageManifest } from '../../src/oci/schema.ts';
+import type { Descriptor } from '../../src/oci/schema.ts';
 import type { Target } from '../../src/oci/store.ts';
 import { copyReference, openReference } from '../../src/registry/index.ts';
 import {
@@ -63,10 +63,8 @@ async function publish(tag: string): Promise<Published> {
   const root = await storeKernelTag(layout, tag, { arches: ['amd64'], release: `6.1.99-${tag}` });
   const ref = `${registry.host}/verified/kernel:${tag}`;
   await copyReference(`oci:${layout.root}:${tag}`, ref);
-  const index = JSON.parse((await fetchBytes(layout, root)).toString()) as ImageIndex;
-  const manifest = index.manifests.find((m) => m.platform?.architecture === 'amd64')!;
-  const parsed = JSON.parse((await fetchBytes(layout, manifest)).toString()) as ImageManifest;
-  return { ref, root, manifest, blobs: [parsed.config, ...parsed.layers].map((d) => d.digest) };
+  const manifest = (await fetchSuccessors(layout, root)).find((m) => m.platform?.architecture === 'amd64')!;
+  return { ref, root, manifest, blobs: (await fetchSuccessors(layout, manifest)).map((d) => d.digest) };
 }
 
 const cacheDir = (name: string) => join(work, `cache-${name}`);
@@ -216,14 +214,14 @@ describe('pull -k --verify-key', () => {
       release: '6.1.99-swapped',
     });
     await copyReference(`oci:${layout.root}:repointed`, signed.ref);
-    const index = JSON.parse((await fetchBytes(layout, swapped)).toString()) as ImageIndex;
-    const manifest = index.manifests.find((m) => m.platform?.architecture === 'amd64')!;
-    const parsed = JSON.parse((await fetchBytes(layout, manifest)).toString()) as ImageManifest;
+    const manifest = (await fetchSuccessors(layout, swapped)).find(
+      (m) => m.platform?.architecture === 'amd64',
+    )!;
     const repointed = {
       ...signed,
       root: swapped,
       manifest,
-      blobs: [parsed.config, ...parsed.layers].map((d) => d.digest),
+      blobs: (await fetchSuccessors(layout, manifest)).map((d) => d.digest),
     };
     expect(await refused(repointed, 'repointed')).toBe('SIGNATURE_MISSING');
   });

@@ -15,28 +15,23 @@ interface LoginCommandOptions extends TransportFlags {
 const MAX_PASSWORD_BYTES = 64 * 1024;
 
 async function readPasswordFromStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_PASSWORD_BYTES) break;
-    chunks.push(chunk);
-  }
   const { KartError } = await import('../../errors.ts');
-  if (size > MAX_PASSWORD_BYTES) {
-    throw new KartError(
-      'LOGIN_INPUT_INVALID',
-      `stdin holds more than ${MAX_PASSWORD_BYTES} bytes; that is no password`,
-      {
-        exitCode: 2,
-        hint: 'pipe only the password, e.g. `printf %s "$TOKEN" | kart login HOST -u USER --password-stdin`',
-      },
-    );
-  }
+  const { readBounded } = await import('../../oci/bounded-read.ts');
+  const bytes = await readBounded(
+    process.stdin,
+    MAX_PASSWORD_BYTES,
+    () =>
+      new KartError(
+        'LOGIN_INPUT_INVALID',
+        `stdin holds more than ${MAX_PASSWORD_BYTES} bytes; that is no password`,
+        {
+          exitCode: 2,
+          hint: 'pipe only the password, e.g. `printf %s "$TOKEN" | kart login HOST -u USER --password-stdin`',
+        },
+      ),
+  );
   // docker trims the trailing newline `echo` adds; so do we (only that one).
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  return bytes.toString('utf8').replace(/\r?\n$/, '');
 }
 
 /** `kart login REGISTRY -u USER --password-stdin`: verify against the registry, then save. */

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { isImageManifestMediaType, isIndexMediaType } from '../../oci/media-types.ts';
-import { ImageIndexSchema, ImageManifestSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
+import { isManifestMediaType } from '../../oci/media-types.ts';
+import type { Descriptor } from '../../oci/schema.ts';
+import { successorsOfBytes } from '../../oci/successors.ts';
 import type { Digest } from '../../oci/digest.ts';
 import type { OciLayout } from '../../oci/layout.ts';
 
@@ -19,7 +20,7 @@ export async function reachableBlobs(
     const desc = pending.pop() as Descriptor;
     if (seen.has(desc.digest) || !(await layout.exists(desc))) continue;
     seen.set(desc.digest, desc.size);
-    if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) continue;
+    if (!isManifestMediaType(desc.mediaType)) continue;
     let bytes: Buffer;
     try {
       bytes = await readFile(layout.blobPath(desc.digest));
@@ -27,12 +28,7 @@ export async function reachableBlobs(
       continue;
     }
     try {
-      if (isIndexMediaType(desc.mediaType)) {
-        pending.push(...parseJson(ImageIndexSchema, bytes, desc.digest).manifests);
-      } else {
-        const manifest = parseJson(ImageManifestSchema, bytes, desc.digest);
-        pending.push(manifest.config, ...manifest.layers);
-      }
+      pending.push(...successorsOfBytes(desc, bytes));
     } catch {
       // A damaged document reaches nothing; `kart cache verify` reports it.
     }

@@ -1,7 +1,7 @@
-import { constants, createReadStream, existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createDigester, digestAlgorithm } from '../../oci/digest.ts';
+import { fileHolds } from '../../oci/file-digest.ts';
 import { processAlive } from '../../oci/layout-lock.ts';
 import { withDiskErrors } from '../../oci/disk-errors.ts';
 import { tempSiblingPath, writeFileAtomic } from '../../oci/atomic-file.ts';
@@ -10,6 +10,7 @@ import { KartError } from '../../errors.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
 import { digestHex } from '../../oci/digest.ts';
 import { openLayout, type OciLayout } from '../../oci/layout.ts';
+import { INGEST_DIR } from '../../oci/layout-ingest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
 import { recordPull } from './pull-records.ts';
@@ -187,8 +188,8 @@ async function initialiseOnce(root: string): Promise<void> {
   }
 }
 
-/** Ingest temp files are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
-export const INGEST_DIR = '.kart-ingest';
+/** Ingest temp files (the layout's, in INGEST_DIR) are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
+export { INGEST_DIR };
 
 /** Removes the temp files of transfers whose process is gone, and says how much that freed. */
 export async function removeDeadTempFiles(root: string, notices?: string[]): Promise<void> {
@@ -226,19 +227,7 @@ class LayoutCache implements KernelCache {
   /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
   async #intact(desc: Descriptor): Promise<boolean> {
     const path = this.layout.blobPath(desc.digest);
-    const hash = createDigester(digestAlgorithm(desc.digest));
-    let size = 0;
-    try {
-      for await (const chunk of createReadStream(path)) {
-        size += (chunk as Buffer).length;
-        hash.update(chunk as Buffer);
-      }
-    } catch {
-      return false;
-    }
-    if (size === desc.size && `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}` === desc.digest) {
-      return true;
-    }
+    if (await fileHolds(path, desc)) return true;
     if (this.readOnly) {
       throw new KartError(
         'CACHE_CORRUPT',

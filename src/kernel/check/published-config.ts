@@ -6,6 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { isKartError, KartError } from '../../errors.ts';
+import { readBounded } from '../../oci/bounded-read.ts';
 import { DigestingStream, type Descriptor, type Digest, type Fetcher } from '../../oci/index.ts';
 import { readTar } from '../../oci/tar-reader.ts';
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
@@ -229,18 +230,15 @@ export async function readMetadataFile(
   body: Readable,
   what: string,
 ): Promise<{ arch: string; configDigest: Digest }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_METADATA_BYTES) {
-      throw new KartError('KERNEL_ARTIFACT_INVALID', `${what} is larger than ${MAX_METADATA_BYTES} bytes`, {
+  const bytes = await readBounded(
+    body,
+    MAX_METADATA_BYTES,
+    () =>
+      new KartError('KERNEL_ARTIFACT_INVALID', `${what} is larger than ${MAX_METADATA_BYTES} bytes`, {
         exitCode: 1,
         hint: 'the image is damaged; publish it again',
-      });
-    }
-    chunks.push(chunk);
-  }
-  const metadata = parseKernelMetadata(Buffer.concat(chunks), what);
+      }),
+  );
+  const metadata = parseKernelMetadata(bytes, what);
   return { arch: metadata.arch, configDigest: metadata.configDigest as Digest };
 }

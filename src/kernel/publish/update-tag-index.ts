@@ -3,6 +3,7 @@ import { KartError } from '../../errors.ts';
 import { canUpdateTag, type Descriptor, type Target } from '../../oci/index.ts';
 import { pushBytes } from '../../oci/manifest-io.ts';
 import { resolveIfPresent } from '../../oci/resolve-if-present.ts';
+import { backoffDelay } from '../../oci/backoff.ts';
 import { holdsEntry, mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 
 /**
@@ -66,7 +67,7 @@ export async function updateTagIndex(
     if (attempt > 1) {
       options.onRetry?.(tag, attempt);
       // Jitter so two racing publishers do not stay in lock step.
-      await delay(5 + Math.floor(Math.random() * 20 * attempt));
+      await delay(backoffDelay({ firstMs: 20, maxMs: 500, jitter: 0.75 }, attempt - 2));
     }
     const read = await readTagIndex(target, tag);
     if (attempt === 1) firstPrevious = read.root?.digest;

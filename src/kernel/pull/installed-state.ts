@@ -1,8 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { createDigester, digestAlgorithm, digestHex } from '../../oci/digest.ts';
+import { digestHex, type Digest } from '../../oci/digest.ts';
+import { fileHolds } from '../../oci/file-digest.ts';
 import { DigestSchema } from '../../oci/schema.ts';
 import { trustedVersionDir, versionHolds } from '../install/install-area.ts';
 import type { InstalledFile } from '../install/install-kernel.ts';
@@ -70,16 +70,6 @@ async function sizeMatches(path: string, file: InstalledFile): Promise<boolean> 
   return info?.isFile() === true && info.size === file.size;
 }
 
-async function fileMatches(path: string, file: InstalledFile): Promise<boolean> {
-  const hash = createDigester(digestAlgorithm(file.digest));
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(path)) {
-      size += (chunk as Buffer).length;
-      hash.update(chunk as Buffer);
-    }
-  } catch {
-    return false;
-  }
-  return size === file.size && `${digestAlgorithm(file.digest)}:${hash.digest('hex')}` === file.digest;
+function fileMatches(path: string, file: InstalledFile): Promise<boolean> {
+  return fileHolds(path, { digest: file.digest as Digest, size: file.size });
 }

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { requestUrl } from '../undici-core.ts';
 import { z } from 'zod';
 import { KartError } from '../../errors.ts';
+import { readBounded } from '../../oci/bounded-read.ts';
 import type { Credential } from '../credentials/credential.ts';
 
 /**
@@ -201,24 +202,18 @@ async function readTokenAnswer(
     await answer.body.dump();
     throw tokenFailed(req, `answered HTTP ${answer.statusCode}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_TOKEN_RESPONSE_BYTES) {
-        answer.body.destroy();
-        throw tokenFailed(req, `answered with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes`);
-      }
-      chunks.push(chunk);
-    }
+    bytes = await readBounded(answer.body, MAX_TOKEN_RESPONSE_BYTES, () =>
+      tokenFailed(req, `answered with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes`),
+    );
   } catch (error) {
     if (error instanceof KartError) throw error;
     throw tokenFailed(req, 'broke off its answer', error);
   }
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    json = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw tokenFailed(req, 'answered with something that is not JSON');
   }
