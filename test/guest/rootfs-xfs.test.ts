@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  existsSync,
   createReadStream,
   ftruncateSync,
   mkdirSync,
@@ -23,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildRootfsImage, readImageFacts } from '../../src/guest/index.ts';
+import { kartErrorOf } from '../support/kart-error.ts';
 
 const EPOCH = 1700000000;
 const work = mkdtempSync(join(tmpdir(), 'kart-rootfs-xfs-'));
@@ -103,5 +105,20 @@ describe('kart rootfs build --fs xfs', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('refuses a name a protofile cannot hold (exit 2, ROOTFS_OPTION_INVALID), writing nothing', async () => {
+    const tree = join(work, 'spaced');
+    mkdirSync(join(tree, 'sbin'), { recursive: true });
+    writeFileSync(join(tree, 'sbin/init'), '#!/bin/sh\n', { mode: 0o755 });
+    writeFileSync(join(tree, 'sbin/a b'), '');
+    const output = join(work, 'spaced.img');
+    const error = await kartErrorOf(buildRootfsImage({ sourceDir: tree, output, fsType: 'xfs' }));
+    expect(error.code).toBe('ROOTFS_OPTION_INVALID');
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toBe(
+      '"/sbin/a b": an xfs protofile cannot name a file with whitespace, or "$" (its end of directory)',
+    );
+    expect(existsSync(output)).toBe(false);
   });
 });

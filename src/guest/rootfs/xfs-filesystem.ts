@@ -18,8 +18,8 @@ const BIGTIME_EPOCH_OFFSET = 2n ** 31n;
 /**
  * The protofile `mkfs.xfs -p` fills the filesystem from: one line per entry (name, type and mode,
  * owner, then the host file or link target), a `$` closing each directory. Its modes carry no sticky
- * bit, so the paths that need one are returned for the fixup. Names are whitespace-separated tokens:
- * a name with whitespace cannot be written (ROOTFS_OPTION_INVALID).
+ * bit, so the paths that need one are returned for the fixup. Names are whitespace-separated tokens
+ * and `$` ends a directory: such names cannot be written (ROOTFS_OPTION_INVALID).
  */
 export async function writeXfsProtofile(
   sourceDir: string,
@@ -50,9 +50,9 @@ export async function writeXfsProtofile(
         open_.push('');
         return;
       }
-      if (/\s/.test(path)) {
+      if (/\s/.test(path) || path.endsWith('/$')) {
         throw rootfsOptionInvalid(
-          `${JSON.stringify(path)}: an xfs protofile cannot name a file with whitespace`,
+          `${JSON.stringify(path)}: an xfs protofile cannot name a file with whitespace, or "$" (its end of directory)`,
           'rename it, or use --fs ext4',
         );
       }
