@@ -30,7 +30,11 @@ import { startRegistry, type TestRegistry } from '../support/registry.ts';
 
 const GUEST_CONFIG =
   PASSING_CONFIG +
-  ['MD', 'BLK_DEV_DM', 'DM_INIT', 'DM_VERITY', 'CRYPTO_SHA256', 'VIRTIO_BLK', 'EXT4_FS']
+  [
+    ...['MD', 'BLK_DEV_DM', 'DM_INIT', 'DM_VERITY', 'CRYPTO_SHA256', 'VIRTIO_BLK', 'EXT4_FS'],
+    // what the DAX (NVDIMM) view needs
+    ...['LIBNVDIMM', 'ACPI_NFIT', 'BLK_DEV_PMEM', 'ND_PFN', 'NVDIMM_PFN'],
+  ]
     .map((s) => `CONFIG_${s}=y\n`)
     .join('');
 const EPOCH = '1700000000';
@@ -188,6 +192,37 @@ describe('guest bundles', () => {
     expect(JSON.parse(stale.stdout)).toMatchObject({ error: { code: 'BUNDLE_ROOT_HASH_MISMATCH' } });
     expect(readlinkSync(dest)).toBe(before);
     expect(readFileSync(join(dest, 'rootfs.img')).equals(readFileSync(local.image))).toBe(true);
+
+    // The same good image with MBR #2 (the NVDIMM view, at 2 MiB) putting partition 2 one sector later:
+    // the root hash still matches MBR #1's view, but /dev/pmem0p2 would not be the tree checked.
+    const skewed = join(work, 'skewed.img');
+    const bytes = readFileSync(local.image);
+    const entry = 2 * 1024 * 1024 + 446 + 16;
+    bytes.writeUInt32LE(bytes.readUInt32LE(entry + 8) + 1, entry + 8);
+    bytes.writeUInt32LE(bytes.readUInt32LE(entry + 12) - 1, entry + 12);
+    writeFileSync(skewed, bytes);
+    const refused = await publish(build, `oci:${join(work, 'skewed-layout')}`, [
+      '--rootfs',
+      skewed,
+      '--verity-params',
+      knob,
+      '--json',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROOTFS_DAX_VIEW_INVALID' } });
+    const skewedRef = await openReference(`${repo}:skewed`, {});
+    try {
+      await packKernel(
+        { buildDir: build, flavor: world.flavor, tags: ['skewed'], bundle: { ...goodBundle, file: skewed } },
+        skewedRef.target,
+      );
+    } finally {
+      await skewedRef.close();
+    }
+    const pulledSkewed = await pullK(`${repo}:skewed`, '--json');
+    expect(pulledSkewed.code).toBe(1);
+    expect(JSON.parse(pulledSkewed.stdout)).toMatchObject({ error: { code: 'ROOTFS_DAX_VIEW_INVALID' } });
+    expect(readlinkSync(dest)).toBe(before);
   });
 
   it('publish refuses an image that does not match its --verity-params, and a kernel that cannot boot it', async () => {
@@ -229,6 +264,27 @@ describe('guest bundles', () => {
     expect(error.details.failures).toContain(
       'CONFIG_VIRTIO_BLK must be y (built in: no initramfs loads it), is not set',
     );
+    // A DAX image: the NVDIMM stack, each option named.
+    for (const symbol of ['LIBNVDIMM', 'ACPI_NFIT', 'BLK_DEV_PMEM', 'ND_PFN', 'NVDIMM_PFN']) {
+      expect(error.details.failures).toContain(
+        `CONFIG_${symbol} must be y (built in: no initramfs loads it), is not set`,
+      );
+    }
+    const pmemModule = world.build({
+      release: '6.1.13-guest',
+      config: GUEST_CONFIG.replace('CONFIG_BLK_DEV_PMEM=y', 'CONFIG_BLK_DEV_PMEM=m'),
+    });
+    const noPmem = await publish(pmemModule, `oci:${store}`, [
+      '--rootfs',
+      image.image,
+      '--verity-params',
+      image.kernelVerityParams!,
+      '--json',
+    ]);
+    expect(noPmem.code).toBe(1);
+    expect(
+      (JSON.parse(noPmem.stdout) as { error: { details: { failures: string[] } } }).error.details.failures,
+    ).toEqual(['CONFIG_BLK_DEV_PMEM must be y (built in: no initramfs loads it), is m']);
 
     const missing = await publish(build, `oci:${store}`, [
       '--rootfs',

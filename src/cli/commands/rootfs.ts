@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .description('build a guest image from a directory (MBR, optional DAX header and dm-verity hash tree)')
     .argument('<dir>', 'the root filesystem tree')
     .requiredOption('-o, --output <image>', 'the image file to write (replaced whole, only on success)')
-    .option('--fs <ext4|erofs>', 'the filesystem', 'ext4')
+    .option('--fs <ext4|erofs|xfs>', 'the filesystem', 'ext4')
     .option('--dax', "Kata's NVDIMM header: MBR #1, nd_pfn_sb, MBR #2 at 2 MiB, filesystem at 3 MiB")
     .option('--verity', 'a dm-verity hash tree in partition 2; prints kernel_verity_params')
     .option('--salt <hex|random|content>', 'the verity salt (default: derived from the filesystem)')
@@ -36,9 +36,9 @@ export function register(program: Command): void {
         const { parseSaltChoice } = await import('../../guest/verity/index.ts');
         const { readSourceDateEpoch } = await import('../build-options.ts');
         const { KartError } = await import('../../errors.ts');
-        if (options.fs !== 'ext4' && options.fs !== 'erofs') {
-          throw new KartError('ROOTFS_OPTION_INVALID', `--fs ${options.fs}: kart builds ext4 or erofs`, {
-            hint: "use --fs ext4 (Kata's default) or --fs erofs",
+        if (options.fs !== 'ext4' && options.fs !== 'erofs' && options.fs !== 'xfs') {
+          throw new KartError('ROOTFS_OPTION_INVALID', `--fs ${options.fs}: kart builds ext4, erofs or xfs`, {
+            hint: "use --fs ext4 (Kata's default), --fs erofs or --fs xfs",
           });
         }
         const align = parseWholeNumber('--align', options.align);

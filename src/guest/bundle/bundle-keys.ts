@@ -10,12 +10,15 @@ export const ROOTFS_INSTALLED_NAME = 'rootfs.img';
 export const METADATA_KEYS = {
   fsType: 'ROOTFS_FSTYPE',
   dax: 'ROOTFS_DAX',
+  imageBytes: 'ROOTFS_SIZE',
   verityParams: 'KERNEL_VERITY_PARAMS',
 } as const;
 
 export const ANNOTATIONS = {
   fsType: 'dev.edera.kernel.rootfs.fstype',
   dax: 'dev.edera.kernel.rootfs.dax',
+  /** the image's size in bytes: pull lets the image's layer expand to it (install-limits.ts) */
+  imageBytes: 'dev.edera.kernel.rootfs.size',
   kataVerityParams: 'io.katacontainers.config.hypervisor.kernel_verity_params',
 } as const;
 

@@ -35,8 +35,8 @@ export async function checkStagedGuest(
   where: string,
 ): Promise<InstalledGuest | undefined> {
   const image = join(staging, ROOTFS_INSTALLED_NAME);
-  const facts = await readImageFacts(image).catch(() => undefined);
-  if (facts === undefined) return undefined;
+  // No catch: a staged image kart cannot read, or whose DAX view disagrees, is refused, not installed.
+  const facts = await readImageFacts(image);
   const fsType = metadataExtra[METADATA_KEYS.fsType] ?? facts.fsType;
   if (fsType !== 'ext4' && fsType !== 'erofs' && fsType !== 'xfs') {
     throw bundleInvalid(`${where}: the rootfs image holds no filesystem kart knows`, 'republish the bundle');

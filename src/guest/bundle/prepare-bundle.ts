@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   formatKernelVerityParams,
@@ -91,17 +90,19 @@ export async function prepareGuestBundle(source: GuestBundleSource, workDir: str
   const metadata: Record<string, string> = {
     [METADATA_KEYS.fsType]: facts.fsType,
     [METADATA_KEYS.dax]: facts.dax ? 'yes' : 'no',
+    [METADATA_KEYS.imageBytes]: String(facts.imageBytes),
     ...(verity === undefined ? {} : { [METADATA_KEYS.verityParams]: formatKernelVerityParams(verity) }),
   };
   const annotations: Record<string, string> = {
     [ANNOTATIONS.fsType]: facts.fsType,
     [ANNOTATIONS.dax]: facts.dax ? 'true' : 'false',
+    [ANNOTATIONS.imageBytes]: String(facts.imageBytes),
     ...(verity === undefined ? {} : { [ANNOTATIONS.kataVerityParams]: formatKernelVerityParams(verity) }),
   };
   return {
     path: ROOTFS_LAYER_PATH,
     file,
-    size: (await stat(file)).size,
+    size: facts.imageBytes,
     fsType: facts.fsType,
     dax: facts.dax,
     ...(verity === undefined ? {} : { verity }),

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { derivedUuid } from '../derived-uuid.ts';
 import { syncDirectory, tempSiblingPath } from '../../oci/atomic-file.ts';
 import { kernelCommandLine, type GuestDisk } from '../boot/kernel-command-line.ts';
@@ -23,8 +22,9 @@ import {
 } from './image-layout.ts';
 import { rootfsOptionInvalid, rootfsToolFailed } from './rootfs-errors.ts';
 import { checkGuestInit, walkRootfsTree, type RootfsTreeSummary } from './rootfs-tree.ts';
+import { makeXfs, writeXfsProtofile, XFS_MIN_MIB } from './xfs-filesystem.ts';
 
-export type RootfsFsType = 'ext4' | 'erofs';
+export type RootfsFsType = 'ext4' | 'erofs' | 'xfs';
 
 export interface RootfsBuildOptions {
   sourceDir: string;
@@ -123,6 +123,16 @@ export async function buildRootfsImage(options: RootfsBuildOptions): Promise<Bui
         fsTime: Math.max(epoch, 1),
         script,
       });
+    } else if (fsType === 'xfs') {
+      layout = await buildXfsImage(temp, options.sourceDir, scratch, summary, {
+        dax,
+        verity,
+        freeSpaceMiB,
+        alignMiB: options.alignMiB ?? 128,
+        uuid,
+        epoch,
+        allRoot,
+      });
     } else {
       layout = await buildErofsImage(temp, options.sourceDir, scratch, {
         dax,
@@ -220,25 +230,29 @@ async function createSparse(path: string, bytes: number): Promise<void> {
   }
 }
 
+/** What a filesystem sized from the tree and grown on ENOSPC (ext4, xfs) is built with. */
+interface GrownImageOptions {
+  dax: boolean;
+  verity: boolean;
+  freeSpaceMiB: number;
+  alignMiB: number;
+  uuid: string;
+}
+
+/** The tree's content plus a tenth, and an inode's worth per entry, in MiB. */
+function contentMiBOf(summary: RootfsTreeSummary): number {
+  return Math.ceil((summary.blockBytes * 1.1 + summary.entries * 512) / MIB);
+}
+
 async function buildExt4Image(
   temp: string,
   sourceDir: string,
   summary: RootfsTreeSummary,
-  options: {
-    dax: boolean;
-    verity: boolean;
-    freeSpaceMiB: number;
-    alignMiB: number;
-    uuid: string;
-    hashSeed: string;
-    fsTime: number;
-    script: string;
-  },
+  options: GrownImageOptions & { hashSeed: string; fsTime: number; script: string },
 ): Promise<RootfsLayout> {
   // A first guess: the content plus a tenth, an inode per 4 KiB of it, the journal; then grow on ENOSPC
   // (Kata finds its size by trial mounts, which need root).
-  const contentMiB = Math.ceil((summary.blockBytes * 1.1 + summary.entries * 512) / MIB);
-  let layout = imageSizeFor(contentMiB + 24 + options.freeSpaceMiB, options);
+  let layout = imageSizeFor(contentMiBOf(summary) + 24 + options.freeSpaceMiB, options);
   for (let attempt = 1; ; attempt++) {
     await createSparse(temp, layout.imageMiB * MIB);
     try {
@@ -305,10 +319,75 @@ async function buildErofsImage(
       imageMiB += align;
     }
   }
+  await copyIntoImage(fsFile, temp, layout, 'EROFS');
+  return layout;
+}
+
+/**
+ * A filesystem made in its own file goes into partition 1 of a fresh sparse image. Chunks of zeros are
+ * skipped (the image reads them as zeros anyway): an xfs partition is mostly empty, and stays sparse.
+ */
+async function copyIntoImage(
+  fsFile: string,
+  temp: string,
+  layout: RootfsLayout,
+  what: string,
+): Promise<void> {
   await createSparse(temp, layout.imageMiB * MIB);
-  const target = createWriteStream(temp, { flags: 'r+', start: layout.data.offset });
-  await pipeline(createReadStream(fsFile), target).catch((error: Error) => {
-    throw rootfsToolFailed('copy of the EROFS image', error.message, '');
-  });
+  const zeros = Buffer.alloc(MIB);
+  const handle = await open(temp, 'r+');
+  try {
+    let at = layout.data.offset;
+    for await (const chunk of createReadStream(fsFile, { highWaterMark: MIB })) {
+      const bytes = chunk as Buffer;
+      if (!bytes.equals(zeros.subarray(0, bytes.length))) await writeAt(handle, bytes, at);
+      at += bytes.length;
+    }
+  } catch (error) {
+    throw rootfsToolFailed(`copy of the ${what} image`, (error as Error).message, '');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * xfs (Kata's `mkfs.xfs -m reflink=0 -b size=4096`) sized to partition 1, filled from a protofile and
+ * made reproducible by xfs-filesystem.ts; grown by one alignment step while mkfs.xfs runs out of space.
+ */
+async function buildXfsImage(
+  temp: string,
+  sourceDir: string,
+  scratch: string,
+  summary: RootfsTreeSummary,
+  options: GrownImageOptions & { epoch: number; allRoot: boolean },
+): Promise<RootfsLayout> {
+  const protofile = join(scratch, 'xfs.proto');
+  const emptyFile = join(scratch, 'xfs-empty');
+  await writeFile(emptyFile, '', { flag: 'wx' });
+  const { sticky } = await writeXfsProtofile(sourceDir, protofile, { allRoot: options.allRoot, emptyFile });
+  // The content, a tenth more, an inode per entry, and the log; never under xfsprogs' minimum.
+  const fsMiB = contentMiBOf(summary) + 64 + options.freeSpaceMiB;
+  let layout = imageSizeFor(Math.max(XFS_MIN_MIB, fsMiB), options);
+  const fsFile = join(scratch, 'rootfs.xfs');
+  for (let attempt = 1; ; attempt++) {
+    await rm(fsFile, { force: true });
+    await createSparse(fsFile, layout.data.bytes);
+    try {
+      await makeXfs({
+        file: fsFile,
+        protofile,
+        script: join(scratch, `xfs-fixup.${attempt}`),
+        uuid: options.uuid,
+        epoch: options.epoch,
+        sticky,
+      });
+      break;
+    } catch (error) {
+      if (!/No space left on device/.test((error as Error).message) || attempt === MAX_GROWTH_TRIES)
+        throw error;
+      layout = rootfsLayoutAtLeast(layout.imageMiB + options.alignMiB, options);
+    }
+  }
+  await copyIntoImage(fsFile, temp, layout, 'xfs');
   return layout;
 }

@@ -52,3 +52,20 @@ export function encodeMbr(partitions: readonly MbrPartition[], diskSignature: nu
   sector[511] = 0xaa;
   return sector;
 }
+
+/** The byte ranges of a table's first `count` entries (undefined where an entry is empty), relative to the table. */
+export function decodeMbrRanges(
+  sector: Buffer,
+  count: number,
+): Array<{ offset: number; bytes: number } | undefined> {
+  return Array.from({ length: count }, (_, index) => {
+    const entry = 446 + index * 16;
+    const bytes = sector.readUInt32LE(entry + 12) * SECTOR_BYTES;
+    return bytes === 0 ? undefined : { offset: sector.readUInt32LE(entry + 8) * SECTOR_BYTES, bytes };
+  });
+}
+
+/** Whether a sector ends with the 55 AA boot signature of a partition table. */
+export function hasMbrSignature(sector: Buffer): boolean {
+  return sector[510] === 0x55 && sector[511] === 0xaa;
+}

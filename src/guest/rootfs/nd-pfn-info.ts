@@ -6,6 +6,11 @@
 export const ND_PFN_INFO_OFFSET = 4096;
 export const ND_PFN_INFO_BYTES = 4096;
 const SIGNATURE = 'NVDIMM_PFN_INFO\0';
+
+/** Whether the block starts with the nd_pfn_sb signature (the image is meant to be mapped as DAX). */
+export function hasNdPfnSignature(block: Buffer): boolean {
+  return block.toString('latin1', 0, 16) === SIGNATURE;
+}
 const PFN_MODE_RAM = 1;
 const CHECKSUM_OFFSET = 4088;
 
@@ -41,4 +46,27 @@ export function encodeNdPfnInfo(info: NdPfnInfo): Buffer {
   block.writeUInt32LE(info.align, 84);
   block.writeBigUInt64LE(ndFletcher64(block), CHECKSUM_OFFSET);
   return block;
+}
+
+/**
+ * Reads a block the way the kernel's nd_pfn_validate does before it maps the namespace: the
+ * signature, the checksum (computed with its own field zeroed), and a data offset that is page
+ * aligned. Returns why it would be rejected, or the block's data offset.
+ */
+export function decodeNdPfnInfo(block: Buffer): { dataOffset: number } | { invalid: string } {
+  if (!hasNdPfnSignature(block)) return { invalid: 'no NVDIMM_PFN_INFO signature' };
+  const stored = block.readBigUInt64LE(CHECKSUM_OFFSET);
+  const zeroed = Buffer.from(block);
+  zeroed.fill(0, CHECKSUM_OFFSET);
+  const computed = ndFletcher64(zeroed);
+  if (stored !== computed) {
+    return {
+      invalid: `checksum 0x${stored.toString(16)} is not the block's fletcher64 0x${computed.toString(16)}`,
+    };
+  }
+  const dataOffset = block.readBigUInt64LE(56);
+  if (dataOffset === 0n || dataOffset % 4096n !== 0n || dataOffset > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return { invalid: `dataoff ${dataOffset} is not a page-aligned offset` };
+  }
+  return { dataOffset: Number(dataOffset) };
 }

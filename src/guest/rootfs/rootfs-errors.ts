@@ -52,3 +52,14 @@ export function rootfsToolFailed(tool: string, status: string, stderr: string): 
     details: { tool, status },
   });
 }
+
+/**
+ * A DAX image whose NVDIMM view (nd_pfn_sb, then MBR #2 at its dataoff, the table the guest reads
+ * as /dev/pmem0) would not show the partitions the virtio-blk view (MBR #1) shows and kart checked.
+ */
+export function rootfsDaxViewInvalid(path: string, why: string): KartError {
+  return new KartError('ROOTFS_DAX_VIEW_INVALID', `${path}: the NVDIMM (DAX) view of the image ${why}`, {
+    exitCode: 1,
+    hint: "the image's DAX header is damaged or was edited; rebuild it (kart rootfs build --dax, or Kata's image_builder.sh)",
+  });
+}

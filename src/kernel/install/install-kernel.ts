@@ -33,11 +33,14 @@ import {
   isDecompressionError,
   layerExpansionLimit,
   layerInvalid,
+  withDeclaredRootfs,
   type InstallLimits,
+  type ManifestLimits,
 } from './install-limits.ts';
 import { requireFlavor } from './flavor-requirement.ts';
 import { kernelImageInvalid, requireImageConfig } from './install-errors.ts';
-import { ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.ts';
+import { ANNOTATIONS, ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.ts';
+import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { decompressorFor, layerCompression } from './layer-decompression.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
@@ -142,7 +145,10 @@ export async function installKernel(options: InstallKernelOptions): Promise<Inst
     );
   }
 
-  const limits = { ...DEFAULT_INSTALL_LIMITS, ...options.limits };
+  const limits = withDeclaredRootfs(
+    { ...DEFAULT_INSTALL_LIMITS, ...options.limits },
+    manifest.annotations?.[ANNOTATIONS.imageBytes],
+  );
   const area = await openInstallArea(options.dest, { adopt: options.adopt === true });
   try {
     return await withDiskErrors(area.dir, async () => {
@@ -165,7 +171,7 @@ async function installLocked(
   manifest: ReturnType<typeof ImageManifestSchema.parse>,
   arch: OciKernelArch,
   platform: InstallResult['platform'],
-  limits: InstallLimits,
+  limits: ManifestLimits,
 ): Promise<InstallResult> {
   const { source, manifest: manifestDesc } = options;
   const where = `manifest ${manifestDesc.digest}`;
@@ -249,7 +255,7 @@ async function applyLayer(
   source: Fetcher,
   layer: Descriptor,
   tree: LayerTree,
-  limits: InstallLimits,
+  limits: ManifestLimits,
 ): Promise<void> {
   await passOverLayer(source, layer, limits, (entries, name, compression) =>
     tree.applyLayer(entries, {
@@ -266,7 +272,7 @@ async function applyLayer(
 async function passOverLayer(
   source: Fetcher,
   layer: Descriptor,
-  limits: InstallLimits,
+  limits: ManifestLimits,
   apply: (entries: AsyncIterable<LayerEntry>, name: string, compression: string) => Promise<void>,
 ): Promise<void> {
   const name = layer.digest;
@@ -284,7 +290,13 @@ async function passOverLayer(
     if (error)
       failure = isDecompressionError(error) ? layerInvalid(name, 'does not decompress', error) : error;
   };
-  const expansion = layerExpansionLimit(limits, layer.size);
+  // A layer named as another file cannot hold the image; an unnamed one (after skopeo copy) may.
+  const named = annotatedLayerFile(layer);
+  const expansion = layerExpansionLimit(
+    limits,
+    layer.size,
+    named === undefined || named === ROOTFS_LAYER_PATH,
+  );
   const bytes =
     decompressor === undefined
       ? pipelineCallback(fetched, verifier, onDone)
@@ -357,7 +369,7 @@ async function assemble(
   tree: LayerTree,
   staging: string,
   where: string,
-  limits: InstallLimits,
+  limits: ManifestLimits,
 ): Promise<StagedKernel> {
   const files: InstalledFile[] = [];
   // Layers are named by their digests (applyLayer).

@@ -23,6 +23,16 @@ export interface InstallLimits {
   layerFloorBytes: number;
   /** entries per layer */
   layerEntries: number;
+  /**
+   * `kernel/rootfs.img` (a guest bundle's image) is bounded by the size its manifest declares
+   * (withDeclaredRootfs), and never more than this; a mostly empty image compresses far below 1/64.
+   */
+  rootfsBytes: number;
+}
+
+/** The limits for one manifest: with the rootfs image size a guest bundle declares, when it does. */
+export interface ManifestLimits extends InstallLimits {
+  declaredRootfsBytes?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -35,7 +45,22 @@ export const DEFAULT_INSTALL_LIMITS: InstallLimits = {
   layerExpansion: 64,
   layerFloorBytes: 256 * MiB,
   layerEntries: 200_000,
+  rootfsBytes: 64 * 1024 * MiB,
 };
+
+/** Room in a layer beyond its one declared file: tar and PAX headers, directory entries, padding. */
+const LAYER_TAR_SLACK = 1 * MiB;
+
+/**
+ * A guest bundle's manifest declares its image's size (`declared`, the bundle's annotation): that file
+ * may then be exactly that large (capped at rootfsBytes), and the layer holding it may expand to it. A
+ * missing or malformed declaration leaves the ordinary bounds.
+ */
+export function withDeclaredRootfs(limits: InstallLimits, declared: string | undefined): ManifestLimits {
+  if (declared === undefined || !/^[1-9][0-9]{0,15}$/.test(declared)) return limits;
+  const bytes = Math.min(Number(declared), limits.rootfsBytes);
+  return { ...limits, rootfsBytes: bytes, declaredRootfsBytes: bytes };
+}
 
 /** The limit for a kept path of the image, by what it is. */
 export function fileLimit(limits: InstallLimits, path: string): number | undefined {
@@ -51,14 +76,27 @@ export function fileLimit(limits: InstallLimits, path: string): number | undefin
     case 'kernel.tar':
     case 'kernel-dev.tar':
       return limits.addonsBytes;
+    case 'kernel/rootfs.img':
+      return limits.rootfsBytes;
     default:
       return undefined;
   }
 }
 
-/** How many bytes a layer of `compressedSize` may decompress to. */
-export function layerExpansionLimit(limits: InstallLimits, compressedSize: number): number {
-  return Math.max(limits.layerFloorBytes, compressedSize * limits.layerExpansion);
+/**
+ * How many bytes a layer of `compressedSize` may decompress to; one that may hold a guest bundle's
+ * image (`holdsRootfs`) may also expand to the image's declared size.
+ */
+export function layerExpansionLimit(
+  limits: ManifestLimits,
+  compressedSize: number,
+  holdsRootfs = false,
+): number {
+  const rootfs =
+    holdsRootfs && limits.declaredRootfsBytes !== undefined
+      ? limits.declaredRootfsBytes + LAYER_TAR_SLACK
+      : 0;
+  return Math.max(limits.layerFloorBytes, compressedSize * limits.layerExpansion, rootfs);
 }
 
 /** Passes bytes through and fails once more than `limit` went by. */
