@@ -6,7 +6,7 @@
  * a blob cut off half-way.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,27 @@ function contentGets(log: AccessLogEntry[], methods = ['GET']): Map<string, numb
   return counts;
 }
 
+/**
+ * Waits until the site cache has linked every piece (upstream paths `/v2/REPO/blobs|manifests/DIGEST`)
+ * in its repository's storage, where it serves them from, and the upstream's log stopped growing.
+ */
+async function cacheHolds(paths: string[]): Promise<void> {
+  const repositories = join(site.storageDir, 'docker/registry/v2/repositories');
+  const links = paths.map((path) => {
+    const [, repo, kind, digest] = /^\/v2\/(.+)\/(blobs|manifests)\/sha256:([0-9a-f]+)$/.exec(path)!;
+    const dir = kind === 'blobs' ? '_layers' : '_manifests/revisions';
+    return join(repositories, repo!, dir, 'sha256', digest!, 'link');
+  });
+  let logged = -1;
+  for (let waited = 0; waited < 60_000; waited += 250) {
+    const now = upstream.accessLog().length;
+    if (now === logged && links.every((link) => existsSync(link))) return;
+    logged = now;
+    await new Promise((done) => setTimeout(done, 250));
+  }
+  throw new Error(`the site cache did not store ${links.filter((link) => !existsSync(link)).join(', ')}`);
+}
+
 beforeAll(async () => {
   upstream = await startRegistry({ accessLog: true });
   site = await startRegistry({ proxy: upstream.url, accessLog: true });
@@ -143,7 +164,10 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
     }
 
     // Warm (the same as after the one warming pull the README asks of each site after a publish):
-    // 20 hosts at once, the upstream answers the 20 tag HEADs and sends no manifest or blob.
+    // 20 hosts at once, the upstream answers the 20 tag HEADs and sends no manifest or blob. The
+    // cache goes on storing in the background after it has answered, so the warm hosts start once
+    // every piece is in its storage and the upstream's log has gone quiet.
+    await cacheHolds([...coldGets.keys()]);
     const warmBefore = upstream.accessLog().length;
     const warm = await Promise.all(Array.from({ length: 20 }, () => pullK(conf)));
     for (const run of warm) expectInstalled(run);
