@@ -64,12 +64,13 @@ export async function loadRegistriesConf(where: RegistriesConfLocations = {}): P
     }
   }
 
-  const files: { path: string; text: string }[] = main === undefined ? [] : [main];
+  const files: { path: string; text: string; dropIn: boolean }[] =
+    main === undefined ? [] : [{ ...main, dropIn: false }];
   for (const dir of dirs) {
     for (const name of await dropIns(dir)) {
       const path = join(dir, name);
       const text = await readIfPresent(path);
-      if (text !== undefined) files.push({ path, text });
+      if (text !== undefined) files.push({ path, text, dropIn: true });
     }
   }
   // Most files name no [[registry]] (search lists, short-name aliases): those need no TOML parse.
@@ -78,7 +79,8 @@ export async function loadRegistriesConf(where: RegistriesConfLocations = {}): P
   if (relevant.length > 0) {
     const { parseRegistriesConf } = await import('./registries-conf.ts');
     for (const file of relevant) {
-      for (const entry of parseRegistriesConf(file.text, file.path)) byPrefix.set(entry.prefix, entry);
+      const entries = parseRegistriesConf(file.text, file.path, { dropIn: file.dropIn });
+      for (const entry of entries) byPrefix.set(entry.prefix, entry);
     }
   }
   return { registries: [...byPrefix.values()], files: files.map((file) => file.path) };

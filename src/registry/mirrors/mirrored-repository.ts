@@ -128,16 +128,16 @@ export class MirroredRepository implements Target {
     );
     // The first mirror allowed to answer for tags is asked too, at the same time: its answer is used
     // only if the upstream cannot be reached, but asking keeps a pull-through cache (which learns a
-    // tag only when asked for it) ready to answer on the day the upstream is down.
+    // tag only when asked for it) ready to answer on the day the upstream is down. Once the upstream
+    // has answered it is not waited for: a slow mirror must not delay the pull (its request ends when
+    // the pull closes its sources).
     const early = allowed[0]?.store.resolve(reference).then(
       (desc) => ({ desc }),
       (error: unknown) => ({ error }),
     );
     let upstreamError: unknown;
     try {
-      const desc = await this.upstream.resolve(reference);
-      await early;
-      return desc;
+      return await this.upstream.resolve(reference);
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       upstreamError = error;

@@ -1,8 +1,11 @@
+import type { Dispatcher } from 'undici';
 import type { RegistryReference } from '../../oci/reference.ts';
 import type { Target } from '../../oci/store.ts';
+import { createDispatcher } from '../http-client.ts';
 import { openRepository, type OpenTargetOptions } from '../open-target.ts';
 import { DEFAULT_RETRY_POLICY } from '../retry-policy.ts';
 import { loadRegistriesConf, type RegistriesConfLocations } from './load-registries-conf.ts';
+import { insecureEndpointScheme } from './insecure-transport.ts';
 import { MirroredRepository, type PullSource, type SourceSkip } from './mirrored-repository.ts';
 import { planPullSources, type CommandLineMirrors, type SourceEndpoint } from './pull-source-plan.ts';
 
@@ -41,12 +44,30 @@ export async function openPullSource(
     !plan.upstream.insecure;
   if (plan.mirrors.length === 0 && unchanged) return undefined;
 
-  const opened: { store: ReturnType<typeof openRepository>; endpoint: SourceEndpoint }[] = [];
-  const open = (endpoint: SourceEndpoint, role: 'mirror' | 'upstream' | 'alone') => {
+  const dispatchers: { dispatcher: Dispatcher; role: 'mirror' | 'upstream' | 'alone' }[] = [];
+  const stores: { close(): Promise<void> }[] = [];
+  const open = async (endpoint: SourceEndpoint, role: 'mirror' | 'upstream' | 'alone') => {
     const maxRetries = options.retry?.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries;
+    const insecure = endpoint.insecure || options.insecure === true;
+    // Each endpoint gets its own pool (its own TLS settings), unless the caller shares one.
+    let dispatcher = options.dispatcher;
+    if (dispatcher === undefined) {
+      dispatcher = createDispatcher({ ...options, insecure });
+      dispatchers.push({ dispatcher, role });
+    }
+    const scheme =
+      options.plainHttp === true
+        ? 'http'
+        : await insecureEndpointScheme(endpoint.host, endpoint.insecure, {
+            dispatcher,
+            timeoutMs:
+              options.connectTimeoutMs ?? settings.mirrorStallTimeoutMs ?? DEFAULT_MIRROR_STALL_TIMEOUT_MS,
+          });
     const store = openRepository(endpoint.host, endpoint.repository, {
       ...options,
-      ...(endpoint.insecure ? { insecure: true } : {}),
+      dispatcher,
+      ...(insecure ? { insecure: true } : {}),
+      ...(scheme === 'http' ? { plainHttp: true } : {}),
       // A mirror is one of several: no waiting on it, the next source carries on.
       ...(role === 'mirror'
         ? {
@@ -58,20 +79,30 @@ export async function openPullSource(
       // (under a second), not the full backoff: a fleet booting through its site cache keeps moving.
       ...(role === 'upstream' ? { retry: { ...options.retry, maxRetries: Math.min(maxRetries, 2) } } : {}),
     });
-    opened.push({ store, endpoint });
+    stores.push(store);
     return store.target;
   };
   const close = async (): Promise<void> => {
-    await Promise.all(opened.map(({ store }) => store.close()));
+    await Promise.all(stores.map((store) => store.close()));
+    // A mirror's pool may still hold a request nobody waits for (a tag lookup the upstream already
+    // answered): ended now rather than waited for, so a slow mirror cannot hold the pull up at the end.
+    await Promise.all(
+      dispatchers.map(({ dispatcher, role }) =>
+        role === 'mirror' ? dispatcher.destroy() : dispatcher.close(),
+      ),
+    );
   };
-  const upstream = open(plan.upstream, plan.mirrors.length > 0 ? 'upstream' : 'alone');
+  const upstream = await open(plan.upstream, plan.mirrors.length > 0 ? 'upstream' : 'alone');
   if (plan.mirrors.length === 0) return { target: upstream, close };
-  const sources: PullSource[] = plan.mirrors.map((mirror) => ({
-    store: open(mirror, 'mirror'),
-    role: 'mirror',
-    digests: mirror.digests,
-    tags: mirror.tags,
-  }));
+  const sources: PullSource[] = [];
+  for (const mirror of plan.mirrors) {
+    sources.push({
+      store: await open(mirror, 'mirror'),
+      role: 'mirror',
+      digests: mirror.digests,
+      tags: mirror.tags,
+    });
+  }
   sources.push({ store: upstream, role: 'upstream', digests: true, tags: true });
   return { target: new MirroredRepository(sources, settings.onSourceSkipped), close };
 }

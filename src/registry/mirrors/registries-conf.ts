@@ -3,10 +3,16 @@ import { z } from 'zod';
 import { KartError } from '../../errors.ts';
 
 /**
- * containers' registries.conf (version 2), the part kart acts on: `[[registry]]` tables with their
- * prefix, location, insecure, blocked, mirror-by-digest-only and `[[registry.mirror]]` lists. Other
- * keys (unqualified-search-registries, aliases, credential-helpers, …) belong to other tools and are
- * let through untouched, so the files podman and CRI-O read work here as they are.
+ * containers' registries.conf, the part kart acts on: `[[registry]]` tables with their prefix,
+ * location, insecure, blocked, mirror-by-digest-only and `[[registry.mirror]]` lists. Other keys
+ * (unqualified-search-registries, aliases, credential-helpers, …) belong to other tools and are let
+ * through untouched, so the files podman and CRI-O read work here as they are.
+ *
+ * As in containers/image: a main file in the version 1 format (`[registries.search]`,
+ * `[registries.insecure]`, `[registries.block]`, still the system file on older hosts) is read as the
+ * version 2 entries it stands for (search lists mean nothing to kart); a drop-in must be version 2,
+ * and one file may not mix both. Within one file the first table of a prefix wins and the same
+ * registry may not be both insecure and not (or blocked and not).
  */
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
 
@@ -56,14 +62,31 @@ const RegistrySchema = z.object({
   mirror: z.array(MirrorSchema).optional(),
 });
 
+const V1ListSchema = z.object({ registries: z.array(z.string()).optional() }).optional();
+
 const FileSchema = z.object({
   registry: z.array(RegistrySchema).optional(),
-  // The v1 format's tables: refused with a message rather than silently ignored.
-  registries: z.unknown().optional(),
+  // The version 1 format's tables.
+  registries: z.object({ search: V1ListSchema, insecure: V1ListSchema, block: V1ListSchema }).optional(),
 });
 
+/** Top-level keys of the version 2 format: any of them beside version 1 tables is a mixed file. */
+const V2_KEYS = [
+  'registry',
+  'unqualified-search-registries',
+  'credential-helpers',
+  'short-name-mode',
+  'aliases',
+  'additional-layer-store-auth-helper',
+];
+
+export interface ParseOptions {
+  /** a registries.conf.d drop-in: the version 1 format is refused there, as containers does */
+  dropIn?: boolean;
+}
+
 /** Parses one registries.conf (or drop-in) text; `path` names it in errors (REGISTRIES_CONF_INVALID). */
-export function parseRegistriesConf(text: string, path: string): RegistryEntry[] {
+export function parseRegistriesConf(text: string, path: string, options: ParseOptions = {}): RegistryEntry[] {
   let document: unknown;
   try {
     document = parseToml(text);
@@ -82,19 +105,113 @@ export function parseRegistriesConf(text: string, path: string): RegistryEntry[]
     const where = index === undefined ? path : `${path}:${headers[index]?.line ?? 1}`;
     throw invalid(where, `${issue.path.join('.')}: ${issue.message}`);
   }
-  if (checked.data.registries !== undefined) {
-    throw invalid(
-      `${path}:${lineOf(text, /^\s*\[\s*registries[\].]/)}`,
-      'this is the version 1 format',
-      undefined,
-      {
-        hint: 'rewrite it as [[registry]] tables (registries.conf version 2), as containers-registries.conf(5) describes',
-      },
-    );
+  const v1 = checked.data.registries;
+  // Set means a `registries` list is written (even an empty one), as containers decides it.
+  if (v1 !== undefined && [v1.search, v1.insecure, v1.block].some((list) => list?.registries)) {
+    const where = `${path}:${lineOf(text, /^\s*\[\s*registries[\].]/)}`;
+    const hint =
+      'rewrite it as [[registry]] tables (registries.conf version 2), as containers-registries.conf(5) describes';
+    if (options.dropIn === true) {
+      throw invalid(
+        where,
+        'a registries.conf.d drop-in must be in the version 2 format; this is version 1',
+        undefined,
+        {
+          hint,
+        },
+      );
+    }
+    const mixed = V2_KEYS.find((key) => key in (document as Record<string, unknown>));
+    if (mixed !== undefined) {
+      throw invalid(
+        where,
+        `mixes the version 1 format ([registries.*]) with version 2 (${mixed})`,
+        undefined,
+        {
+          hint,
+        },
+      );
+    }
+    return fromVersion1(v1, text, path);
   }
-  return (checked.data.registry ?? []).map((table, index) =>
+  const entries = (checked.data.registry ?? []).map((table, index) =>
     registryEntry(table, path, headers[index] ?? { line: 1, mirrors: [] }),
   );
+  return firstOfEachPrefix(refuseConflicts(entries));
+}
+
+/**
+ * The version 2 entries a version 1 file stands for: each registry named under `[registries.block]`
+ * or `[registries.insecure]` becomes one entry (its prefix its location) with those flags, in the
+ * order first named. `[registries.search]` lists where short names are looked for: nothing for kart.
+ */
+function fromVersion1(
+  v1: NonNullable<z.infer<typeof FileSchema>['registries']>,
+  text: string,
+  path: string,
+): RegistryEntry[] {
+  const byLocation = new Map<string, RegistryEntry>();
+  const lists = [
+    { names: v1.block?.registries ?? [], table: 'block', flag: 'blocked' },
+    { names: v1.insecure?.registries ?? [], table: 'insecure', flag: 'insecure' },
+  ] as const;
+  for (const { names, table, flag } of lists) {
+    const origin = `${path}:${lineOf(text, new RegExp(`^\\s*\\[\\s*registries\\.${table}\\s*\\]`))}`;
+    for (const name of names) {
+      const location = endpointLocation(name, origin, `[registries.${table}] entry`);
+      if (location === '') throw invalid(origin, `[registries.${table}] has an empty entry`);
+      let entry = byLocation.get(location);
+      if (entry === undefined) {
+        entry = {
+          prefix: location,
+          location,
+          insecure: false,
+          blocked: false,
+          mirrorByDigestOnly: false,
+          mirrors: [],
+          origin,
+        };
+        byLocation.set(location, entry);
+      }
+      entry[flag] = true;
+    }
+  }
+  return [...byLocation.values()];
+}
+
+/**
+ * A registry (by location, or by prefix for a wildcard) may appear in several tables, e.g. one prefix
+ * per set of mirrors, but not with different insecure or blocked settings: containers refuses the
+ * whole file then, and so does kart, naming both tables.
+ */
+function refuseConflicts(entries: RegistryEntry[]): RegistryEntry[] {
+  const seen = new Map<string, RegistryEntry>();
+  for (const entry of entries) {
+    const key = entry.location === '' ? entry.prefix : entry.location;
+    const other = seen.get(key);
+    if (other === undefined) {
+      seen.set(key, entry);
+      continue;
+    }
+    for (const setting of ['insecure', 'blocked'] as const) {
+      if (entry[setting] !== other[setting]) {
+        throw invalid(
+          entry.origin,
+          `registry ${key} is defined again with a conflicting ${setting} setting (${other.origin} says ${other[setting]}, this table ${entry[setting]})`,
+          undefined,
+          { hint: `give every [[registry]] of ${key} the same ${setting} value` },
+        );
+      }
+    }
+  }
+  return entries;
+}
+
+/** Two tables with the same prefix: the first wins and the later ones are ignored, as in containers. */
+function firstOfEachPrefix(entries: RegistryEntry[]): RegistryEntry[] {
+  const byPrefix = new Map<string, RegistryEntry>();
+  for (const entry of entries) if (!byPrefix.has(entry.prefix)) byPrefix.set(entry.prefix, entry);
+  return [...byPrefix.values()];
 }
 
 function registryEntry(

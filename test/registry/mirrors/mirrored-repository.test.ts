@@ -13,6 +13,7 @@ import { startRegistry, type TestRegistry } from '../../support/registry.ts';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-server.ts';
 
 let upstream: TestRegistry;
+const EMPTY_DIGEST = `sha256:${createHash('sha256').update('{}').digest('hex')}` as const;
 let mirror: ScriptedServer;
 const content = randomBytes(256 * 1024);
 const blob: Descriptor = {
@@ -81,5 +82,66 @@ it('a stalled mirror is left after its stall limit; the upstream carries the blo
     expect(target.servedBy(blob.digest)).toBe(`${upstream.host}/stall/kernel`);
   } finally {
     await opened.close();
+  }
+});
+
+it('a mirror that stalls on the tag: once the upstream has said what the tag names, the pull goes on without its answer', async () => {
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 },
+      layers: [blob],
+    }),
+  );
+  const writer = await openReference(`${upstream.host}/stall/kernel`, { create: true, sources: false });
+  const { Readable } = await import('node:stream');
+  const manifestDesc: Descriptor = {
+    mediaType: MediaType.OciManifest,
+    digest: `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
+    size: manifest.length,
+  };
+  await writer.target.push(
+    { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 },
+    Readable.from([Buffer.from('{}')]),
+  );
+  await writer.target.push(manifestDesc, Readable.from([manifest]));
+  await writer.target.tag(manifestDesc, 'slow');
+  await writer.close();
+
+  // Holds the tag's HEAD without answering; says "not here" to everything else.
+  let headEnded!: () => void;
+  const headClosed = new Promise<void>((resolve) => (headEnded = resolve));
+  const slow = await startScriptedServer(async (req, res) => {
+    if (req.method === 'HEAD' && req.path.endsWith('/manifests/slow')) {
+      res.on('close', () => headEnded());
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  try {
+    const opened = await openReference(`${upstream.host}/stall/kernel:slow`, {
+      // The mirror may answer for tags, so it is asked alongside the upstream; its first-byte limit
+      // would end the held HEAD after 3 s if the pull waited for it.
+      sources: { registriesConf: false, mirrors: [slow.host], tagFromMirror: true },
+      firstByteTimeoutMs: 3_000,
+    });
+    const pull = (async () => {
+      const desc = await opened.target.resolve('slow');
+      const bytes = await readAll(opened, blob);
+      return { digest: desc.digest, same: bytes.equals(content) };
+    })();
+    const first = await Promise.race([pull.then(() => 'pulled'), headClosed.then(() => 'mirror HEAD ended')]);
+    expect(first).toBe('pulled');
+    expect(await pull).toEqual({ digest: manifestDesc.digest, same: true });
+    expect(slow.requests.filter((r) => r.method === 'HEAD').map((r) => r.path)).toEqual([
+      '/v2/stall/kernel/manifests/slow',
+    ]);
+    // Closing the pull ends the held request instead of waiting for it.
+    await opened.close();
+    await headClosed;
+  } finally {
+    await slow.stop();
   }
 });

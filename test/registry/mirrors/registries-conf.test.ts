@@ -224,9 +224,24 @@ describe('a malformed registries.conf names the file and the line', () => {
       'r.conf:1: pull-from-mirror belongs in a [[registry.mirror]]',
     ],
     [
-      'the version 1 format',
-      '# old\n[registries.search]\nregistries = ["docker.io"]\n',
-      'r.conf:2: this is the version 1 format',
+      'the version 1 format mixed with version 2',
+      'unqualified-search-registries = []\n\n[registries.search]\nregistries = []\n',
+      'r.conf:3: mixes the version 1 format ([registries.*]) with version 2 (unqualified-search-registries)',
+    ],
+    [
+      'a URL in a version 1 list',
+      '[registries.search]\nregistries = ["a.example"]\n\n[registries.block]\nregistries = ["http://b.example"]\n',
+      'r.conf:4: [registries.block] entry "http://b.example" has a URL scheme',
+    ],
+    [
+      'one registry both insecure and not',
+      '[[registry]]\nlocation = "registry.com"\n[[registry.mirror]]\nlocation = "m.site"\n\n[[registry]]\nprefix = "registry.com/kernels"\nlocation = "registry.com"\ninsecure = true\n',
+      'r.conf:6: registry registry.com is defined again with a conflicting insecure setting (r.conf:1 says false, this table true)',
+    ],
+    [
+      'one registry both blocked and not',
+      '[[registry]]\nlocation = "registry.com"\n\n[[registry]]\nprefix = "other.example"\nlocation = "registry.com"\nblocked = true\n',
+      'r.conf:4: registry registry.com is defined again with a conflicting blocked setting (r.conf:1 says false, this table true)',
     ],
   ])('%s', async (_what, text, message) => {
     const error = await kartErrorOf(() => parseRegistriesConf(text, 'r.conf'));
@@ -238,6 +253,118 @@ describe('a malformed registries.conf names the file and the line', () => {
       code: 'REGISTRIES_CONF_INVALID',
       exitCode: 2,
       message,
+    });
+  });
+});
+
+describe('the version 1 format and repeated prefixes, as containers/image reads them', () => {
+  // containers/image's testdata/v1-compatibility.conf
+  const v1 = [
+    '[registries.search]',
+    'registries = ["registry-a.com////", "registry-c.com", "registry-d.com"]',
+    '',
+    '[registries.block]',
+    'registries = ["registry-b.com"]',
+    '',
+    '[registries.insecure]',
+    'registries = ["registry-b.com////", "registry-d.com", "registry-e.com", "registry-a.com"]',
+    '',
+  ].join('\n');
+
+  it('a version 1 main file stands for insecure and blocked entries; the search list is not kart’s', () => {
+    const entries = parseRegistriesConf(v1, 'v1.conf');
+    expect(
+      entries.map(({ prefix, location, insecure, blocked, mirrors, origin }) => ({
+        prefix,
+        location,
+        insecure,
+        blocked,
+        mirrors,
+        origin,
+      })),
+    ).toEqual([
+      {
+        prefix: 'registry-b.com',
+        location: 'registry-b.com',
+        insecure: true,
+        blocked: true,
+        mirrors: [],
+        origin: 'v1.conf:4',
+      },
+      {
+        prefix: 'registry-d.com',
+        location: 'registry-d.com',
+        insecure: true,
+        blocked: false,
+        mirrors: [],
+        origin: 'v1.conf:7',
+      },
+      {
+        prefix: 'registry-e.com',
+        location: 'registry-e.com',
+        insecure: true,
+        blocked: false,
+        mirrors: [],
+        origin: 'v1.conf:7',
+      },
+      {
+        prefix: 'registry-a.com',
+        location: 'registry-a.com',
+        insecure: true,
+        blocked: false,
+        mirrors: [],
+        origin: 'v1.conf:7',
+      },
+    ]);
+    const file = { registries: entries, files: ['v1.conf'] };
+    expect(planPullSources(registryRef('registry-d.com/kernels/k:1'), file)).toEqual({
+      upstream: { host: 'registry-d.com', repository: 'kernels/k', insecure: true },
+      mirrors: [],
+    });
+    expect(() => planPullSources(registryRef('registry-b.com/bar/foo/barfoo:latest'), file)).toThrow(
+      'pulling registry-b.com/bar/foo/barfoo:latest is blocked by registries.conf (v1.conf:4)',
+    );
+    // A search list alone (the usual old system file) configures nothing kart acts on.
+    expect(
+      parseRegistriesConf('[registries.search]\nregistries = ["docker.io", "quay.io"]\n', 'v1.conf'),
+    ).toEqual([]);
+  });
+
+  it('the same prefix twice in one file: the first table wins', () => {
+    const entries = parseRegistriesConf(
+      '[[registry]]\nprefix = "a.example/kernels"\nlocation = "a.example/kernels"\n[[registry.mirror]]\nlocation = "first.site"\n\n' +
+        '[[registry]]\nprefix = "a.example/kernels"\nlocation = "a.example/kernels"\n[[registry.mirror]]\nlocation = "second.site"\n',
+      'dup.conf',
+    );
+    expect(
+      entries.map((entry) => [entry.prefix, entry.mirrors.map((m) => m.location), entry.origin]),
+    ).toEqual([['a.example/kernels', ['first.site'], 'dup.conf:1']]);
+  });
+
+  it('the system file in version 1 is read on every pull: converted; a version 1 drop-in is refused with its line', async () => {
+    const root = join(work, 'v1');
+    mkdirSync(join(root, 'etc/registries.conf.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/registries.conf'), v1);
+    const where = {
+      systemFile: join(root, 'etc/registries.conf'),
+      systemDir: join(root, 'etc/registries.conf.d'),
+      home: join(root, 'home'),
+      env: {},
+    };
+    const loaded = await loadRegistriesConf(where);
+    expect(loaded.registries.map((r) => [r.prefix, r.insecure, r.blocked])).toEqual([
+      ['registry-b.com', true, true],
+      ['registry-d.com', true, false],
+      ['registry-e.com', true, false],
+      ['registry-a.com', true, false],
+    ]);
+    const dropIn = join(root, 'etc/registries.conf.d/50-old.conf');
+    writeFileSync(dropIn, '# an old file\n\n[registries.insecure]\nregistries = ["registry-f.com"]\n');
+    const error = await kartErrorOf(loadRegistriesConf(where));
+    expect({ code: error.code, exitCode: error.exitCode, message: error.message }).toEqual({
+      code: 'REGISTRIES_CONF_INVALID',
+      exitCode: 2,
+      message: `${dropIn}:3: a registries.conf.d drop-in must be in the version 2 format; this is version 1`,
     });
   });
 });
