@@ -6,15 +6,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
 import { BIG_TAG, KERNEL_TAG, packBigKernel, packDebianKernel, writeSyntheticSquashfs } from './artifacts.ts';
 import { installAreaDir } from '../src/kernel/install/index.ts';
 import { layoutGraph } from './layout-graph.ts';
-import { median, runTimed, type Timed } from './measure.ts';
+import { runTimed, type Timed } from './measure.ts';
 import { clearSkopeoCache, curlPullScript, curlPushScript, skopeoPullArgs, skopeoPushArgs } from './peers.ts';
-import { ratiosToPeers, renderTable, type Figure, type Result } from './report.ts';
+import { renderTable, summarize, type Figure, type Result } from './report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const KART = join(ROOT, 'bin', 'kart.js');
@@ -92,6 +92,8 @@ async function measure(
 let repositories = 0;
 const fresh = () => ++repositories;
 
+/** The machine's load when the run starts: figures taken on a busy machine say so. */
+const LOAD_AT_START = loadavg();
 const work = mkdtempSync(join(tmpdir(), 'kart-bench-'));
 const registry = await startRegistry();
 const figures: Figure[] = [];
@@ -160,7 +162,7 @@ async function pushFigure(artifact: {
             ),
         },
         {
-          name: 'curl POST+PUT (floor)',
+          name: 'curl floor',
           run: () => bash(curlPushScript(artifact.graph, registry.url, repository('curl'), artifact.tag)),
         },
       ],
@@ -168,7 +170,7 @@ async function pushFigure(artifact: {
     ),
     targets: [
       { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
-      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
       ...(artifact.targets ?? []),
     ],
   };
@@ -208,7 +210,7 @@ async function pullKernelFigure(artifact: {
           cleanup: () => clean(pulled),
         },
         {
-          name: 'curl + sha256sum (floor)',
+          name: 'curl floor',
           run: () =>
             bash(curlPullScript(artifact.graph, registry.url, artifact.repository, artifact.tag, pulled)),
           cleanup: () => clean(pulled),
@@ -218,14 +220,16 @@ async function pullKernelFigure(artifact: {
     ),
     targets: [
       { peer: 'skopeo like-for-like', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
       ...(artifact.maxRssMb === undefined ? [] : [{ maxRssMb: artifact.maxRssMb }]),
     ],
   };
 }
 
 try {
-  log(`registry at ${registry.host}; work in ${work}`);
+  log(
+    `registry at ${registry.host}; work in ${work}; load average ${LOAD_AT_START.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   const kernelLayout = scratch('kernel-layout');
   await packDebianKernel(kernelLayout);
   const graph = layoutGraph(kernelLayout, KERNEL_TAG);
@@ -286,7 +290,7 @@ try {
           cleanup: () => clean(pulled),
         },
         {
-          name: 'curl + sha256sum (floor)',
+          name: 'curl floor',
           run: () => bash(curlPullScript(graph, registry.url, 'bench/source', KERNEL_TAG, pulled)),
           cleanup: () => clean(pulled),
         },
@@ -296,7 +300,7 @@ try {
     targets: [
       { peer: 'skopeo like-for-like', maxRatio: 0.9 },
       { peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
     ],
   });
 
@@ -449,17 +453,7 @@ try {
     targets: [{ peer: 'sha256sum', minThroughputRatio: 0.9 }],
   });
 
-  const results: Result[] = figures
-    .map((figure) => ({
-      ...figure,
-      medians: Object.fromEntries(
-        Object.entries(figure.samples).map(([name, timed]) => [
-          name,
-          { seconds: median(timed.map((t) => t.seconds)), rssMb: median(timed.map((t) => t.rssKb)) / 1024 },
-        ]),
-      ),
-    }))
-    .map((result) => ({ ...result, ratios: ratiosToPeers(result.medians) }));
+  const results: Result[] = figures.map(summarize);
   const { text, verdicts } = renderTable(results);
   console.log(text);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
@@ -468,7 +462,12 @@ try {
     `${JSON.stringify(
       {
         date: new Date().toISOString(),
-        machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+        machine: {
+          cpus: cpus().length,
+          cpu: cpus()[0]?.model,
+          node: process.version,
+          loadAverageAtStart: LOAD_AT_START,
+        },
         runs: RUNS,
         bigRuns: BIG_RUNS,
         kernelArtifactBytes: kernelBytes,
