@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { countHashedBytes } from './hashed-bytes.ts';
 
 /** `algorithm:encoded`, e.g. `sha256:<64 lowercase hex>`. */
 export type Digest = `${string}:${string}`;
@@ -37,7 +38,7 @@ export function digestHex(digest: Digest): string {
 }
 
 export function sha256Digest(data: Uint8Array | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${countHashedBytes(createHash('sha256')).update(data).digest('hex')}`;
 }
 
 /** Creates the hasher for a digest's algorithm; only registered algorithms node can compute. */
@@ -47,7 +48,7 @@ export function createDigester(algorithm = 'sha256'): Hash {
       hint: 'kart verifies sha256 and sha512 digests',
     });
   }
-  return createHash(algorithm);
+  return countHashedBytes(createHash(algorithm));
 }
 
 /**
