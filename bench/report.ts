@@ -8,7 +8,9 @@ export type Target =
   | { peer: string; maxRatio: number }
   | { peer: string; minThroughputRatio: number }
   | { maxSeconds: number }
-  | { maxRssMb: number };
+  | { maxRssMb: number }
+  /** bytes kart hashed per byte the pull moved (KART_COUNT_HASHED_BYTES; 1: each byte once) */
+  | { maxHashedPerByte: number };
 
 export interface Figure {
   id: string;
@@ -18,6 +20,8 @@ export interface Figure {
   bytes?: number;
   samples: Record<string, Timed[]>;
   targets: Target[];
+  /** from one extra, untimed run: bytes kart hashed per byte moved */
+  hashedPerByte?: number;
 }
 
 export interface Result extends Figure {
@@ -123,6 +127,14 @@ export function renderTable(results: Result[]): { text: string; verdicts: Verdic
           target: `< ${target.maxSeconds} s`,
           value: `${kart.seconds.toFixed(3)} s`,
           met: kart.seconds < target.maxSeconds,
+        });
+      } else if ('maxHashedPerByte' in target) {
+        if (result.hashedPerByte === undefined) continue;
+        verdicts.push({
+          figure: result.id,
+          target: `bytes hashed per byte moved ≤ ${target.maxHashedPerByte}`,
+          value: result.hashedPerByte.toFixed(2),
+          met: result.hashedPerByte <= target.maxHashedPerByte,
         });
       } else {
         verdicts.push({
