@@ -1,6 +1,7 @@
 /**
  * Running one timed command: wall time around the process (spawn included, the same for kart and its
- * peers) and its peak RSS from GNU time's %M (the kernel's ru_maxrss of the child).
+ * peers), its CPU time (user + system of the command and its children, GNU time's %U + %S) and its peak
+ * RSS from GNU time's %M (the kernel's ru_maxrss of the child).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 
 export interface Timed {
   seconds: number;
+  /** user + system CPU seconds of the command and the children it waited for */
+  cpuSeconds: number;
   /** peak resident set size of the command (KiB) */
   rssKb: number;
 }
@@ -28,7 +31,7 @@ export function runTimed(command: string, args: string[], options: RunOptions = 
   const rssFile = join(scratch, 'rss');
   try {
     const started = performance.now();
-    const result = spawnSync(GNU_TIME, ['-f', '%M', '-o', rssFile, command, ...args], {
+    const result = spawnSync(GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, command, ...args], {
       env: options.env ?? process.env,
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
@@ -43,8 +46,14 @@ export function runTimed(command: string, args: string[], options: RunOptions = 
         `bench: ${command} ${args.join(' ')} exited ${result.status}:\n${result.stderr.slice(-2000)}${result.stdout.slice(-1000)}`,
       );
     }
-    const rssKb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-    return { seconds, rssKb };
+    // GNU time appends its line after anything else it wrote there (a "Command exited" note).
+    const [rss, user, system] = readFileSync(rssFile, 'utf8')
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(' ')
+      .map(Number);
+    return { seconds, cpuSeconds: user! + system!, rssKb: rss! };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

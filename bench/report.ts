@@ -2,13 +2,15 @@
  * The bench's table: per figure, kart's median, each peer's, the ratio kart/peer, and whether each
  * target was met.
  */
-import type { Timed } from './measure.ts';
+import { median, type Timed } from './measure.ts';
 
 export type Target =
   | { peer: string; maxRatio: number }
   | { peer: string; minThroughputRatio: number }
   | { maxSeconds: number }
-  | { maxRssMb: number };
+  | { maxRssMb: number }
+  /** bytes kart hashed per byte the pull moved (KART_COUNT_HASHED_BYTES; 1: each byte once) */
+  | { maxHashedPerByte: number };
 
 export interface Figure {
   id: string;
@@ -18,12 +20,33 @@ export interface Figure {
   bytes?: number;
   samples: Record<string, Timed[]>;
   targets: Target[];
+  /** from one extra, untimed run: bytes kart hashed per byte moved */
+  hashedPerByte?: number;
 }
 
 export interface Result extends Figure {
-  medians: Record<string, { seconds: number; rssMb: number }>;
+  medians: Record<string, { seconds: number; cpuSeconds: number; rssMb: number }>;
   /** kart's median time over each peer's (below 1: kart is faster), for every peer, target or not */
   ratios?: Record<string, number>;
+  /**
+   * The median of the per-round ratios kart/peer. Rounds are interleaved, so a round's pair shared the
+   * machine's state; this ratio is less moved by drift than the ratio of medians.
+   */
+  pairedRatios?: Record<string, number>;
+}
+
+export function summarize(figure: Figure): Result {
+  const medians = Object.fromEntries(
+    Object.entries(figure.samples).map(([name, timed]) => [
+      name,
+      {
+        seconds: median(timed.map((t) => t.seconds)),
+        cpuSeconds: median(timed.map((t) => t.cpuSeconds)),
+        rssMb: median(timed.map((t) => t.rssKb)) / 1024,
+      },
+    ]),
+  );
+  return { ...figure, medians, ratios: ratiosToPeers(medians), pairedRatios: pairedRatios(figure.samples) };
 }
 
 export function ratiosToPeers(medians: Result['medians']): Record<string, number> {
@@ -36,6 +59,20 @@ export function ratiosToPeers(medians: Result['medians']): Record<string, number
   );
 }
 
+export function pairedRatios(samples: Figure['samples']): Record<string, number> {
+  const kart = samples.kart;
+  if (kart === undefined) return {};
+  return Object.fromEntries(
+    Object.entries(samples)
+      .filter(([name]) => name !== 'kart')
+      .map(([name, peer]) => {
+        const rounds = Math.min(kart.length, peer.length);
+        const ratios = Array.from({ length: rounds }, (_, i) => kart[i]!.seconds / peer[i]!.seconds);
+        return [name, Number(median(ratios).toFixed(3))];
+      }),
+  );
+}
+
 export interface Verdict {
   figure: string;
   target: string;
@@ -44,7 +81,9 @@ export interface Verdict {
 }
 
 export function renderTable(results: Result[]): { text: string; verdicts: Verdict[] } {
-  const rows: string[][] = [['figure', 'tool', 'median s', 'peak RSS MB', 'kart/tool', 'MB/s']];
+  const rows: string[][] = [
+    ['figure', 'tool', 'median s', 'CPU s', 'peak RSS MB', 'kart/tool', 'paired', 'MB/s'],
+  ];
   const verdicts: Verdict[] = [];
   for (const result of results) {
     const kart = result.medians.kart;
@@ -54,8 +93,10 @@ export function renderTable(results: Result[]): { text: string; verdicts: Verdic
         name === 'kart' ? result.title : '',
         name,
         median.seconds.toFixed(3),
+        median.cpuSeconds.toFixed(2),
         median.rssMb.toFixed(0),
         name === 'kart' ? '' : (kart.seconds / median.seconds).toFixed(2),
+        name === 'kart' ? '' : (result.pairedRatios?.[name]?.toFixed(2) ?? ''),
         result.bytes ? (result.bytes / 1e6 / median.seconds).toFixed(0) : '',
       ]);
     }
@@ -86,6 +127,14 @@ export function renderTable(results: Result[]): { text: string; verdicts: Verdic
           target: `< ${target.maxSeconds} s`,
           value: `${kart.seconds.toFixed(3)} s`,
           met: kart.seconds < target.maxSeconds,
+        });
+      } else if ('maxHashedPerByte' in target) {
+        if (result.hashedPerByte === undefined) continue;
+        verdicts.push({
+          figure: result.id,
+          target: `bytes hashed per byte moved ≤ ${target.maxHashedPerByte}`,
+          value: result.hashedPerByte.toFixed(2),
+          met: result.hashedPerByte <= target.maxHashedPerByte,
         });
       } else {
         verdicts.push({

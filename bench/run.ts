@@ -5,28 +5,33 @@
  * and writes bench/results.json. Not part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
 import { BIG_TAG, KERNEL_TAG, packBigKernel, packDebianKernel, writeSyntheticSquashfs } from './artifacts.ts';
 import { installAreaDir } from '../src/kernel/install/index.ts';
+import { installedCli } from './installed-cli.ts';
 import { layoutGraph } from './layout-graph.ts';
-import { median, runTimed, type Timed } from './measure.ts';
+import { runTimed, type Timed } from './measure.ts';
 import { clearSkopeoCache, curlPullScript, curlPushScript, skopeoPullArgs, skopeoPushArgs } from './peers.ts';
-import { ratiosToPeers, renderTable, type Figure, type Result } from './report.ts';
+import { renderTable, summarize, type Figure, type Result } from './report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const KART = join(ROOT, 'bin', 'kart.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const BIG_RUNS = Number(process.env.BENCH_BIG_RUNS ?? 5);
 const BIG_BYTES = 1024 ** 3;
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 // kart runs as users run it: bin/kart.js as a program, so its shebang's Node flags apply; `env` finds
-// the Node this bench runs on first.
+// the Node this bench runs on first. "kart" is the installed package's CLI (the bundle `npm run build`
+// makes, see installed-cli.ts); "kart (sources)" is the checkout's bin/kart.js running src/, measured
+// beside it where start-up is most of the time.
 const KART_ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+const KART_SOURCES = join(ROOT, 'bin', 'kart.js');
+let KART = KART_SOURCES;
 const kart = (...args: string[]) => runTimed(KART, args, { okCodes: [0, 1], env: KART_ENV });
+const kartSources = (...args: string[]) => runTimed(KART_SOURCES, args, { okCodes: [0, 1], env: KART_ENV });
 const skopeo = (args: string[]) => {
   clearSkopeoCache();
   return runTimed('skopeo', args);
@@ -92,7 +97,10 @@ async function measure(
 let repositories = 0;
 const fresh = () => ++repositories;
 
+/** The machine's load when the run starts: figures taken on a busy machine say so. */
+const LOAD_AT_START = loadavg();
 const work = mkdtempSync(join(tmpdir(), 'kart-bench-'));
+KART = installedCli(ROOT, join(work, 'installed'));
 const registry = await startRegistry();
 const figures: Figure[] = [];
 const scratch = (name: string) => join(work, name);
@@ -160,7 +168,7 @@ async function pushFigure(artifact: {
             ),
         },
         {
-          name: 'curl POST+PUT (floor)',
+          name: 'curl floor',
           run: () => bash(curlPushScript(artifact.graph, registry.url, repository('curl'), artifact.tag)),
         },
       ],
@@ -168,7 +176,7 @@ async function pushFigure(artifact: {
     ),
     targets: [
       { peer: 'skopeo --preserve-digests', maxRatio: 0.9 },
-      { peer: 'curl POST+PUT (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
       ...(artifact.targets ?? []),
     ],
   };
@@ -190,10 +198,12 @@ async function pullKernelFigure(artifact: {
   maxRssMb?: number;
 }): Promise<Figure> {
   const ref = `${artifact.source}:${artifact.tag}`;
+  const hashed = countHashedBytes(ref);
   return {
     id: artifact.id,
     title: artifact.title,
     unit: 's',
+    hashedPerByte: hashed,
     samples: await measure(
       artifact.title,
       [
@@ -208,7 +218,7 @@ async function pullKernelFigure(artifact: {
           cleanup: () => clean(pulled),
         },
         {
-          name: 'curl + sha256sum (floor)',
+          name: 'curl floor',
           run: () =>
             bash(curlPullScript(artifact.graph, registry.url, artifact.repository, artifact.tag, pulled)),
           cleanup: () => clean(pulled),
@@ -218,14 +228,35 @@ async function pullKernelFigure(artifact: {
     ),
     targets: [
       { peer: 'skopeo like-for-like', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
       ...(artifact.maxRssMb === undefined ? [] : [{ maxRssMb: artifact.maxRssMb }]),
+      { maxHashedPerByte: 1 },
     ],
   };
 }
 
+/**
+ * One untimed cold pull -k with KART_COUNT_HASHED_BYTES set: the bytes kart hashed over the bytes the
+ * pull stored in its cache (each blob once). 1 means every byte is hashed once.
+ */
+function countHashedBytes(ref: string): number {
+  const countFile = scratch('hashed-bytes');
+  execFileSync(KART, ['pull', '-k', ref, '--dest', dest, '--cache', cache], {
+    env: { ...KART_ENV, KART_COUNT_HASHED_BYTES: countFile },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const blobs = join(cache, 'blobs', 'sha256');
+  const moved = readdirSync(blobs).reduce((n, name) => n + statSync(join(blobs, name)).size, 0);
+  const ratio = Number(readFileSync(countFile, 'utf8')) / moved;
+  clean(dest, cache, countFile);
+  log(`pull -k ${ref}: ${ratio.toFixed(2)} bytes hashed per byte moved`);
+  return Number(ratio.toFixed(3));
+}
+
 try {
-  log(`registry at ${registry.host}; work in ${work}`);
+  log(
+    `registry at ${registry.host}; work in ${work}; load average ${LOAD_AT_START.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   const kernelLayout = scratch('kernel-layout');
   await packDebianKernel(kernelLayout);
   const graph = layoutGraph(kernelLayout, KERNEL_TAG);
@@ -286,7 +317,7 @@ try {
           cleanup: () => clean(pulled),
         },
         {
-          name: 'curl + sha256sum (floor)',
+          name: 'curl floor',
           run: () => bash(curlPullScript(graph, registry.url, 'bench/source', KERNEL_TAG, pulled)),
           cleanup: () => clean(pulled),
         },
@@ -296,7 +327,7 @@ try {
     targets: [
       { peer: 'skopeo like-for-like', maxRatio: 0.9 },
       { peer: 'skopeo (default: gzips layers)', maxRatio: 0.9 },
-      { peer: 'curl + sha256sum (floor)', maxRatio: 1.15 },
+      { peer: 'curl floor', maxRatio: 1.15 },
     ],
   });
 
@@ -332,6 +363,15 @@ try {
             ),
         },
         {
+          name: 'kart (sources)',
+          run: () =>
+            kartSources(
+              'push',
+              `oci:${kernelLayout}:${KERNEL_TAG}`,
+              `${registry.host}/bench/unchanged:${KERNEL_TAG}`,
+            ),
+        },
+        {
           name: 'skopeo --preserve-digests',
           run: () =>
             skopeo(
@@ -346,7 +386,27 @@ try {
       ],
       RUNS,
     ),
-    targets: [{ maxSeconds: 0.3 }],
+    targets: [{ maxSeconds: 0.15 }, { peer: 'kart (sources)', maxRatio: 0.6 }],
+  });
+  // resolve: what a tag names, as `kart inspect` shows it (manifests and config blobs, no layers)
+  figures.push({
+    id: 'inspect',
+    title: 'kart inspect of a registry tag',
+    unit: 's',
+    samples: await measure(
+      'inspect',
+      [
+        { name: 'kart', run: () => kart('inspect', `${source}:${KERNEL_TAG}`) },
+        { name: 'kart (sources)', run: () => kartSources('inspect', `${source}:${KERNEL_TAG}`) },
+        {
+          name: 'skopeo inspect',
+          run: () =>
+            runTimed('skopeo', ['inspect', '--tls-verify=false', `docker://${source}:${KERNEL_TAG}`]),
+        },
+      ],
+      RUNS,
+    ),
+    targets: [{ peer: 'kart (sources)', maxRatio: 0.6 }],
   });
   kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache);
   figures.push({
@@ -360,10 +420,14 @@ try {
           name: 'kart',
           run: () => kart('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache),
         },
+        {
+          name: 'kart (sources)',
+          run: () => kartSources('pull', '-k', `${source}:${KERNEL_TAG}`, '--dest', dest, '--cache', cache),
+        },
       ],
       RUNS,
     ),
-    targets: [{ maxSeconds: 0.3 }],
+    targets: [{ maxSeconds: 0.15 }, { peer: 'kart (sources)', maxRatio: 0.6 }],
   });
   clean(dest, cache);
 
@@ -389,11 +453,12 @@ try {
       'help',
       [
         { name: 'kart', run: () => kart('--help') },
+        { name: 'kart (sources)', run: () => kartSources('--help') },
         { name: 'skopeo --help', run: () => runTimed('skopeo', ['--help']) },
       ],
       RUNS,
     ),
-    targets: [],
+    targets: [{ maxSeconds: 0.1 }],
   });
 
   // the 1 GiB image: wall time and peak RSS, and hashing throughput on the addons file
@@ -449,17 +514,7 @@ try {
     targets: [{ peer: 'sha256sum', minThroughputRatio: 0.9 }],
   });
 
-  const results: Result[] = figures
-    .map((figure) => ({
-      ...figure,
-      medians: Object.fromEntries(
-        Object.entries(figure.samples).map(([name, timed]) => [
-          name,
-          { seconds: median(timed.map((t) => t.seconds)), rssMb: median(timed.map((t) => t.rssKb)) / 1024 },
-        ]),
-      ),
-    }))
-    .map((result) => ({ ...result, ratios: ratiosToPeers(result.medians) }));
+  const results: Result[] = figures.map(summarize);
   const { text, verdicts } = renderTable(results);
   console.log(text);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
@@ -468,7 +523,12 @@ try {
     `${JSON.stringify(
       {
         date: new Date().toISOString(),
-        machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+        machine: {
+          cpus: cpus().length,
+          cpu: cpus()[0]?.model,
+          node: process.version,
+          loadAverageAtStart: LOAD_AT_START,
+        },
         runs: RUNS,
         bigRuns: BIG_RUNS,
         kernelArtifactBytes: kernelBytes,

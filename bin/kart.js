@@ -5,7 +5,8 @@
 // flag, not v8.setFlagsFromString).
 // In a checkout the CLI runs its TypeScript sources directly (Node >= 22.19 strips types natively),
 // so there is no build step between an edit and `kart`; an installed package has no src/ and runs
-// the compiled dist/ (Node does not strip types under node_modules).
+// the bundle its build step made (scripts/bundle-cli.ts): a few minified files instead of ~220
+// modules, which is most of a registry command's start-up.
 // Stripping and compiling ~100 modules costs more than most commands' own work (a warm `pull -k`
 // spent 0.3 s of 0.7 s on it), so kart keeps Node's on-disk compile cache (keyed by each file's
 // content, so an edit is never served stale); NODE_COMPILE_CACHE / NODE_DISABLE_COMPILE_CACHE override.
@@ -25,4 +26,4 @@ if (major < 22 || (major === 22 && minor < 19)) {
 }
 module.enableCompileCache?.();
 const source = new URL('../src/cli/main.ts', import.meta.url);
-await import(existsSync(source) ? source.href : '../dist/cli/main.js');
+await import(existsSync(source) ? source.href : '../dist/bundle/cli/kart.js');

@@ -1,7 +1,8 @@
 /**
  * `npm run build`, also run by `prepack` (so by `npm pack`, `npm publish` and a git install, but not by
- * `npm ci` in a checkout): compiles src/ into dist/ (JS, .d.ts, source maps carrying their sources). The
- * checkout never needs it: bin/kart.js and the tests run the TypeScript sources directly.
+ * `npm ci` in a checkout): compiles src/ into dist/ (JS, .d.ts, source maps carrying their sources) for
+ * the library, and bundles the CLI into dist/bundle/cli/ (scripts/bundle-cli.ts), which an installed
+ * bin/kart.js runs. The checkout never needs it: bin/kart.js and the tests run the TypeScript sources.
  *
  * tsc rewrites the sources' relative `.ts` import specifiers to `.js` in the JS it emits
  * (rewriteRelativeImportExtensions) but leaves them as `.ts` in declaration files, where a consumer's
@@ -12,6 +13,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleCli } from './bundle-cli.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -28,3 +30,5 @@ for (const entry of await readdir(dist, { recursive: true })) {
   const rewritten = text.replace(relativeTsSpecifier, '$1$2$3.js$2');
   if (rewritten !== text) await writeFile(path, rewritten);
 }
+
+await bundleCli(root);

@@ -221,6 +221,7 @@ export async function copy(
 
 /** What `tag` names in `store` now, or undefined when it names nothing. */
 async function taggedDigest(store: Target, tag: string): Promise<string | undefined> {
+  if (store.probe) return (await store.probe(tag))?.digest;
   return (await resolveIfPresent(store, tag))?.digest;
 }
 

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { countHashedBytes } from './hashed-bytes.ts';
 
 /** `algorithm:encoded`, e.g. `sha256:<64 lowercase hex>`. */
 export type Digest = `${string}:${string}`;
@@ -72,7 +73,7 @@ export function createDigester(algorithm = 'sha256'): Hash {
       hint: 'kart verifies sha256 and sha512 digests',
     });
   }
-  return createHash(algorithm);
+  return countHashedBytes(createHash(algorithm));
 }
 
 /**

@@ -34,6 +34,11 @@ export interface Storage extends ReadOnlyStorage, Pusher {}
 export interface TagResolver {
   /** A tag or a digest → the descriptor of the manifest or index it names (NOT_FOUND when absent). */
   resolve(reference: string): Promise<Descriptor>;
+  /**
+   * resolve for a caller to whom absence is an answer (is the tag there yet?): undefined instead of
+   * NOT_FOUND. Optional: a registry implements it to skip the GET it would make for the error's words.
+   */
+  probe?(reference: string): Promise<Descriptor | undefined>;
   /** Points `reference` (a tag) at `desc`, which must already be stored. */
   tag(desc: Descriptor, reference: string): Promise<void>;
 }

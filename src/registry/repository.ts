@@ -196,6 +196,15 @@ export class RepositoryStore implements Target, TagLister, Deleter {
   }
 
   async resolve(reference: string): Promise<Descriptor> {
+    return this.#resolve(reference, false) as Promise<Descriptor>;
+  }
+
+  /** resolve where a 404 HEAD is the answer: an unchanged or new tag's push costs no GET. */
+  async probe(reference: string): Promise<Descriptor | undefined> {
+    return this.#resolve(reference, true);
+  }
+
+  async #resolve(reference: string, absentOk: boolean): Promise<Descriptor | undefined> {
     const what = `manifest ${this.#display(reference)}`;
     const answer = await this.client.request({
       method: 'HEAD',
@@ -205,6 +214,7 @@ export class RepositoryStore implements Target, TagLister, Deleter {
       what,
     });
     await discard(answer.body);
+    if (answer.status === 404 && absentOk) return undefined;
     // HEAD answers carry no error document: a GET gets the registry's own words for the failure.
     if (answer.status !== 200) return (await this.fetchManifest(reference)).descriptor;
     const claimed = header(answer.headers, 'docker-content-digest');

@@ -1,7 +1,8 @@
 /**
  * kart as a user installs it: `npm pack` (which builds dist/), the tarball installed into a scratch
  * project (kart itself from the local tarball, its dependencies from the npm registry), then
- *   - `npx kart --version` runs the compiled CLI,
+ *   - `npx kart` runs the bundled CLI (dist/bundle/cli/, not the per-file dist/cli/): --version, the
+ *     shipped flavors, and a push and pull -k against the real registry,
  *   - a plain-JS program importing `kart` and `kart/oci` packs a real Debian kernel, pushes it to the
  *     real registry and pulls it back with pull -k,
  *   - a TypeScript consumer with a default `tsc --init` config compiles against the types with zero
@@ -10,7 +11,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +67,7 @@ beforeAll(async () => {
   const files = packed[0]!.files.map((f) => f.path);
   expect(files).toContain('dist/index.js');
   expect(files).toContain('dist/index.d.ts');
+  expect(files).toContain('dist/bundle/cli/kart.js');
   expect(files.some((f) => f.startsWith('src/'))).toBe(false);
   mkdirSync(project);
   writeFileSync(
@@ -91,8 +101,24 @@ describe('the installed package', () => {
     );
   });
 
-  it('npx kart --version runs the compiled CLI', () => {
-    expect(run('npx', ['--no-install', 'kart', '--version'], project).trim()).toBe('0.1.0');
+  it('npx kart runs the bundle: --version and the shipped flavors with the per-file dist/cli/ moved away', () => {
+    const installed = join(project, 'node_modules', 'kart');
+    renameSync(join(installed, 'dist', 'cli'), join(installed, 'dist', 'cli.away'));
+    try {
+      expect(run('npx', ['--no-install', 'kart', '--version'], project).trim()).toBe('0.1.0');
+      expect(run('npx', ['--no-install', 'kart', 'flavors'], project).split('\n')[0]).toMatch(/^dm-verity /);
+    } finally {
+      renameSync(join(installed, 'dist', 'cli.away'), join(installed, 'dist', 'cli'));
+    }
+    // ...and without the bundle there is no CLI.
+    renameSync(join(installed, 'dist', 'bundle'), join(installed, 'dist', 'bundle.away'));
+    try {
+      expect(() => run('npx', ['--no-install', 'kart', '--version'], project)).toThrow(
+        /Cannot find module .*dist\/bundle\/cli\/kart\.js/,
+      );
+    } finally {
+      renameSync(join(installed, 'dist', 'bundle.away'), join(installed, 'dist', 'bundle'));
+    }
   });
 
   it('a plain-JS program packs, pushes and pulls -k a kernel through `kart`', () => {
@@ -118,6 +144,39 @@ console.log(JSON.stringify({ pushed: pushed.digest, pulled: pulled.digest, insta
     const installed = readFileSync(join(work, 'boot', 'kernel'));
     expect(createHash('sha256').update(installed).digest('hex')).toBe(
       createHash('sha256').update(readFileSync(kernel.vmlinuz)).digest('hex'),
+    );
+  });
+
+  it('the bundled CLI pushes and pulls -k the layout the library packed (bundled undici, native lzma)', () => {
+    const kart = (...args: string[]) => {
+      try {
+        return run('npx', ['--no-install', 'kart', ...args], project);
+      } catch (error) {
+        throw new Error(`kart ${args[0]}: ${String((error as { stderr?: string }).stderr)}`, {
+          cause: error,
+        });
+      }
+    };
+    const pushed = JSON.parse(
+      kart('push', '--json', `oci:${work}/layout:6.1`, `${registry.host}/consumer/cli:6.1`),
+    ) as { digest: string };
+    const pulled = JSON.parse(
+      kart(
+        'pull',
+        '-k',
+        `${registry.host}/consumer/cli:6.1`,
+        '--json',
+        '--dest',
+        join(work, 'cli-boot'),
+        '--cache',
+        join(work, 'cli-cache'),
+        '--arch',
+        'amd64',
+      ),
+    ) as { digest: string; installed: boolean };
+    expect(pulled).toMatchObject({ digest: pushed.digest, installed: true });
+    expect(readFileSync(join(work, 'cli-boot', 'kernel'))).toEqual(
+      readFileSync(debianKernelPaths('amd64').vmlinuz),
     );
   });
 

@@ -1,6 +1,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copy } from '../../src/oci/copy.ts';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
@@ -173,5 +174,30 @@ describe('RepositoryStore against distribution 2.8', () => {
       code: 'NOT_FOUND',
       message: `manifest ${registry.host}/kart/roundtrip:no-such-tag: not found (MANIFEST_UNKNOWN: manifest unknown)`,
     });
+  });
+
+  it('probes a tag with one HEAD: a new tag over content the repository has costs no GET of the tag', async () => {
+    const source = repo('kart/probe');
+    await pushImage(source, image, '6.1');
+    const before = registry.requestLog!.length;
+    expect(await repo('kart/probe').probe('no-such-tag')).toBeUndefined();
+    expect(await repo('kart/probe').probe('6.1')).toEqual({
+      mediaType: MediaType.OciIndex,
+      digest: image.index.digest,
+      size: image.index.size,
+    });
+    // copy's "is the tag there yet?" costs no GET for the registry's words about a 404; the GET left is
+    // the manifest's bytes, which the tag's PUT carries.
+    await copy(source, '6.1', repo('kart/probe'), '6.2');
+    const path = `/v2/kart/probe/manifests`;
+    expect(registry.requestLog!.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+      `HEAD ${path}/no-such-tag`,
+      `HEAD ${path}/6.1`,
+      `HEAD ${path}/6.1`,
+      `HEAD ${path}/6.2`,
+      `HEAD ${path}/${image.index.digest}`,
+      `GET ${path}/${image.index.digest}`,
+      `PUT ${path}/6.2`,
+    ]);
   });
 });

@@ -14,7 +14,15 @@ import { INGEST_DIR } from '../../oci/layout-ingest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
 import { recordPull } from './pull-records.ts';
-import { changeRefsLocked, noteSeen, readRefs, updateRefs, type CachedRoot, type Refs } from './refs-file.ts';
+import {
+  changeRefsLocked,
+  notePulled,
+  noteSeen,
+  readRefs,
+  updateRefs,
+  type CachedRoot,
+  type Refs,
+} from './refs-file.ts';
 
 /**
  * The pull cache: an OCI image layout (blobs verified into a temp file, renamed to their digest name
@@ -319,14 +327,6 @@ class LayoutCache implements KernelCache {
 
   async notePulled(reference: string, root: CachedRoot): Promise<void> {
     if (this.readOnly) return;
-    await updateRefs(
-      this.root,
-      (refs) => {
-        noteSeen(refs, reference, root);
-        const entry = refs.references[reference];
-        if (entry) entry.pulled = root;
-      },
-      this.notices,
-    );
+    await updateRefs(this.root, (refs) => notePulled(refs, reference, root), this.notices);
   }
 }

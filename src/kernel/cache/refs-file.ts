@@ -18,7 +18,10 @@ const RootSchema = z.object({
   digest: DigestSchema,
   mediaType: z.string(),
   size: z.number().int().nonnegative(),
-  /** ISO time the reference was last seen resolving to this digest */
+  /**
+   * ISO time the reference was seen resolving to this digest when it became the newest: a pull that
+   * finds the tag unchanged leaves it, so a warm pull writes nothing
+   */
   seenAt: z.string(),
 });
 export type CachedRoot = z.infer<typeof RootSchema>;
@@ -69,21 +72,35 @@ export async function updateRefs(
   return withLayoutLock(root, () => changeRefsLocked(root, change, notices));
 }
 
-/** updateRefs for a caller that already holds the cache lock. */
+/**
+ * updateRefs for a caller that already holds the cache lock. A change that leaves the records as they
+ * were writes nothing: a warm pull would otherwise replace the file twice (4 fsyncs) to say the same.
+ */
 export async function changeRefsLocked(
   root: string,
   change: (refs: Refs) => void,
   notices?: string[],
 ): Promise<Refs> {
   const refs = await readRefs(root, notices);
+  const before = JSON.stringify(refs);
   change(refs);
-  await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
+  if (JSON.stringify(refs) !== before) {
+    await writeFileAtomic(join(root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
+  }
   return refs;
 }
 
-/** Puts `seen` at the head of the reference's history (once). */
+/** Puts `seen` at the head of the reference's history (once); a digest already there keeps its record. */
 export function noteSeen(refs: Refs, reference: string, seen: CachedRoot): void {
   const entry = refs.references[reference] ?? { history: [] };
+  if (entry.history[0]?.digest === seen.digest) return;
   entry.history = [seen, ...entry.history.filter((root) => root.digest !== seen.digest)];
   refs.references[reference] = entry;
+}
+
+/** Notes `root` as the reference's last successful pull (and its newest digest); the same one again keeps its record. */
+export function notePulled(refs: Refs, reference: string, root: CachedRoot): void {
+  noteSeen(refs, reference, root);
+  const entry = refs.references[reference]!;
+  if (entry.pulled?.digest !== root.digest) entry.pulled = entry.history[0];
 }

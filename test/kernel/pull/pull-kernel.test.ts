@@ -135,6 +135,9 @@ describe('pullKernel cache', () => {
     });
     const link = readlinkSync(dest);
     const kernelIno = lstatSync(join(dest, 'kernel')).ino;
+    // refs.json is replaced by rename on every write: the same inode and bytes mean it was not written.
+    const refsFile = join(cacheDir, 'refs.json');
+    const refs = { ino: lstatSync(refsFile).ino, bytes: readFileSync(refsFile, 'utf8') };
     const before = requests().length;
     const second = await pullKernel({
       reference: ref,
@@ -156,6 +159,7 @@ describe('pullKernel cache', () => {
     expect(second.files.every((f) => f.fromCache)).toBe(true);
     expect(readlinkSync(dest)).toBe(link);
     expect(lstatSync(join(dest, 'kernel')).ino).toBe(kernelIno);
+    expect({ ino: lstatSync(refsFile).ino, bytes: readFileSync(refsFile, 'utf8') }).toEqual(refs);
 
     // A new DEST with a warm cache: still one request, every blob from the cache.
     const third = await pullKernel({
@@ -169,6 +173,8 @@ describe('pullKernel cache', () => {
     expect(third.installed).toBe(true);
     expect(third.blobs.every((b) => b.fromCache)).toBe(true);
     expect(third.files.every((f) => f.fromCache)).toBe(true);
+    // Installing the same digest elsewhere records nothing new either.
+    expect({ ino: lstatSync(refsFile).ino, bytes: readFileSync(refsFile, 'utf8') }).toEqual(refs);
   });
 
   it('trusts an installed DEST by its version directory and sizes: a file of another size is reinstalled', async () => {
