@@ -73,21 +73,9 @@ export class CacheStorage implements Storage {
     open: () => Promise<Readable>,
     options: { retries?: number } = {},
   ): Promise<void> {
-    if (this.readOnly) {
-      throw new KartError(
-        'CACHE_READ_ONLY',
-        `cache ${this.root} is read-only and does not hold ${desc.digest} (${desc.mediaType})`,
-        {
-          exitCode: 2,
-          hint: 'pass a writable --cache, or fill this cache from a writable mount first',
-          details: { digest: desc.digest },
-        },
-      );
-    }
-    const lockDir = join(this.root, LOCKS_DIR, digestHex(desc.digest));
-    await mkdir(lockDir, { recursive: true });
+    if (this.readOnly) throw this.#readOnly(desc);
     await withLayoutLock(
-      lockDir,
+      await this.#lockDir(desc),
       async () => {
         // Another process may have stored it while we waited for the lock.
         if (await this.layout.exists(desc)) {
@@ -104,6 +92,81 @@ export class CacheStorage implements Storage {
         );
       },
       BLOB_LOCK,
+    );
+  }
+
+  /**
+   * The cache as a copy's destination that downloads each blob once across processes: `exists`, for
+   * a blob still missing, takes its lock and holds it until `push` has stored it (or `releaseAll`),
+   * so the copy fetches it only while no other process can; a blob another process stored meanwhile
+   * exists (and is in `storedMeanwhile`).
+   */
+  claiming(): Storage & { releaseAll(): Promise<void> } {
+    const held = new Map<Digest, () => Promise<void>>();
+    return {
+      exists: async (desc) => {
+        if (await this.exists(desc)) return true;
+        if (this.readOnly) throw this.#readOnly(desc);
+        const release = await this.#hold(desc);
+        if (await this.layout.exists(desc)) {
+          this.storedMeanwhile.add(desc.digest);
+          await release();
+          return true;
+        }
+        held.set(desc.digest, release);
+        return false;
+      },
+      fetch: (desc) => this.fetch(desc),
+      push: async (desc, content) => {
+        const release = held.get(desc.digest);
+        if (release === undefined) return this.push(desc, content);
+        await withDiskErrors(this.root, () => this.layout.push(desc, content));
+        held.delete(desc.digest);
+        await release();
+      },
+      releaseAll: async () => {
+        for (const release of held.values()) await release();
+        held.clear();
+      },
+    };
+  }
+
+  /** Takes the digest's lock and keeps it until the returned function is called. */
+  async #hold(desc: Descriptor): Promise<() => Promise<void>> {
+    let release!: () => void;
+    let acquired!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const got = new Promise<void>((resolve) => (acquired = resolve));
+    const holding = withLayoutLock(
+      await this.#lockDir(desc),
+      async () => {
+        acquired();
+        await released;
+      },
+      BLOB_LOCK,
+    );
+    await Promise.race([got, holding]);
+    return async () => {
+      release();
+      await holding;
+    };
+  }
+
+  async #lockDir(desc: Descriptor): Promise<string> {
+    const lockDir = join(this.root, LOCKS_DIR, digestHex(desc.digest));
+    await mkdir(lockDir, { recursive: true });
+    return lockDir;
+  }
+
+  #readOnly(desc: Descriptor): KartError {
+    return new KartError(
+      'CACHE_READ_ONLY',
+      `cache ${this.root} is read-only and does not hold ${desc.digest} (${desc.mediaType})`,
+      {
+        exitCode: 2,
+        hint: 'pass a writable --cache, or fill this cache from a writable mount first',
+        details: { digest: desc.digest },
+      },
     );
   }
 
