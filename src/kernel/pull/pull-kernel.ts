@@ -152,13 +152,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         verify,
       });
       if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
-      fetched.set(desc.digest, {
-        digest: desc.digest,
-        mediaType: desc.mediaType,
-        size: desc.size,
-        fromCache,
-        ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
-      });
+      fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
     };
 
     await ensure(root!);
@@ -351,13 +345,7 @@ async function copyIntoCache(
     fetch: async (desc: Descriptor) => pauseWhileDownloading(await remote.fetch(desc)),
   };
   const note = (desc: Descriptor, fromCache: boolean): void => {
-    fetched.set(desc.digest, {
-      digest: desc.digest,
-      mediaType: desc.mediaType,
-      size: desc.size,
-      fromCache,
-      ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
-    });
+    fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
   };
   const into = cache.storage.claiming();
   try {
@@ -372,6 +360,16 @@ async function copyIntoCache(
   } finally {
     await into.releaseAll();
   }
+}
+
+function pulledBlob(desc: Descriptor, fromCache: boolean, remote: Target | undefined): PulledBlob {
+  return {
+    digest: desc.digest,
+    mediaType: desc.mediaType,
+    size: desc.size,
+    fromCache,
+    ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
+  };
 }
 
 /** The install reads layers only once its staging directory exists: the "staging" pause point. */
