@@ -1,18 +1,15 @@
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileHolds } from '../../oci/file-digest.ts';
 import { processAlive } from '../../oci/layout-lock.ts';
-import { withDiskErrors } from '../../oci/disk-errors.ts';
 import { tempSiblingPath, writeFileAtomic } from '../../oci/atomic-file.ts';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
-import { retryTransient } from '../../oci/transient-retry.ts';
-import { digestHex } from '../../oci/digest.ts';
 import { openLayout, type OciLayout } from '../../oci/layout.ts';
 import { INGEST_DIR } from '../../oci/layout-ingest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor, Fetcher } from '../../oci/index.ts';
+import { CacheStorage, LOCKS_DIR } from './cache-storage.ts';
 import { recordPull } from './pull-records.ts';
 import {
   changeRefsLocked,
@@ -44,6 +41,8 @@ export interface KernelCache {
   readonly readOnly: boolean;
   /** what the cache repaired or cleaned up while it was used (for the CLI to print as warnings) */
   readonly notices: string[];
+  /** the cache as a Storage (the destination of a copy; see cache-storage.ts) */
+  readonly storage: CacheStorage;
   has(desc: Descriptor): Promise<boolean>;
   /**
    * Makes `desc` present in the cache, downloading it from `remote` when missing (no remote: offline,
@@ -79,12 +78,6 @@ export interface EnsureOptions {
    */
   verify?: boolean;
 }
-
-/** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
-export const LOCKS_DIR = '.kart-locks';
-
-/** A download holds its lock for as long as the blob takes; a dead owner (same host) frees it at once. */
-const BLOB_LOCK = { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 };
 
 export async function openKernelCache(dir: string): Promise<KernelCache> {
   const root = resolve(dir);
@@ -197,7 +190,7 @@ async function initialiseOnce(root: string): Promise<void> {
 }
 
 /** Ingest temp files (the layout's, in INGEST_DIR) are named `<hex16>.<pid>.<random>` or `ingest.<pid>.<random>`. */
-export { INGEST_DIR };
+export { INGEST_DIR, LOCKS_DIR };
 
 /** Removes the temp files of transfers whose process is gone, and says how much that freed. */
 export async function removeDeadTempFiles(root: string, notices?: string[]): Promise<void> {
@@ -224,28 +217,14 @@ class LayoutCache implements KernelCache {
   readonly layout: OciLayout;
   readonly readOnly: boolean;
   readonly notices: string[];
+  readonly storage: CacheStorage;
 
   constructor(root: string, layout: OciLayout, readOnly: boolean, notices: string[]) {
     this.root = root;
     this.layout = layout;
     this.readOnly = readOnly;
     this.notices = notices;
-  }
-
-  /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
-  async #intact(desc: Descriptor): Promise<boolean> {
-    const path = this.layout.blobPath(desc.digest);
-    if (await fileHolds(path, desc)) return true;
-    if (this.readOnly) {
-      throw new KartError(
-        'CACHE_CORRUPT',
-        `cache ${this.root}: blob ${desc.digest} is damaged, and the cache is read-only so it cannot be replaced`,
-        { exitCode: 1, hint: `remove ${path} from a writable mount, or pass another --cache` },
-      );
-    }
-    await unlink(path).catch(() => undefined);
-    this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
-    return false;
+    this.storage = new CacheStorage(root, layout, readOnly, notices);
   }
 
   has(desc: Descriptor): Promise<boolean> {
@@ -257,9 +236,8 @@ class LayoutCache implements KernelCache {
     remote: Fetcher | undefined,
     options: EnsureOptions = {},
   ): Promise<{ fromCache: boolean }> {
-    if ((await this.layout.exists(desc)) && (options.verify === false || (await this.#intact(desc)))) {
-      return { fromCache: true };
-    }
+    const held = options.verify === false ? this.storage.present(desc) : this.storage.exists(desc);
+    if (await held) return { fromCache: true };
     if (remote === undefined) {
       throw new KartError(
         'CACHE_MISS',
@@ -271,36 +249,11 @@ class LayoutCache implements KernelCache {
         },
       );
     }
-    if (this.readOnly) {
-      throw new KartError(
-        'CACHE_READ_ONLY',
-        `cache ${this.root} is read-only and does not hold ${desc.digest} (${desc.mediaType})`,
-        {
-          exitCode: 2,
-          hint: 'pass a writable --cache, or fill this cache from a writable mount first',
-          details: { digest: desc.digest },
-        },
-      );
-    }
-    const lockDir = join(this.root, LOCKS_DIR, digestHex(desc.digest));
-    await mkdir(lockDir, { recursive: true });
-    return withLayoutLock(
-      lockDir,
-      async () => {
-        // Another process may have stored it while we waited for the lock.
-        if (await this.layout.exists(desc)) return { fromCache: true };
-        // The layout verifies size and digest while writing a temp file and renames it into blobs/
-        // only when both match; a download cut beyond what the registry client resumes starts over.
-        await withDiskErrors(this.root, () =>
-          retryTransient(async () => {
-            const content = await remote.fetch(desc);
-            await this.layout.push(desc, options.downloading ? options.downloading(content) : content);
-          }),
-        );
-        return { fromCache: false };
-      },
-      BLOB_LOCK,
-    );
+    await this.storage.pushFrom(desc, async () => {
+      const content = await remote.fetch(desc);
+      return options.downloading ? options.downloading(content) : content;
+    });
+    return { fromCache: this.storage.storedMeanwhile.has(desc.digest) };
   }
 
   readRefs(): Promise<Refs> {

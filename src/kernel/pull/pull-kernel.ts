@@ -2,6 +2,7 @@ import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
+import { copyGraph } from '../../oci/copy.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { fetchBytes } from '../../oci/manifest-io.ts';
 import { formatReference, parseReference, withDefaultTag } from '../../oci/reference.ts';
@@ -151,13 +152,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
         verify,
       });
       if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
-      fetched.set(desc.digest, {
-        digest: desc.digest,
-        mediaType: desc.mediaType,
-        size: desc.size,
-        fromCache,
-        ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
-      });
+      fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
     };
 
     await ensure(root!);
@@ -233,8 +228,12 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       };
     }
 
-    await ensure(manifest.config);
-    for (const layer of manifest.layers) await ensure(layer);
+    const blobs = [manifest.config, ...manifest.layers];
+    if (remote === undefined) {
+      for (const blob of blobs) await ensure(blob);
+    } else {
+      await copyIntoCache(remote, cache, blobs, fetched, options);
+    }
 
     const { installKernel } = await import('../install/install-kernel.ts');
     const result = await installKernel({
@@ -326,6 +325,50 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
     exists: (desc) => layout.exists(desc),
     push: (desc, content) => layout.push(desc, content),
     tag: (desc, ref) => layout.tag(desc, ref),
+  };
+}
+
+/**
+ * The config and layers, each copied from the registry into the cache by the one graph copy (node by
+ * node: a manifest the cache holds does not vouch for its blobs, which `cache verify` or prune may
+ * have removed). The cache downloads each blob once across processes and heals a damaged one.
+ */
+async function copyIntoCache(
+  remote: Target,
+  cache: KernelCache,
+  blobs: Descriptor[],
+  fetched: Map<Digest, PulledBlob>,
+  options: TransferOptions,
+): Promise<void> {
+  const source = {
+    exists: (desc: Descriptor) => remote.exists(desc),
+    fetch: async (desc: Descriptor) => pauseWhileDownloading(await remote.fetch(desc)),
+  };
+  const note = (desc: Descriptor, fromCache: boolean): void => {
+    fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
+  };
+  const into = cache.storage.claiming();
+  try {
+    for (const blob of blobs) {
+      await copyGraph(source, into, blob, {
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.onTransfer === undefined ? {} : { onTransfer: options.onTransfer }),
+        onCopySkipped: (desc) => note(desc, true),
+        onCopyDone: (desc) => note(desc, false),
+      });
+    }
+  } finally {
+    await into.releaseAll();
+  }
+}
+
+function pulledBlob(desc: Descriptor, fromCache: boolean, remote: Target | undefined): PulledBlob {
+  return {
+    digest: desc.digest,
+    mediaType: desc.mediaType,
+    size: desc.size,
+    fromCache,
+    ...(fromCache ? {} : { source: servedBy(remote, desc.digest) }),
   };
 }
 
