@@ -329,8 +329,11 @@ async function passOverLayer(
     }
   } catch (error) {
     bytes.destroy();
-    // A digest or size mismatch explains a broken tar better than the tar error does.
-    throw failure instanceof KartError ? failure : error;
+    // A digest or size mismatch explains a broken tar better than the tar error does. The pipeline's
+    // callback may not have run yet when the decompressor's error reaches the reader, so the error
+    // itself is classified too (else a corrupt layer surfaced as a raw zlib error, now and then).
+    if (failure instanceof KartError) throw failure;
+    throw isDecompressionError(error) ? layerInvalid(name, 'does not decompress', error) : error;
   }
   if (failure) throw failure;
 }
