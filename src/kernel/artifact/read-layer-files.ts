@@ -1,18 +1,18 @@
-import { PassThrough, Readable, pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
-import { VerifyingStream, verifiedDigestOf, type Descriptor, type Fetcher } from '../../oci/index.ts';
+import type { Descriptor, Fetcher } from '../../oci/index.ts';
 import { readTar, type TarEntry } from '../../oci/tar-reader.ts';
-import { decompressorFor, layerCompression } from '../install/layer-decompression.ts';
 import {
-  ByteLimit,
   DEFAULT_INSTALL_LIMITS,
   fileLimit,
   isDecompressionError,
   layerExpansionLimit,
 } from '../install/install-limits.ts';
+import { consumeLayer } from '../install/layer-stream.ts';
 
 /**
- * Streams one tar layer, the one reader of layer contents that `kart check REF`, inspect and
+ * Streams one tar layer (through install's consumeLayer: fetch, verify, decompress, bound), the one
+ * reader of layer contents that `kart check REF`, inspect and
  * layerFiles' tar fallback share: `want` sees every entry (path without `./`) and picks the regular
  * files whose body `use` gets (which must consume or ignore it); every other body is skipped by the tar
  * reader, never kept. The layer is always read to its last byte, so its digest and size are checked
@@ -34,74 +34,34 @@ export async function readLayerFiles(
   use: (path: string, body: Readable, entry: TarEntry) => Promise<void>,
 ): Promise<void> {
   const limits = DEFAULT_INSTALL_LIMITS;
-  const compression = layerCompression(layer.mediaType, layer.digest);
-  const fetched = await store.fetch(layer);
-  const verifier =
-    verifiedDigestOf(fetched) === layer.digest
-      ? new PassThrough()
-      : new VerifyingStream({ digest: layer.digest, size: layer.size }, `layer ${layer.digest}`);
-  const decompressor = decompressorFor(compression);
-  let failure: Error | undefined;
-  const onDone = (error: Error | null): void => {
-    if (error) failure = asLayerError(error, source, layer);
-  };
-  const expansion = layerExpansionLimit(limits, layer.size);
-  const bytes =
-    decompressor === undefined
-      ? pipeline(fetched, verifier, onDone)
-      : pipeline(
-          fetched,
-          verifier,
-          decompressor,
-          new ByteLimit(expansion, () =>
-            checkLayerInvalid(
-              source,
-              layer,
-              `decompresses to more than ${expansion} bytes (it is ${layer.size} bytes)`,
-            ),
-          ),
-          onDone,
-        );
-  // The tar reader stops at the end-of-archive marker and destroys its input: it gets a view, and the
-  // rest of the layer is drained here so that the digest is checked.
-  const iterator = (bytes as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  const view = Readable.from(
-    (async function* () {
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
+  await consumeLayer(
+    store,
+    layer,
+    {
+      expansion: layerExpansionLimit(limits, layer.size),
+      invalid: (why, cause) =>
+        checkLayerInvalid(source, layer, cause instanceof Error ? `${why}: ${cause.message}` : why, cause),
+    },
+    async (content) => {
+      let entries = 0;
+      for await (const entry of readTar(content)) {
+        if (++entries > limits.layerEntries) {
+          throw checkLayerInvalid(source, layer, `holds more than ${limits.layerEntries} entries`);
+        }
+        const path = entry.path.replace(/^(\.\/)+/, '');
+        if (!want(path, entry) || entry.type !== 'file') continue;
+        const limit = fileLimit(limits, path);
+        if (limit !== undefined && entry.size > limit) {
+          throw checkLayerInvalid(
+            source,
+            layer,
+            `holds a ${path} of ${entry.size} bytes, more than the ${limit} bytes kart reads of it`,
+          );
+        }
+        await use(path, entry.body, entry);
       }
-    })(),
+    },
   );
-  try {
-    let entries = 0;
-    for await (const entry of readTar(view)) {
-      if (++entries > limits.layerEntries) {
-        throw checkLayerInvalid(source, layer, `holds more than ${limits.layerEntries} entries`);
-      }
-      const path = entry.path.replace(/^(\.\/)+/, '');
-      if (!want(path, entry) || entry.type !== 'file') continue;
-      const limit = fileLimit(limits, path);
-      if (limit !== undefined && entry.size > limit) {
-        throw checkLayerInvalid(
-          source,
-          layer,
-          `holds a ${path} of ${entry.size} bytes, more than the ${limit} bytes kart reads of it`,
-        );
-      }
-      await use(path, entry.body, entry);
-    }
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) break;
-    }
-  } catch (error) {
-    bytes.destroy();
-    // A digest or size mismatch (or a bomb cut short) explains a broken tar better than the tar error does.
-    throw failure instanceof KartError ? failure : asLayerError(error as Error, source, layer);
-  }
-  if (failure) throw failure;
 }
 
 /** A damaged compressed stream (the layer's, or a gzip file inside it) is the image's fault: exit 1. */

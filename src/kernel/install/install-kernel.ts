@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable, pipeline as pipelineCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { KartError } from '../../errors.ts';
@@ -9,11 +9,9 @@ import {
   DigestingStream,
   ImageConfigSchema,
   ImageManifestSchema,
-  VerifyingStream,
   digestHex,
   isImageManifestMediaType,
   parseJson,
-  verifiedDigestOf,
   type Descriptor,
   type Digest,
   type Fetcher,
@@ -42,7 +40,7 @@ import { kernelImageInvalid, requireImageConfig } from './install-errors.ts';
 import { ANNOTATIONS, ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.ts';
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
-import { decompressorFor, layerCompression } from './layer-decompression.ts';
+import { consumeLayer } from './layer-stream.ts';
 import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
 
@@ -276,66 +274,17 @@ async function passOverLayer(
   apply: (entries: AsyncIterable<LayerEntry>, name: string, compression: string) => Promise<void>,
 ): Promise<void> {
   const name = layer.digest;
-  const compression = layerCompression(layer.mediaType, name);
-  const fetched = await source.fetch(layer);
-  // Every byte is verified once: by the store when it says so (a layout or registry read fails unless
-  // the content matches), else here. Hashing it twice only costs time.
-  const verifier =
-    verifiedDigestOf(fetched) === layer.digest
-      ? new PassThrough()
-      : new VerifyingStream({ digest: layer.digest, size: layer.size }, `layer ${layer.digest}`);
-  const decompressor = decompressorFor(compression);
-  let failure: Error | undefined;
-  const onDone = (error: Error | null): void => {
-    if (error)
-      failure = isDecompressionError(error) ? layerInvalid(name, 'does not decompress', error) : error;
-  };
   // A layer named as another file cannot hold the image; an unnamed one (after skopeo copy) may.
   const named = annotatedLayerFile(layer);
-  const expansion = layerExpansionLimit(
-    limits,
-    layer.size,
-    named === undefined || named === ROOTFS_LAYER_PATH,
+  await consumeLayer(
+    source,
+    layer,
+    {
+      expansion: layerExpansionLimit(limits, layer.size, named === undefined || named === ROOTFS_LAYER_PATH),
+      invalid: (why, cause) => layerInvalid(name, why, cause),
+    },
+    (content, compression) => apply(entriesOf(content), name, compression),
   );
-  const bytes =
-    decompressor === undefined
-      ? pipelineCallback(fetched, verifier, onDone)
-      : pipelineCallback(
-          fetched,
-          verifier,
-          decompressor,
-          new ByteLimit(expansion, () =>
-            layerInvalid(name, `decompresses to more than ${expansion} bytes (it is ${layer.size} bytes)`),
-          ),
-          onDone,
-        );
-  // The tar reader stops at the end-of-archive marker and destroys its input; the layer must still be
-  // read to its last byte so that its digest is checked. So the reader gets a view it may destroy.
-  const iterator = (bytes as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  const view = Readable.from(
-    (async function* () {
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    })(),
-  );
-  try {
-    await apply(entriesOf(view), name, compression);
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) break;
-    }
-  } catch (error) {
-    bytes.destroy();
-    // A digest or size mismatch explains a broken tar better than the tar error does. The pipeline's
-    // callback may not have run yet when the decompressor's error reaches the reader, so the error
-    // itself is classified too (else a corrupt layer surfaced as a raw zlib error, now and then).
-    if (failure instanceof KartError) throw failure;
-    throw isDecompressionError(error) ? layerInvalid(name, 'does not decompress', error) : error;
-  }
-  if (failure) throw failure;
 }
 
 async function* entriesOf(stream: Readable): AsyncGenerator<LayerEntry> {
