@@ -7,8 +7,7 @@ import {
   transportOptions,
   type TransportFlags,
 } from '../registry-options.ts';
-
-const FORMATS = ['text', 'json', 'github', 'junit'] as const;
+import { REPORT_FORMATS, reportFormatOf } from '../report-format.ts';
 
 interface AuditCliOptions extends TransportFlags, MirrorFlags {
   flavor: string[];
@@ -43,20 +42,14 @@ export function register(program: Command): void {
           "audit what a publish catalogue says was published (each job's own flavor unless --flavor)",
         )
         .option('--arch <arch>', 'check this platform only (amd64|arm64; default every one)')
-        .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
+        .option('--format <format>', `report format: ${REPORT_FORMATS.join(', ')}`, 'text')
         .option('--json', 'same as --format json')
         .option('--concurrency <n>', 'tags resolved and kernels checked at once (1 to 64)', '4'),
     ),
   ).action(
     action(async (repo: string, options: AuditCliOptions) => {
       const { KartError } = await import('../../errors.ts');
-      const format = options.json === true ? 'json' : options.format;
-      if (!(FORMATS as readonly string[]).includes(format)) {
-        throw new KartError('CHECK_BAD_FORMAT', `unknown --format ${JSON.stringify(format)}`, {
-          hint: `use one of ${FORMATS.join(', ')}`,
-          exitCode: 2,
-        });
-      }
+      const format = await reportFormatOf(options);
       if (options.flavor.length === 0 && options.catalogue === undefined) {
         throw new KartError('CHECK_NO_FLAVOR', 'kart audit needs at least one --flavor (or a --catalogue)', {
           hint: 'name a shipped flavor (kart flavors lists them) or a flavor file, e.g. --flavor zone',
@@ -76,7 +69,7 @@ export function register(program: Command): void {
         ...(concurrency === undefined ? {} : { concurrency }),
         transport: { ...transportOptions(options), sources: mirrorSources(options) },
       });
-      process.stdout.write(renderAudit(audit, format as (typeof FORMATS)[number]));
+      process.stdout.write(renderAudit(audit, format));
       return audit.ok ? 0 : 1;
     }),
   );

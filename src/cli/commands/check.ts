@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { addMirrorOptions, mirrorSources, type MirrorFlags } from '../mirror-options.ts';
 import { action, collect } from '../output.ts';
 import { addTransportOptions, transportOptions, type TransportFlags } from '../registry-options.ts';
-
-const FORMATS = ['text', 'json', 'github', 'junit'] as const;
+import { REPORT_FORMATS, reportFormatOf } from '../report-format.ts';
 
 interface CheckOptions extends TransportFlags, MirrorFlags {
   flavor: string[];
@@ -34,7 +33,7 @@ export function register(program: Command): void {
           collect,
           [],
         )
-        .option('--format <format>', `report format: ${FORMATS.join(', ')}`, 'text')
+        .option('--format <format>', `report format: ${REPORT_FORMATS.join(', ')}`, 'text')
         .option('--json', 'same as --format json')
         .option(
           '--arch <arch>',
@@ -44,13 +43,7 @@ export function register(program: Command): void {
   ).action(
     action(async (input: string, options: CheckOptions) => {
       const { KartError } = await import('../../errors.ts');
-      const format = options.json === true ? 'json' : options.format;
-      if (!(FORMATS as readonly string[]).includes(format)) {
-        throw new KartError('CHECK_BAD_FORMAT', `unknown --format ${JSON.stringify(format)}`, {
-          hint: `use one of ${FORMATS.join(', ')}`,
-          exitCode: 2,
-        });
-      }
+      const format = await reportFormatOf(options);
       if (options.flavor.length === 0) {
         throw new KartError('CHECK_NO_FLAVOR', 'kart check needs at least one --flavor', {
           hint: 'name a shipped flavor (kart flavors lists them) or a flavor file, e.g. --flavor zone',
@@ -63,7 +56,6 @@ export function register(program: Command): void {
       for (const name of options.flavor) flavors.push(await flavorLib.loadFlavor(name));
       const { classifyCheckInput } = await import('../../kernel/check/check-inputs.ts');
       const subject = await classifyCheckInput(input);
-      const chosen = format as (typeof FORMATS)[number];
       if (subject.kind === 'config') {
         const { readKernelConfig } = await import('../../kernel/config/index.ts');
         const report = flavorLib.checkConfig(await readKernelConfig(input, { whole: true }), flavors);
@@ -72,14 +64,14 @@ export function register(program: Command): void {
           json: flavorLib.renderCheckJson,
           github: flavorLib.renderCheckGithub,
           junit: flavorLib.renderCheckJunit,
-        }[chosen];
+        }[format];
         process.stdout.write(render(report));
         return report.ok ? 0 : 1;
       }
       const check = await import('../../kernel/check/index.ts');
       if (subject.kind === 'image') {
         const report = await check.checkKernelImage(subject.path, flavors);
-        process.stdout.write(check.renderImageCheck(report, chosen));
+        process.stdout.write(check.renderImageCheck(report, format));
         return report.ok ? 0 : 1;
       }
       const { parseArchOption } = await import('../../kernel/artifact/kernel-platform.ts');
@@ -88,7 +80,7 @@ export function register(program: Command): void {
         ...(options.arch === undefined ? {} : { arch: parseArchOption(options.arch) }),
         transport: { ...transportOptions(options), sources: mirrorSources(options) },
       });
-      process.stdout.write(check.renderReferenceCheck(result, chosen));
+      process.stdout.write(check.renderReferenceCheck(result, format));
       return result.ok ? 0 : 1;
     }),
   );
