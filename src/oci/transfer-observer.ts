@@ -1,5 +1,6 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { markVerified, verifiedDigestOf } from './digest.ts';
 import type { Descriptor } from './schema.ts';
 import type { Ingester, Pusher } from './store.ts';
 
@@ -73,7 +74,10 @@ export function observeTransfer(content: Readable, desc: Descriptor, options: Tr
   };
   signal?.addEventListener('abort', abort, { once: true });
   pipeline(content, meter, () => signal?.removeEventListener('abort', abort));
-  return meter;
+  // The meter ends only when content ends: content its producer verifies (it errors instead of
+  // ending when wrong) stays verified through it, so a store downstream does not hash it again.
+  const verified = verifiedDigestOf(content);
+  return verified === undefined ? meter : markVerified(meter, verified);
 }
 
 /** `store`, pushing through observeTransfer (for producers that push streams themselves). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -277,5 +277,47 @@ describe('a fault that outlasts the retry budget', () => {
     expect((error as Error).message).toMatch(/500/);
     expect(await intactInstall(dest)).toEqual(before);
     expect((await checkLayoutBlobs(cacheDir)).corrupt).toEqual([]);
+  });
+});
+
+describe('a cut the registry client cannot resume', () => {
+  // Cuts on nine connections in a row (all but the first carry the kernel layer): more than the blob
+  // reader resumes in one read (5). The one-pass
+  // pull -k (layer split between cache and staging as it arrives) cannot start a half-read layer over,
+  // so it drops that install and copies what is missing into the cache with the graph copy's retries.
+  let cutting: FaultProxy;
+  beforeAll(async () => {
+    const [hostname, port] = registry.host.split(':') as [string, string];
+    cutting = await startFaultProxy(
+      { hostname, port: Number(port) },
+      {
+        seed: SEED,
+        connectionScript: Array.from({ length: 9 }, () => ({
+          kind: 'reset' as const,
+          direction: 'downstream' as const,
+          atByte: 500_000,
+        })),
+      },
+    );
+  });
+  afterAll(async () => {
+    await cutting?.stop();
+  });
+
+  it('pull -k installs the exact kernel after the cuts, and the cache holds only whole blobs', async () => {
+    const dest = join(work, 'dest-cuts');
+    const cacheDir = join(work, 'cache-cuts');
+    const result = await pullKernel({ reference: `${cutting.host}/faults/source:a`, dest, cacheDir });
+    // Six cuts end one read: the pull got past a read that gave up.
+    expect(cutting.fired().resets).toBeGreaterThanOrEqual(6);
+    expect(result.manifestDigest).toBe(manifestDigest.a);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(dest, 'kernel')))
+        .digest('hex'),
+    ).toBe(vmlinuzSha256);
+    expect(result.blobs.find((blob) => blob.digest === kernelDigest.a)).toMatchObject({ fromCache: false });
+    expect((await checkLayoutBlobs(cacheDir)).corrupt).toEqual([]);
+    expect(readdirSync(join(cacheDir, '.kart-ingest'))).toEqual([]);
   });
 });

@@ -65,6 +65,10 @@ function start(
 
 const kart = (...args: string[]) => start(args).done;
 
+/** `kart pull -k REF --dest DEST --arch amd64 --cache CACHE [more]`, as a process. */
+const pullK = (ref: string, dest: string, cacheDir: string, ...more: string[]) =>
+  kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir, ...more);
+
 async function waitFor(path: string, deadlineMs = 30_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   while (!existsSync(path)) {
@@ -124,18 +128,7 @@ describe('kart pull -k (processes)', () => {
     const ref = `${registry.host}/debian/kernel:cloud`;
     await copyReference(`oci:${layout.root}:debian`, ref, { plainHttp: true });
     const dest = join(work, 'debian-dest');
-    const run = await kart(
-      'pull',
-      '-k',
-      ref,
-      '--dest',
-      dest,
-      '--arch',
-      'amd64',
-      '--cache',
-      join(work, 'debian-cache'),
-      '--json',
-    );
+    const run = await pullK(ref, dest, join(work, 'debian-cache'), '--json');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     // The inputs pack was given, and the metadata exactly as pack wrote it into its layer.
@@ -161,6 +154,86 @@ describe('kart pull -k (processes)', () => {
         fromCache: false,
       })),
     );
+  });
+
+  it('a cold pull -k hashes each layer byte once: downloaded, verified and split between the cache and DEST', async () => {
+    const ref = `${registry.host}/debian/kernel:cloud`;
+    const cacheDir = join(work, 'counted-cache');
+    const counted = join(work, 'hashed-bytes');
+    const { done } = start(
+      [
+        'pull',
+        '-k',
+        ref,
+        '--dest',
+        join(work, 'counted-dest'),
+        '--arch',
+        'amd64',
+        '--cache',
+        cacheDir,
+        '--json',
+      ],
+      { KART_COUNT_HASHED_BYTES: counted },
+    );
+    const run = await done;
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    const result = JSON.parse(run.stdout) as {
+      blobs: { mediaType: string; size: number; fromCache: boolean }[];
+      files: { size: number }[];
+    };
+    const sum = (sizes: number[]) => sizes.reduce((a, b) => a + b, 0);
+    const documents = sum(result.blobs.filter((b) => b.mediaType.endsWith('json')).map((b) => b.size));
+    const layerSizes = result.blobs.filter((b) => !b.mediaType.endsWith('json')).map((b) => b.size);
+    const layers = sum(layerSizes);
+    // A small layer's file may be staged (and hashed) before what is installed is made from it (config.gz).
+    const small = sum(layerSizes.filter((size) => size < 1024 ** 2));
+    expect(layers).toBeGreaterThan(20_000_000);
+    expect(result.blobs.every((b) => !b.fromCache)).toBe(true);
+    // Every layer byte is verified once (by the registry read), every installed byte hashed once (for
+    // kart.json); only the small layers and the JSON documents (read back) may be hashed again.
+    const installed = sum(result.files.map((file) => file.size));
+    const hashed = Number(readFileSync(counted, 'utf8'));
+    expect(hashed).toBeGreaterThanOrEqual(layers + installed);
+    expect(hashed).toBeLessThanOrEqual(layers + installed + small + 4 * documents);
+    expectCacheVerified(cacheDir);
+  });
+
+  it('a layer corrupted at the registry fails the one-pass pull -k: no DEST, no cached blob, no temp file', async () => {
+    await storeKernelTag(layout, 'corrupt', { release: '6.1.99-corrupt' });
+    const ref = `${registry.host}/corrupt/kernel:one-pass`;
+    await copyReference(`oci:${layout.root}:corrupt`, ref, { plainHttp: true });
+    const image = (await layout.resolve('corrupt')) as Descriptor;
+    const index = JSON.parse(readFileSync(layout.blobPath(image.digest), 'utf8')) as {
+      manifests: Descriptor[];
+    };
+    const amd64 = index.manifests.find((m) => m.platform?.architecture === 'amd64') as Descriptor;
+    const manifest = JSON.parse(readFileSync(layout.blobPath(amd64.digest), 'utf8')) as {
+      layers: Descriptor[];
+    };
+    const largest = [...manifest.layers].sort((a, b) => b.size - a.size)[0] as Descriptor;
+    const hex = largest.digest.slice('sha256:'.length);
+    // Same size, different bytes: only the hash can tell, and only at the layer's end.
+    // The registry stores each blob once for all repositories: put it back for the other tests.
+    const data = join(registry.storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    writeFileSync(data, Buffer.alloc(largest.size, 0x5a));
+    try {
+      const cacheDir = join(work, 'corrupt-cache');
+      const dest = join(work, 'corrupt-dest');
+      const run = await pullK(ref, dest, cacheDir, '--json');
+      // A verification failure (exit 1), not a transfer one: nothing is fetched again.
+      expect(run.code).toBe(1);
+      expect(JSON.parse(run.stdout).error).toMatchObject({
+        code: 'DIGEST_MISMATCH',
+        details: { expected: largest.digest },
+      });
+      expect(existsSync(dest)).toBe(false);
+      expect(existsSync(installAreaDir(dest))).toBe(false);
+      expect(existsSync(join(cacheDir, 'blobs/sha256', hex))).toBe(false);
+      expect(readdirSync(join(cacheDir, '.kart-ingest'))).toEqual([]);
+      expectCacheVerified(cacheDir);
+    } finally {
+      writeFileSync(data, readFileSync(layout.blobPath(largest.digest)));
+    }
   });
 
   it('eight concurrent pulls into one cache all succeed and GET each blob once', async () => {
@@ -255,7 +328,7 @@ describe('kart pull -k (processes)', () => {
     });
   }
 
-  it('cache prune --keep 0 while a pull is between fetching and installing keeps every blob of that pull', async () => {
+  it('cache prune --keep 0 while a pull has fetched its blobs but not swapped keeps every blob of that pull', async () => {
     await storeKernelTag(layout, 'prune-race', { release: '6.1.99-prune' });
     const ref = `${registry.host}/prune/kernel:race`;
     await copyReference(`oci:${layout.root}:prune-race`, ref, { plainHttp: true });
@@ -263,12 +336,13 @@ describe('kart pull -k (processes)', () => {
     const dest = join(work, 'prune-dest');
     const pauseDir = mkdtempSync(join(work, 'pause-'));
     const { done } = start(['pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir], {
-      KART_TEST_PAUSE_AT: 'staging',
+      KART_TEST_PAUSE_AT: 'swap',
       KART_TEST_PAUSE_DIR: pauseDir,
     });
-    await waitFor(join(pauseDir, 'staging.reached'));
-    // Every blob the pull needs is in the cache, and the reference has no pulled digest yet: only the
-    // pull's own record of its root keeps them from --keep 0.
+    await waitFor(join(pauseDir, 'swap.reached'));
+    // The layers went to the cache and to staging in one pass; before the swap every blob the pull
+    // needs is in the cache, and the reference has no pulled digest yet: only the pull's own record of
+    // its root keeps them from --keep 0.
     const stored = readdirSync(join(cacheDir, 'blobs/sha256')).sort();
     expect(stored.length).toBe(7); // index, amd64 manifest, config, four layers
     const prune = await kart('cache', 'prune', '--keep', '0', '--cache', cacheDir, '--json');
@@ -276,7 +350,7 @@ describe('kart pull -k (processes)', () => {
     expect(JSON.parse(prune.stdout)).toMatchObject({ removed: [], kept: 7 });
     expect(readdirSync(join(cacheDir, 'blobs/sha256')).sort()).toEqual(stored);
 
-    writeFileSync(join(pauseDir, 'staging.continue'), '');
+    writeFileSync(join(pauseDir, 'swap.continue'), '');
     const run = await done;
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     expect(readFileSync(join(dest, 'kernel'))).toEqual(expectedFiles('amd64', 'kart', '6.1.99-prune').kernel);

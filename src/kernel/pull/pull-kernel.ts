@@ -6,7 +6,7 @@ import { copyGraph } from '../../oci/copy.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { fetchBytes } from '../../oci/manifest-io.ts';
 import { formatReference, parseReference, withDefaultTag } from '../../oci/reference.ts';
-import { ImageManifestSchema, parseJson, type Descriptor } from '../../oci/schema.ts';
+import { ImageManifestSchema, parseJson, type Descriptor, type ImageManifest } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
 import { servedBy, sourceReport, type SourceReport } from '../../registry/mirrors/source-report.ts';
 import { openReference, type OpenTargetOptions } from '../../registry/open-target.ts';
@@ -28,6 +28,7 @@ import { selectKernelManifest } from '../install/select-platform.ts';
 import { observeTransfer, throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { refuseOversizedDocument } from '../install/manifest-bytes.ts';
 import { intactInstall } from './installed-state.ts';
+import { onePassSource } from './one-pass-source.ts';
 import { pauseAt, pauseWhileDownloading } from './test-pause.ts';
 import type { TrustPolicy } from '../../signature/trust-policy.ts';
 import type { VerifiedSignature } from '../../signature/verify-artifact.ts';
@@ -228,28 +229,33 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       };
     }
 
-    const blobs = [manifest.config, ...manifest.layers];
-    if (remote === undefined) {
-      for (const blob of blobs) await ensure(blob);
-    } else {
-      await copyIntoCache(remote, cache, blobs, fetched, options);
-    }
-
     const { installKernel } = await import('../install/install-kernel.ts');
-    const result = await installKernel({
-      source: pausingAtStaging(cache.layout, new Set(manifest.layers.map((layer) => layer.digest))),
-      manifest: choice.manifest,
-      dest: options.dest,
-      reference,
-      arch,
-      now,
-      ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
-      ...(options.adopt === true ? { adopt: true } : {}),
-      ...(signature === undefined ? {} : { signature }),
-      // The last moment to stop: past it DEST names the new kernel.
-      beforeSwap: () => (throwIfAborted(options.signal), pauseAt('swap')),
-      afterSwap: () => pauseAt('swapped'),
-    });
+    const install = (source: Fetcher, beforeSwap?: () => Promise<void>) =>
+      installKernel({
+        source: pausingAtStaging(source, new Set(manifest.layers.map((layer) => layer.digest))),
+        manifest: choice.manifest,
+        dest: options.dest,
+        reference,
+        arch,
+        now,
+        ...(options.flavor === undefined ? {} : { flavor: options.flavor }),
+        ...(options.adopt === true ? { adopt: true } : {}),
+        ...(signature === undefined ? {} : { signature }),
+        // The last moment to stop: past it DEST names the new kernel.
+        beforeSwap: async () => {
+          await beforeSwap?.();
+          throwIfAborted(options.signal);
+          await pauseAt('swap');
+        },
+        afterSwap: () => pauseAt('swapped'),
+      });
+    let result: Awaited<ReturnType<typeof installKernel>>;
+    if (remote === undefined) {
+      for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob);
+      result = await install(cache.layout);
+    } else {
+      result = await installInOnePass(remote, cache, manifest, fetched, options, install);
+    }
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
     // A file came from the cache when every layer it was made from was there before this pull.
     const fromCache = (name: InstalledFile['name']): boolean =>
@@ -329,9 +335,45 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
 }
 
 /**
- * The config and layers, each copied from the registry into the cache by the one graph copy (node by
- * node: a manifest the cache holds does not vouch for its blobs, which `cache verify` or prune may
- * have removed). The cache downloads each blob once across processes and heals a damaged one.
+ * A cold install in one pass: the config is copied into the cache by the one graph copy, then the
+ * install reads each layer as it downloads (onePassSource: split between the cache and the install,
+ * verified once). A transfer that fails beyond what the registry client resumes cannot start over
+ * under a half-read layer: that install is dropped (DEST untouched), the blobs still missing are
+ * copied into the cache with the graph copy's retries, and the install runs again from the cache.
+ */
+async function installInOnePass<R>(
+  remote: Target,
+  cache: KernelCache,
+  manifest: ImageManifest,
+  fetched: Map<Digest, PulledBlob>,
+  options: TransferOptions,
+  install: (source: Fetcher, beforeSwap?: () => Promise<void>) => Promise<R>,
+): Promise<R> {
+  await copyIntoCache(remote, cache, [manifest.config], fetched, options);
+  const source = onePassSource(cache, remote, {
+    ...options,
+    note: (desc, fromCache) => {
+      if (!fetched.has(desc.digest)) fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
+    },
+  });
+  let attempt: R;
+  try {
+    // Before the swap, every downloaded layer is stored in the cache (so --offline can install it again).
+    attempt = await install({ fetch: (desc) => source.fetch(desc) }, () => source.settled());
+  } catch (error) {
+    await source.abandon(error as Error);
+    if (!(error instanceof KartError) || !error.transient || options.signal?.aborted === true) throw error;
+    await copyIntoCache(remote, cache, manifest.layers, fetched, options);
+    return install(cache.layout);
+  }
+  await source.abandon(new Error('the pull is over'));
+  return attempt;
+}
+
+/**
+ * Blobs copied from the registry into the cache by the one graph copy (node by node: a manifest the
+ * cache holds does not vouch for its blobs, which `cache verify` or prune may have removed). The cache
+ * downloads each blob once across processes and heals a damaged one.
  */
 async function copyIntoCache(
   remote: Target,

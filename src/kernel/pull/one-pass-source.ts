@@ -1,0 +1,113 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { KartError } from '../../errors.ts';
+import { markVerified, verifiedDigestOf, type Digest } from '../../oci/digest.ts';
+import type { Descriptor } from '../../oci/schema.ts';
+import type { Fetcher, Target } from '../../oci/store.ts';
+import { observeTransfer, type TransferOptions } from '../../oci/transfer-observer.ts';
+import type { KernelCache } from '../cache/kernel-cache.ts';
+import { pauseWhileDownloading } from './test-pause.ts';
+
+/**
+ * The install's source during a cold `pull -k`, so that each layer byte is downloaded, hashed and read
+ * once: a layer the cache holds (intact) is read from it; a missing one is fetched from the registry
+ * (whose reader verifies it as it arrives and errors instead of ending when it is wrong) and split as
+ * it arrives, one branch into the cache (under the digest's lock, renamed into blobs/ only when whole),
+ * the other to the install. Neither hashes it again.
+ *
+ * `settled()` waits until every blob this source downloaded is stored in the cache (the pull calls it
+ * before its swap, so a kernel is never installed that `--offline` could not install again);
+ * `abandon()` stops what still flows after a failure and releases the digests' locks.
+ */
+export interface OnePassSource extends Fetcher {
+  settled(): Promise<void>;
+  abandon(error: Error): Promise<void>;
+}
+
+export function onePassSource(
+  cache: KernelCache,
+  remote: Target,
+  options: TransferOptions & {
+    /** a blob was read from the cache (true) or downloaded by this pull (false) */
+    note: (desc: Descriptor, fromCache: boolean) => void;
+  },
+): OnePassSource {
+  const into = cache.storage.claiming();
+  const stores = new Map<Digest, Promise<void>>();
+  const flowing = new Set<Readable>();
+
+  const fetch = async (desc: Descriptor): Promise<Readable> => {
+    // A layer read twice (a hardlink's second pass) is read from the cache once it is stored there.
+    const storing = stores.get(desc.digest);
+    if (storing !== undefined) {
+      await storing;
+      return cache.storage.fetch(desc);
+    }
+    if (await into.exists(desc)) {
+      options.note(desc, true);
+      options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
+      return cache.storage.fetch(desc);
+    }
+    const content = observeTransfer(pauseWhileDownloading(await remote.fetch(desc)), desc, options);
+    flowing.add(content);
+    content.once('close', () => flowing.delete(content));
+    const [toCache, toInstall] = split(content, desc.digest);
+    const stored = into.push(desc, toCache).then(
+      () => options.note(desc, false),
+      (error: unknown) => {
+        // The cache could not store it (a full disk): the install must not go on without it.
+        toInstall.destroy(error as Error);
+        throw error;
+      },
+    );
+    stored.catch(() => undefined);
+    stores.set(desc.digest, stored);
+    return toInstall;
+  };
+
+  return {
+    fetch,
+    settled: async () => {
+      await Promise.all(stores.values());
+    },
+    abandon: async (error) => {
+      for (const content of flowing) content.destroy(error);
+      await Promise.allSettled(stores.values());
+      await into.releaseAll();
+    },
+  };
+}
+
+/**
+ * Two readers of one stream, with backpressure from both (`pipe` to two destinations waits for the
+ * slower). The source's failure, or its closing before its end, fails both; each branch keeps the
+ * source's verified mark, since it ends only when the source ends (a verified source errors instead).
+ */
+function split(source: Readable, digest: Digest): [Readable, Readable] {
+  const verified = verifiedDigestOf(source) === digest;
+  const branches = [new PassThrough(), new PassThrough()] as const;
+  let ended = false;
+  source.once('end', () => (ended = true));
+  const fail = (error: Error): void => {
+    for (const branch of branches) if (!branch.destroyed) branch.destroy(error);
+  };
+  source.once('error', fail);
+  source.once('close', () => {
+    if (!ended) fail(prematureClose(digest));
+  });
+  // A branch that fails (the install refused the layer, the cache's disk is full) stops the download.
+  for (const branch of branches) {
+    branch.once('error', (error) => {
+      if (!source.destroyed) source.destroy(error);
+    });
+    source.pipe(branch);
+  }
+  return verified ? [markVerified(branches[0], digest), markVerified(branches[1], digest)] : [...branches];
+}
+
+function prematureClose(digest: Digest): KartError {
+  return new KartError('TRANSFER_INTERRUPTED', `the download of blob ${digest} stopped before its end`, {
+    exitCode: 3,
+    transient: true,
+    hint: 'try again',
+  });
+}
