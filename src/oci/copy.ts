@@ -110,11 +110,12 @@ export async function copyGraph(
     throwIfAborted(signal);
     if (await limit.run(() => dst.exists(desc))) {
       // A store that holds a node holds its whole subgraph (registries guarantee it; copy keeps it),
-      // except an index a partial copy stored: it is walked again for the children wanted now.
+      // except an index a partial copy stored: it is walked again for the children wanted now, read
+      // from the destination that holds it (the same bytes, content-addressed; no request to the source).
       onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       await options.onCopySkipped?.(desc);
       if (partial && isIndexMediaType(desc.mediaType)) {
-        await Promise.all(children(await limit.run(() => fetchManifest(src, desc))).map(visit));
+        await Promise.all(children(await limit.run(() => fetchManifest(dst, desc))).map(visit));
       }
       return;
     }

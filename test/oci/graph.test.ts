@@ -64,11 +64,12 @@ describe('copyGraph platforms', () => {
       expect(await dst.exists(desc!)).toBe(false);
     }
 
-    // The index is there now, with one platform: a copy for the other walks it again.
+    // The index is there now, with one platform: a copy for the other walks it again, reading it from
+    // the destination that holds it (the source is not asked for it twice).
     src.fetched = [];
     await copyGraph(src, dst, image.index, { platforms: [{ os: 'linux', architecture: 'amd64' }] });
     expect(src.fetched.sort()).toEqual(
-      [image.index, image.manifests[0], image.configs[0], image.layers[1]].map((d) => d!.digest).sort(),
+      [image.manifests[0], image.configs[0], image.layers[1]].map((d) => d!.digest).sort(),
     );
     for (const digest of image.digests)
       expect(await dst.exists({ ...image.layers[0]!, digest } as Descriptor)).toBe(true);

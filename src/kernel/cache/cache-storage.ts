@@ -99,13 +99,16 @@ export class CacheStorage implements Storage {
    * The cache as a copy's destination that downloads each blob once across processes: `exists`, for
    * a blob still missing, takes its lock and holds it until `push` has stored it (or `releaseAll`),
    * so the copy fetches it only while no other process can; a blob another process stored meanwhile
-   * exists (and is in `storedMeanwhile`).
+   * exists (and is in `storedMeanwhile`). `verifyStored: false` trusts a stored blob by its presence
+   * (for blobs the caller does not read).
    */
-  claiming(): Storage & { releaseAll(): Promise<void> } {
+  claiming({ verifyStored = true }: { verifyStored?: boolean } = {}): Storage & {
+    releaseAll(): Promise<void>;
+  } {
     const held = new Map<Digest, () => Promise<void>>();
     return {
       exists: async (desc) => {
-        if (await this.exists(desc)) return true;
+        if (await (verifyStored ? this.exists(desc) : this.present(desc))) return true;
         if (this.readOnly) throw this.#readOnly(desc);
         const release = await this.#hold(desc);
         if (await this.layout.exists(desc)) {

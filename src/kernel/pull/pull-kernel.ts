@@ -25,7 +25,7 @@ import type { InstalledFile } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
 import { requireImageConfig } from '../install/install-errors.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
-import { observeTransfer, throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
+import { throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { refuseOversizedDocument } from '../install/manifest-bytes.ts';
 import { intactInstall } from './installed-state.ts';
 import { onePassSource } from './one-pass-source.ts';
@@ -146,12 +146,15 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       remote === undefined ? undefined : { reference, seenAt: now.toISOString() },
     );
     const fetched = new Map<Digest, PulledBlob>();
+    // Each node goes into the cache by the one graph copy; offline, the cache must already hold it
+    // (CACHE_MISS otherwise).
     const ensure = async (desc: Descriptor, verify = true): Promise<void> => {
       throwIfAborted(options.signal);
-      const { fromCache } = await cache.ensure(desc, remote, {
-        downloading: (content) => observeTransfer(pauseWhileDownloading(content), desc, options),
-        verify,
-      });
+      if (remote !== undefined) {
+        await copyIntoCache(remote, cache, [desc], fetched, options, { verifyStored: verify });
+        return;
+      }
+      const { fromCache } = await cache.ensure(desc, undefined);
       if (fromCache) options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
     };
@@ -381,6 +384,8 @@ async function copyIntoCache(
   blobs: Descriptor[],
   fetched: Map<Digest, PulledBlob>,
   options: TransferOptions,
+  /** verifyStored false: a blob the cache holds is trusted by its presence (one this pull does not read) */
+  { verifyStored = true }: { verifyStored?: boolean } = {},
 ): Promise<void> {
   const source = {
     exists: (desc: Descriptor) => remote.exists(desc),
@@ -389,10 +394,13 @@ async function copyIntoCache(
   const note = (desc: Descriptor, fromCache: boolean): void => {
     fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
   };
-  const into = cache.storage.claiming();
+  const into = cache.storage.claiming({ verifyStored });
   try {
     for (const blob of blobs) {
       await copyGraph(source, into, blob, {
+        // Node by node: the platform is chosen between the index and the manifest, and a manifest
+        // the cache holds does not vouch for its blobs.
+        findSuccessors: () => [],
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.onTransfer === undefined ? {} : { onTransfer: options.onTransfer }),
         onCopySkipped: (desc) => note(desc, true),
