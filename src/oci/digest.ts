@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { KartError } from '../errors.ts';
-import { countHashedBytes } from './hashed-bytes.ts';
+import { countHashedBytes, type HashPurpose } from './hashed-bytes.ts';
 
 /** `algorithm:encoded`, e.g. `sha256:<64 lowercase hex>`. */
 export type Digest = `${string}:${string}`;
@@ -66,14 +66,17 @@ export function digestBytes(bytes: Uint8Array | string, algorithm = 'sha256'): D
   return `${algorithm}:${createDigester(algorithm).update(bytes).digest('hex')}`;
 }
 
-/** Creates the hasher for a digest's algorithm; only registered algorithms node can compute. */
-export function createDigester(algorithm = 'sha256'): Hash {
+/**
+ * Creates the hasher for a digest's algorithm; only registered algorithms node can compute. `purpose`
+ * only labels what the bench's counter (hashed-bytes.ts) adds the bytes to.
+ */
+export function createDigester(algorithm = 'sha256', purpose: HashPurpose = 'verified'): Hash {
   if (!VERIFIABLE_ALGORITHMS.has(algorithm)) {
     throw new KartError('DIGEST_UNSUPPORTED', `digest algorithm "${algorithm}" is not supported`, {
       hint: 'kart verifies sha256 and sha512 digests',
     });
   }
-  return countHashedBytes(createHash(algorithm));
+  return countHashedBytes(createHash(algorithm), purpose);
 }
 
 /**
@@ -89,7 +92,7 @@ export class DigestingStream extends Transform {
   constructor(algorithm = 'sha256') {
     super();
     this.#algorithm = algorithm;
-    this.#hash = createDigester(algorithm);
+    this.#hash = createDigester(algorithm, 'content');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

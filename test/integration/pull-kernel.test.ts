@@ -189,12 +189,16 @@ describe('kart pull -k (processes)', () => {
     const small = sum(layerSizes.filter((size) => size < 1024 ** 2));
     expect(layers).toBeGreaterThan(20_000_000);
     expect(result.blobs.every((b) => !b.fromCache)).toBe(true);
-    // Every layer byte is verified once (by the registry read), every installed byte hashed once (for
-    // kart.json); only the small layers and the JSON documents (read back) may be hashed again.
     const installed = sum(result.files.map((file) => file.size));
-    const hashed = Number(readFileSync(counted, 'utf8'));
-    expect(hashed).toBeGreaterThanOrEqual(layers + installed);
-    expect(hashed).toBeLessThanOrEqual(layers + installed + small + 4 * documents);
+    const hashed = JSON.parse(readFileSync(counted, 'utf8')) as { verified: number; content: number };
+    // Every layer byte is verified once (the registry read); the JSON documents (a few KB) again each
+    // time they are read back (stored, the platform chosen, the manifest and config parsed).
+    expect(hashed.verified).toBeGreaterThanOrEqual(layers + documents);
+    expect(hashed.verified).toBeLessThanOrEqual(layers + 6 * documents);
+    // Each installed byte is hashed once for kart.json; a small layer's file (config.gz) may be staged
+    // and hashed before what is installed is made from it.
+    expect(hashed.content).toBeGreaterThanOrEqual(installed);
+    expect(hashed.content).toBeLessThanOrEqual(installed + small);
     expectCacheVerified(cacheDir);
   });
 
