@@ -396,17 +396,23 @@ async function copyIntoCache(
   };
   const into = cache.storage.claiming({ verifyStored });
   try {
-    for (const blob of blobs) {
-      await copyGraph(source, into, blob, {
-        // Node by node: the platform is chosen between the index and the manifest, and a manifest
-        // the cache holds does not vouch for its blobs.
-        findSuccessors: () => [],
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.onTransfer === undefined ? {} : { onTransfer: options.onTransfer }),
-        onCopySkipped: (desc) => note(desc, true),
-        onCopyDone: (desc) => note(desc, false),
-      });
-    }
+    // The blobs side by side (each under its own digest's lock); every copy ends before the locks
+    // are released, and the first failure is the pull's.
+    const copies = await Promise.allSettled(
+      blobs.map((blob) =>
+        copyGraph(source, into, blob, {
+          // Node by node: the platform is chosen between the index and the manifest, and a manifest
+          // the cache holds does not vouch for its blobs.
+          findSuccessors: () => [],
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          ...(options.onTransfer === undefined ? {} : { onTransfer: options.onTransfer }),
+          onCopySkipped: (desc) => note(desc, true),
+          onCopyDone: (desc) => note(desc, false),
+        }),
+      ),
+    );
+    const failed = copies.find((copy) => copy.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   } finally {
     await into.releaseAll();
   }
