@@ -188,6 +188,8 @@ async function installLocked(
       );
       for (const layer of manifest.layers) await applyLayer(source, layer, tree, limits);
       const staged = await assemble(tree, staging, where, limits);
+      // Every kept file durable before anything trusts it; the syncs overlap (swapIn syncs the directory).
+      await Promise.all(staged.files.map((file) => syncFile(join(staging, file.name))));
       const metadata = await verifyStaged(staging, staged, arch, where);
       // A guest bundle's image must hash to the root published with it, or nothing is installed.
       const guest = staged.files.some((file) => file.name === 'rootfs.img')
@@ -388,7 +390,7 @@ async function gunzipInto(from: string, to: string, what: string, limit: number)
         ),
       ),
       digesting,
-      createWriteStream(to, { flags: 'wx', flush: true }),
+      createWriteStream(to, { flags: 'wx' }),
     );
   } catch (error) {
     // The disk filling up is not damage in the image (install-kernel maps it to DISK_FULL).
@@ -407,7 +409,7 @@ async function extractLinuxKitConfig(tarPath: string, to: string): Promise<Insta
     const path = entry.path.replace(/^(\.\/)+/, '');
     if (entry.type !== 'file' || !/^usr\/src\/[^/]+\/\.config$/.test(path)) continue;
     const digesting = new DigestingStream();
-    await pipeline(entry.body, digesting, createWriteStream(to, { flags: 'wx', flush: true }));
+    await pipeline(entry.body, digesting, createWriteStream(to, { flags: 'wx' }));
     return { name: 'config', size: digesting.bytes, digest: digesting.digest() };
   }
   return undefined;
@@ -455,12 +457,16 @@ async function verifyStaged(
   return metadata;
 }
 
-async function writeDurable(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { flag: 'wx' });
+async function syncFile(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { flag: 'wx' });
+  await syncFile(path);
 }

@@ -414,10 +414,13 @@ function join2(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`;
 }
 
-/** Writes a kept file's bytes durably (fsync before close) and returns their digest. */
+/**
+ * Writes a kept file's bytes and returns their digest. Not fsynced here: the install core syncs every
+ * file it keeps at once before the swap (one wait for all, not one per layer between downloads).
+ */
 async function writeBody(entry: LayerEntry, staged: string): Promise<Digest> {
   const digesting = new DigestingStream();
-  const out = createWriteStream(staged, { flags: 'wx', mode: 0o644, flush: true });
+  const out = createWriteStream(staged, { flags: 'wx', mode: 0o644 });
   await pipeline(entry.body ?? Readable.from([]), digesting, out);
   return digesting.digest();
 }
