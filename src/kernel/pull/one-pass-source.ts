@@ -12,7 +12,8 @@ import { pauseWhileDownloading } from './test-pause.ts';
  * once: a layer the cache holds (intact) is read from it; a missing one is fetched from the registry
  * (whose reader verifies it as it arrives and errors instead of ending when it is wrong) and split as
  * it arrives, one branch into the cache (under the digest's lock, renamed into blobs/ only when whole),
- * the other to the install. Neither hashes it again.
+ * the other to the install. Neither hashes it again. (oras-go's caching `cas.Proxy` tees a fetch into
+ * its cache the same way; here the cache write also takes the digest's cross-process lock.)
  *
  * `settled()` waits until every blob this source downloaded is stored in the cache (the pull calls it
  * before its swap, so a kernel is never installed that `--offline` could not install again);
