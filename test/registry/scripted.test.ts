@@ -367,6 +367,38 @@ describe('pushing a manifest with a subject', () => {
   });
 });
 
+describe('the repository routes each descriptor', () => {
+  it('manifest media types to /manifests/ (with the Accept list), the rest to /blobs/; blobs() and manifests() are not routed', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': MediaType.OciManifest });
+        return res.end(manifest);
+      }
+      res.writeHead(req.method === 'DELETE' ? 202 : 200);
+      res.end();
+    });
+    const repo = store(server);
+    expect(await repo.exists(manifestDesc)).toBe(true);
+    expect(await repo.exists(blobDesc)).toBe(true);
+    expect(await repo.blobs().exists(manifestDesc)).toBe(true);
+    expect(await repo.manifests().exists(blobDesc)).toBe(true);
+    await repo.delete(manifestDesc);
+    await repo.delete(blobDesc);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `HEAD /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `HEAD /v2/acme/kernel/blobs/${blobDesc.digest}`,
+      `HEAD /v2/acme/kernel/blobs/${manifestDesc.digest}`,
+      `HEAD /v2/acme/kernel/manifests/${blobDesc.digest}`,
+      // the manifest is read first: had it a subject, the referrers fallback would lose it
+      `GET /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `DELETE /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `DELETE /v2/acme/kernel/blobs/${blobDesc.digest}`,
+    ]);
+    const accepts = server.requests.map((r) => r.headers.accept?.includes(MediaType.OciManifest) === true);
+    expect(accepts).toEqual([true, false, false, true, true, false, false]);
+  });
+});
+
 describe('stalls', () => {
   it('a registry that stops sending mid-manifest fails with TRANSFER_STALLED (transient), not a hang', async () => {
     const server = await serve((req, res) => {
