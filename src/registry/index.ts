@@ -9,6 +9,9 @@ export {
   type RepositoryAccess,
   type PushObserver,
 } from './repository.ts';
+// What RepositoryStore's blobs() and manifests() return (oras-go's Repository.Blobs()/Manifests()).
+export type { BlobStore } from './blob-store.ts';
+export type { ManifestStore } from './manifest-store.ts';
 export { DEFAULT_UPLOAD_OPTIONS, type UploadOptions } from './blob-upload.ts';
 export { referrersTag, legacySignatureTag } from './referrers.ts';
 export { listReferrers, attachReferrer, listReferrer } from './store-referrers.ts';

@@ -6,41 +6,19 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import { createAuthorizer } from '../../src/registry/auth/create-authorizer.ts';
 import { checkRealm } from '../../src/registry/auth/realm-policy.ts';
 import { staticCredentials } from '../../src/registry/credentials/credential.ts';
-import { RegistryHttpClient, type HttpClientOptions } from '../../src/registry/http-client.ts';
-import { RepositoryStore } from '../../src/registry/repository.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
-import { startScriptedServer, type Script, type ScriptedServer } from '../support/scripted-server.ts';
+import { scriptedRepositories } from '../support/scripted-repository.ts';
+import type { Script } from '../support/scripted-server.ts';
 import { readAll } from '../registry/kernel-image-fixture.ts';
 
-const servers: ScriptedServer[] = [];
-const clients: RegistryHttpClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-async function serve(script: Script): Promise<ScriptedServer> {
-  const server = await startScriptedServer(script);
-  servers.push(server);
-  return server;
-}
-
-function store(server: ScriptedServer, options: HttpClientOptions = {}): RepositoryStore {
-  const client = new RegistryHttpClient({
-    retry: { baseDelayMs: 1, maxDelayMs: 2 },
-    discardTimeoutMs: 200,
-    ...options,
-  });
-  clients.push(client);
-  return new RepositoryStore({ client, host: server.host, repository: 'acme/kernel' });
-}
+const { serve, store } = scriptedRepositories({ discardTimeoutMs: 200 });
 
 /** Starts an answer and then sends one byte every `everyMs`, never ending it. */
 function trickle(res: ServerResponse, status: number, headers: Record<string, string> = {}, everyMs = 20) {

@@ -3,45 +3,19 @@
  * kart sent and what it made of the answer.
  */
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import type { Authorizer } from '../../src/registry/authorizer.ts';
-import {
-  RegistryHttpClient,
-  type HttpClientOptions,
-  type RetryEvent,
-} from '../../src/registry/http-client.ts';
-import { RepositoryStore } from '../../src/registry/repository.ts';
-import {
-  startScriptedServer,
-  sendError,
-  type ScriptedServer,
-  type Script,
-} from '../support/scripted-server.ts';
+import type { RetryEvent } from '../../src/registry/http-client.ts';
+import { scriptedRepositories } from '../support/scripted-repository.ts';
+import { sendError } from '../support/scripted-server.ts';
 import { readAll } from './kernel-image-fixture.ts';
 import { retryTransient } from '../../src/oci/transient-retry.ts';
 import { kartErrorOf } from '../support/kart-error.ts';
 
-const servers: ScriptedServer[] = [];
-const clients: RegistryHttpClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-async function serve(script: Script): Promise<ScriptedServer> {
-  const server = await startScriptedServer(script);
-  servers.push(server);
-  return server;
-}
-
-function store(server: ScriptedServer, options: HttpClientOptions = {}, extra: object = {}): RepositoryStore {
-  const client = new RegistryHttpClient({ retry: { baseDelayMs: 1, maxDelayMs: 2 }, ...options });
-  clients.push(client);
-  return new RepositoryStore({ client, host: server.host, repository: 'acme/kernel', ...extra });
-}
+const { serve, store } = scriptedRepositories();
 
 const blob = Buffer.alloc(64 * 1024, 7).map((b, i) => (b + i * 31) & 0xff) as Buffer;
 const blobDesc: Descriptor = { mediaType: MediaType.OciLayer, digest: sha256Digest(blob), size: blob.length };
@@ -390,6 +364,38 @@ describe('pushing a manifest with a subject', () => {
         artifactType: 'application/vnd.example.sig',
       },
     ]);
+  });
+});
+
+describe('the repository routes each descriptor', () => {
+  it('manifest media types to /manifests/ (with the Accept list), the rest to /blobs/; blobs() and manifests() are not routed', async () => {
+    const server = await serve((req, res) => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': MediaType.OciManifest });
+        return res.end(manifest);
+      }
+      res.writeHead(req.method === 'DELETE' ? 202 : 200);
+      res.end();
+    });
+    const repo = store(server);
+    expect(await repo.exists(manifestDesc)).toBe(true);
+    expect(await repo.exists(blobDesc)).toBe(true);
+    expect(await repo.blobs().exists(manifestDesc)).toBe(true);
+    expect(await repo.manifests().exists(blobDesc)).toBe(true);
+    await repo.delete(manifestDesc);
+    await repo.delete(blobDesc);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `HEAD /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `HEAD /v2/acme/kernel/blobs/${blobDesc.digest}`,
+      `HEAD /v2/acme/kernel/blobs/${manifestDesc.digest}`,
+      `HEAD /v2/acme/kernel/manifests/${blobDesc.digest}`,
+      // the manifest is read first: had it a subject, the referrers fallback would lose it
+      `GET /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `DELETE /v2/acme/kernel/manifests/${manifestDesc.digest}`,
+      `DELETE /v2/acme/kernel/blobs/${blobDesc.digest}`,
+    ]);
+    const accepts = server.requests.map((r) => r.headers.accept?.includes(MediaType.OciManifest) === true);
+    expect(accepts).toEqual([true, false, false, true, true, false, false]);
   });
 });
 
