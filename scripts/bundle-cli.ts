@@ -1,8 +1,8 @@
 /**
  * The installed CLI's bundle: src/cli/main.ts and what it imports (kart's modules and its pure-JS
- * dependencies: commander, undici, zod, sigstore...) as minified ES modules in dist/bundle/cli/, which
- * bin/kart.js runs when the package has no src/. A registry command otherwise loads ~220 files (95 of
- * zod, 38 of undici) before its first request; one file parses and compiles in a fraction of that.
+ * dependencies: commander, undici, sigstore...) as minified ES modules in dist/bundle/cli/, which
+ * bin/kart.js runs when the package has no src/. A registry command otherwise loads ~130 files (38 of
+ * undici) before its first request; one file parses and compiles in a fraction of that.
  * Code splitting keeps each command's lazily imported library code in its own chunk, so `kart --help`
  * still loads only the option tables.
  *

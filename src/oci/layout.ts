@@ -2,7 +2,6 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import {
@@ -15,6 +14,7 @@ import {
 } from './digest.ts';
 import { LOCK_FILE_NAME, withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
 import { MAX_MANIFEST_BYTES, isManifestMediaType } from './media-types.ts';
+import { checkShape, looseObject, optional, string } from './json-shape.ts';
 import { parseJson, type Descriptor, type ImageIndex } from './schema.ts';
 import type { Deleter, TagLister, Target } from './store.ts';
 import { notALayout, unwritableOrInvalid } from './layout-errors.ts';
@@ -42,7 +42,8 @@ export { REF_NAME_ANNOTATION } from './layout-index.ts';
  */
 export const LAYOUT_VERSION = '1.0.0';
 
-const LayoutHeaderSchema = z.looseObject({ imageLayoutVersion: z.string() });
+const LayoutHeaderSchema = looseObject({ imageLayoutVersion: string() });
+const MediaTypeProbe = looseObject({ mediaType: optional(string()) });
 
 export interface OpenLayoutOptions {
   /** Create the directory and its `oci-layout`/`index.json` when missing (and check it is writable). */
@@ -293,8 +294,8 @@ export class OciLayout implements Target, TagLister, Deleter {
       );
     }
     const bytes = await readFile(path);
-    const probe = z.looseObject({ mediaType: z.string().optional() }).safeParse(safeJson(bytes));
-    const mediaType = probe.success ? probe.data.mediaType : undefined;
+    const probe = checkShape(MediaTypeProbe, safeJson(bytes));
+    const mediaType = probe.ok ? probe.value.mediaType : undefined;
     if (mediaType === undefined || !isManifestMediaType(mediaType)) {
       throw new KartError('NOT_FOUND', `${digest} in ${this.name} is not a manifest or index`, {
         hint: 'resolve a tag or the digest of a manifest',

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { checkShape, array, looseObject, optional, string } from '../oci/json-shape.ts';
 import { KartError } from '../errors.ts';
 import { isRetryableStatus } from './retry-policy.ts';
 
@@ -12,8 +12,8 @@ import { isRetryableStatus } from './retry-policy.ts';
  */
 
 // distribution-spec error body; any other body (HTML, text/plain 429 pages) is tolerated.
-const ErrorBodySchema = z.looseObject({
-  errors: z.array(z.looseObject({ code: z.string().optional(), message: z.string().optional() })),
+const ErrorBodySchema = looseObject({
+  errors: array(looseObject({ code: optional(string()), message: optional(string()) })),
 });
 
 export interface RegistryErrorBody {
@@ -23,8 +23,8 @@ export interface RegistryErrorBody {
 
 export function parseErrorBody(text: string): RegistryErrorBody {
   try {
-    const parsed = ErrorBodySchema.safeParse(JSON.parse(text));
-    const first = parsed.success ? parsed.data.errors[0] : undefined;
+    const parsed = checkShape(ErrorBodySchema, JSON.parse(text));
+    const first = parsed.ok ? parsed.value.errors[0] : undefined;
     return { code: first?.code, message: first?.message };
   } catch {
     return { code: undefined, message: undefined };

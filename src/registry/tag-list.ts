@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { KartError } from '../errors.ts';
+import { array, looseObject, nullable, optional, string } from '../oci/json-shape.ts';
 import { parseJson } from '../oci/schema.ts';
 import { failure, header, readBoundedText, type RegistryHttpClient } from './http-client.ts';
 import { displayUrl } from './registry-errors.ts';
@@ -9,9 +9,9 @@ import { displayUrl } from './registry-errors.ts';
  * guessing from page sizes. Next-page links must stay on the registry's origin, and the number of
  * pages is capped, so a hostile registry can neither redirect us elsewhere nor keep us paging forever.
  */
-const TagListSchema = z.looseObject({
-  name: z.string().optional(),
-  tags: z.array(z.string()).nullable().optional(),
+const TagListSchema = looseObject({
+  name: optional(string()),
+  tags: optional(nullable(array(string()))),
 });
 
 export interface TagListOptions {

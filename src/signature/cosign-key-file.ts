@@ -1,6 +1,6 @@
 import { createPrivateKey, scrypt, type KeyObject } from 'node:crypto';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
-import { z } from 'zod';
+import { checkShape, int, literal, object, string } from '../oci/json-shape.ts';
 import { keyInvalid } from './signature-errors.ts';
 
 /**
@@ -13,18 +13,14 @@ import { keyInvalid } from './signature-errors.ts';
 export const COSIGN_KEY_PEM =
   /-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED \1 PRIVATE KEY-----/;
 
-const EncryptedKeySchema = z.object({
-  kdf: z.object({
-    name: z.literal('scrypt'),
-    params: z.object({
-      N: z.number().int().positive(),
-      r: z.number().int().positive(),
-      p: z.number().int().positive(),
-    }),
-    salt: z.string(),
+const EncryptedKeySchema = object({
+  kdf: object({
+    name: literal('scrypt'),
+    params: object({ N: int({ min: 1 }), r: int({ min: 1 }), p: int({ min: 1 }) }),
+    salt: string(),
   }),
-  cipher: z.object({ name: z.literal('nacl/secretbox'), nonce: z.string() }),
-  ciphertext: z.string(),
+  cipher: object({ name: literal('nacl/secretbox'), nonce: string() }),
+  ciphertext: string(),
 });
 
 /** Scrypt cost cosign uses (N=2^15..2^16); anything far above it is refused rather than run for minutes. */
@@ -44,10 +40,11 @@ export async function readCosignKey(
     );
   }
   const body = COSIGN_KEY_PEM.exec(pem)?.[2] ?? '';
-  const parsed = EncryptedKeySchema.safeParse(
+  const parsed = checkShape(
+    EncryptedKeySchema,
     safeJson(Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')),
   );
-  if (!parsed.success || parsed.data.kdf.params.N > MAX_SCRYPT_N) {
+  if (!parsed.ok || parsed.value.kdf.params.N > MAX_SCRYPT_N) {
     throw keyInvalid(
       'KEY_INVALID',
       path,
@@ -55,7 +52,7 @@ export async function readCosignKey(
       'regenerate it with cosign generate-key-pair, or use a PEM key (kart key generate)',
     );
   }
-  const { kdf, cipher, ciphertext } = parsed.data;
+  const { kdf, cipher, ciphertext } = parsed.value;
   const { N, r, p } = kdf.params;
   const secret = await new Promise<Buffer>((done, fail) =>
     scrypt(password, Buffer.from(kdf.salt, 'base64'), 32, { N, r, p, maxmem: 256 * N * r }, (error, key) =>

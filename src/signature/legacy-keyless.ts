@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, type SignedEntity } from '@sigstore/verify';
-import { z } from 'zod';
+import { int, looseObject, refine, string } from '../oci/json-shape.ts';
 import { parseJson } from '../oci/schema.ts';
 import { SignatureAnnotation } from './signature-types.ts';
 
@@ -41,17 +41,21 @@ export function legacyKeylessEntity(
 }
 
 /** cosign's `bundle` annotation: `{SignedEntryTimestamp, Payload: {body, integratedTime, logIndex, logID}}`. */
-const RekorBundleSchema = z.looseObject({
-  SignedEntryTimestamp: z.string(),
-  Payload: z.looseObject({
-    body: z.string(),
-    integratedTime: z.number().int(),
-    logIndex: z.number().int(),
-    logID: z.string().regex(/^[0-9a-f]+$/),
+const RekorBundleSchema = looseObject({
+  SignedEntryTimestamp: string(),
+  Payload: looseObject({
+    body: string(),
+    integratedTime: int(),
+    logIndex: int(),
+    logID: refine(
+      string(),
+      (id) => /^[0-9a-f]+$/.test(id),
+      'Invalid string: must match pattern /^[0-9a-f]+$/',
+    ),
   }),
 });
 
-const BodyKindSchema = z.looseObject({ kind: z.string(), apiVersion: z.string() });
+const BodyKindSchema = looseObject({ kind: string(), apiVersion: string() });
 
 function tlogEntry(json: string, what: string): unknown {
   const { SignedEntryTimestamp, Payload } = parseJson(RekorBundleSchema, Buffer.from(json, 'utf8'), what);

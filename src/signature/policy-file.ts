@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { parseReference } from '../oci/reference.ts';
+import { array, optional, record, strictObject, string } from '../oci/json-shape.ts';
 import { parseJson } from '../oci/schema.ts';
 import type { TrustPolicy } from './trust-policy.ts';
 
@@ -18,11 +18,11 @@ import type { TrustPolicy } from './trust-policy.ts';
  * is TRUST_POLICY_NO_MATCH (nothing installs from a repository the policy does not name). Paths are
  * relative to the policy file.
  */
-const EntrySchema = z.strictObject({
-  keys: z.array(z.string()).optional(),
-  keyless: z.strictObject({ identity: z.string(), issuer: z.string(), trustedRoot: z.string() }).optional(),
+const EntrySchema = strictObject({
+  keys: optional(array(string())),
+  keyless: optional(strictObject({ identity: string(), issuer: string(), trustedRoot: string() })),
 });
-const PolicyFileSchema = z.strictObject({ repositories: z.record(z.string(), EntrySchema) });
+const PolicyFileSchema = strictObject({ repositories: record(EntrySchema) });
 
 /** The policy for a reference's repository (`host/repo`, or `oci:DIR` for a layout). */
 export type RepositoryPolicies = (reference: string) => TrustPolicy;

@@ -1,9 +1,9 @@
 import { verify as ecdsaVerify } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, Verifier, type SignedEntity } from '@sigstore/verify';
-import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { digestAlgorithm, digestHex } from '../oci/digest.ts';
+import { array, literal, looseObject, record, string } from '../oci/json-shape.ts';
 import { fetchBytes, fetchManifest } from '../oci/manifest-io.ts';
 import { parseJson, plainDescriptor, type Descriptor } from '../oci/schema.ts';
 import type { Fetcher } from '../oci/store.ts';
@@ -228,16 +228,16 @@ function legacySigner(
   );
 }
 
-const StatementSchema = z.looseObject({
-  _type: z.literal(SigstoreType.InTotoStatementV1),
-  subject: z.array(z.looseObject({ digest: z.record(z.string(), z.string()) })),
-  predicateType: z.string(),
+const StatementSchema = looseObject({
+  _type: literal(SigstoreType.InTotoStatementV1),
+  subject: array(looseObject({ digest: record(string()) })),
+  predicateType: string(),
 });
 
-const SimpleSigningSchema = z.looseObject({
-  critical: z.looseObject({
-    identity: z.looseObject({ 'docker-reference': z.string() }),
-    image: z.looseObject({ 'docker-manifest-digest': z.string() }),
-    type: z.string(),
+const SimpleSigningSchema = looseObject({
+  critical: looseObject({
+    identity: looseObject({ 'docker-reference': string() }),
+    image: looseObject({ 'docker-manifest-digest': string() }),
+    type: string(),
   }),
 });

@@ -14,52 +14,64 @@
  *                       Option<Vec<String>>; Labels: Option<HashMap<String,String>>; ExposedPorts,
  *                       Volumes: Option<map> (Go's map[string]struct{})
  */
-import { z } from 'zod';
+import {
+  array,
+  boolean,
+  checkShape,
+  nullable,
+  object,
+  optional as absent,
+  record,
+  string,
+  unknownValue,
+  type Infer,
+  type Shape,
+} from '../../src/oci/json-shape.ts';
 
-const optional = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
-const strings = z.array(z.string());
+const optional = <T>(shape: Shape<T>) => absent(nullable(shape));
+const strings = array(string());
 
-const History = z.object({
-  created: optional(z.string()),
-  author: optional(z.string()),
-  created_by: optional(z.string()),
-  comment: optional(z.string()),
-  empty_layer: optional(z.boolean()),
+const History = object({
+  created: optional(string()),
+  author: optional(string()),
+  created_by: optional(string()),
+  comment: optional(string()),
+  empty_layer: optional(boolean()),
 });
 
-const Config = z.object({
-  User: optional(z.string()),
-  ExposedPorts: optional(z.record(z.string(), z.unknown())),
+const Config = object({
+  User: optional(string()),
+  ExposedPorts: optional(record(unknownValue())),
   Env: optional(strings),
   Entrypoint: optional(strings),
   Cmd: optional(strings),
-  Volumes: optional(z.record(z.string(), z.unknown())),
-  WorkingDir: optional(z.string()),
-  Labels: optional(z.record(z.string(), z.string())),
-  StopSignal: optional(z.string()),
+  Volumes: optional(record(unknownValue())),
+  WorkingDir: optional(string()),
+  Labels: optional(record(string())),
+  StopSignal: optional(string()),
 });
 
-const ImageConfiguration = z.object({
-  created: optional(z.string()),
-  author: optional(z.string()),
-  architecture: z.string(),
-  os: z.string(),
-  'os.version': optional(z.string()),
+const ImageConfiguration = object({
+  created: optional(string()),
+  author: optional(string()),
+  architecture: string(),
+  os: string(),
+  'os.version': optional(string()),
   'os.features': optional(strings),
-  variant: optional(z.string()),
+  variant: optional(string()),
   config: optional(Config),
-  rootfs: z.object({ type: z.string(), diff_ids: strings }),
-  history: z.array(History),
+  rootfs: object({ type: string(), diff_ids: strings }),
+  history: array(History),
 });
 
-export type StrictImageConfiguration = z.infer<typeof ImageConfiguration>;
+export type StrictImageConfiguration = Infer<typeof ImageConfiguration>;
 
 /** Parses like krata would; throws naming the first field serde would have refused. */
 export function readStrictImageConfig(bytes: Buffer | string): StrictImageConfiguration {
-  const result = ImageConfiguration.safeParse(JSON.parse(bytes.toString()));
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new Error(`oci-spec 0.6.8 would refuse this config: ${issue.path.join('.')}: ${issue.message}`);
+  const result = checkShape(ImageConfiguration, JSON.parse(bytes.toString()));
+  if (!result.ok) {
+    const { path, reason } = result.mismatch;
+    throw new Error(`oci-spec 0.6.8 would refuse this config: ${path.join('.')}: ${reason}`);
   }
-  return result.data;
+  return result.value;
 }

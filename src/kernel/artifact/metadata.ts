@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { KartError } from '../../errors.ts';
+import { array, checkShape, object, oneOf, optional, refine, string } from '../../oci/json-shape.ts';
 import type { KernelArch } from '../image/types.ts';
 
 /**
@@ -40,21 +40,18 @@ const KEYS = {
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(KEYS));
 
 /** Shapes of the known values; a value is one line of text, so none may hold LF, CR or NUL. */
-const Line = z.string().regex(/^[^\n\r\0]*$/, 'must not contain a newline or NUL');
-const NonEmptyLine = Line.min(1, 'must not be empty');
-const FieldSchemas = {
-  arch: z.enum(['x86_64', 'aarch64'], 'must be x86_64 or aarch64'),
+const ONE_LINE = /^[^\n\r\0]*$/;
+const Line = refine(string(), (s) => ONE_LINE.test(s), 'must not contain a newline or NUL');
+const NonEmptyLine = refine(Line, (s) => s.length > 0, 'must not be empty');
+const matching = (pattern: RegExp, message: string) => refine(string(), (s) => pattern.test(s), message);
+const MetadataSchema = object({
+  arch: oneOf(['x86_64', 'aarch64'], 'must be x86_64 or aarch64'),
   version: NonEmptyLine,
-  unameRelease: NonEmptyLine.optional(),
+  unameRelease: optional(NonEmptyLine),
   flavor: NonEmptyLine,
-  configDigest: z
-    .string()
-    .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lowercase hex digits'),
-  tags: z
-    .array(z.string().regex(/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/, 'each tag must be a valid OCI tag'))
-    .optional(),
-};
-const MetadataSchema = z.object(FieldSchemas);
+  configDigest: matching(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lowercase hex digits'),
+  tags: optional(array(matching(/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/, 'each tag must be a valid OCI tag'))),
+});
 const EXTRA_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Metadata files are a few hundred bytes; anything past this is not one. */
@@ -71,7 +68,7 @@ function invalid(
 
 /** Renders the file. Throws METADATA_INVALID naming the key whose value cannot be written as one line. */
 export function formatKernelMetadata(metadata: KernelMetadata): string {
-  const result = MetadataSchema.safeParse({
+  const result = checkShape(MetadataSchema, {
     arch: metadata.arch,
     version: metadata.version,
     unameRelease: metadata.unameRelease,
@@ -79,19 +76,18 @@ export function formatKernelMetadata(metadata: KernelMetadata): string {
     configDigest: metadata.configDigest,
     tags: metadata.tags === undefined ? undefined : [...metadata.tags],
   });
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = String(issue?.path[0] ?? '') as keyof typeof KEYS;
+  if (!result.ok) {
+    const field = String(result.mismatch.path[0] ?? '') as keyof typeof KEYS;
     throw invalid(
       'kernel metadata',
-      `${KEYS[field] ?? field} ${issue?.message ?? 'is invalid'}`,
+      `${KEYS[field] ?? field} ${result.mismatch.reason}`,
       'fix the value passed in',
       {
         key: KEYS[field] ?? field,
       },
     );
   }
-  const m = result.data;
+  const m = result.value;
   const lines: string[] = [`${KEYS.arch}=${m.arch}`, `${KEYS.version}=${m.version}`];
   if (m.unameRelease !== undefined) lines.push(`${KEYS.unameRelease}=${m.unameRelease}`);
   lines.push(`${KEYS.flavor}=${m.flavor}`, `${KEYS.configDigest}=${m.configDigest}`);
@@ -105,7 +101,7 @@ export function formatKernelMetadata(metadata: KernelMetadata): string {
         { key },
       );
     }
-    if (!Line.safeParse(value).success) {
+    if (!ONE_LINE.test(value)) {
       throw invalid(
         'kernel metadata',
         `${key} must not contain a newline or NUL`,
@@ -196,10 +192,9 @@ export function parseKernelMetadata(input: string | Uint8Array, source: string):
     configDigest: known.get(KEYS.configDigest)?.value,
     tags: parseTagList(known.get(KEYS.tags)?.value),
   };
-  const result = MetadataSchema.safeParse(candidate);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = String(issue?.path[0] ?? '') as keyof typeof KEYS;
+  const result = checkShape(MetadataSchema, candidate);
+  if (!result.ok) {
+    const field = String(result.mismatch.path[0] ?? '') as keyof typeof KEYS;
     const key = KEYS[field] ?? field;
     const entry = known.get(key);
     if (entry === undefined) {
@@ -214,7 +209,7 @@ export function parseKernelMetadata(input: string | Uint8Array, source: string):
     }
     throw invalid(
       `${source}:${entry.line}`,
-      `${key}=${truncate(entry.value)}: ${key} ${issue?.message ?? 'is invalid'}`,
+      `${key}=${truncate(entry.value)}: ${key} ${result.mismatch.reason}`,
       'the file is corrupt or not written by a kernel publisher',
       {
         line: entry.line,
@@ -222,7 +217,7 @@ export function parseKernelMetadata(input: string | Uint8Array, source: string):
       },
     );
   }
-  const m = result.data;
+  const m = result.value;
   return {
     arch: m.arch,
     version: m.version,

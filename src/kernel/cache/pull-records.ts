@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { currentOwner, ownerRunning } from '../../oci/process-owner.ts';
+import { checkShape, int, object, optional, string, type Infer } from '../../oci/json-shape.ts';
 import { DigestSchema, type Descriptor } from '../../oci/schema.ts';
 
 /**
@@ -22,14 +22,15 @@ export const PULLS_DIR = '.kart-pulls';
 
 const FOREIGN_RECORD_MAX_AGE_MS = 24 * 60 * 60_000;
 
-const PullRecordSchema = z.object({
-  pid: z.number().int(),
-  started: z.number().int().optional(),
-  boot: z.string().optional(),
-  pidns: z.string().optional(),
-  host: z.string(),
-  root: z.object({ mediaType: z.string(), digest: DigestSchema, size: z.number().int().nonnegative() }),
+const PullRecordSchema = object({
+  pid: int(),
+  started: optional(int()),
+  boot: optional(string()),
+  pidns: optional(string()),
+  host: string(),
+  root: object({ mediaType: string(), digest: DigestSchema, size: int({ min: 0 }) }),
 });
+type PullRecord = Infer<typeof PullRecordSchema>;
 
 /** Writes the record (call it under the cache lock); returns its path, to remove when the pull ends. */
 export async function recordPull(cacheRoot: string, root: Descriptor): Promise<string> {
@@ -62,17 +63,17 @@ export async function runningPullRoots(cacheRoot: string): Promise<Descriptor[]>
   return roots;
 }
 
-async function readRecord(path: string): Promise<z.infer<typeof PullRecordSchema> | undefined> {
+async function readRecord(path: string): Promise<PullRecord | undefined> {
   try {
-    const parsed = PullRecordSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    const parsed = checkShape(PullRecordSchema, JSON.parse(await readFile(path, 'utf8')));
     // Written whole under the lock this is read under: a broken one belongs to a pull killed mid-write.
-    return parsed.success ? parsed.data : undefined;
+    return parsed.ok ? parsed.value : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function stillRunning(record: z.infer<typeof PullRecordSchema>, path: string): Promise<boolean> {
+async function stillRunning(record: PullRecord, path: string): Promise<boolean> {
   const running = ownerRunning(record);
   if (running !== undefined) return running;
   const info = await stat(path).catch(() => undefined);

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { array, int, literal, object, optional, record, string, type Infer } from '../../oci/json-shape.ts';
 import { DigestSchema, parseJson } from '../../oci/schema.ts';
 
 /**
@@ -14,31 +14,31 @@ import { DigestSchema, parseJson } from '../../oci/schema.ts';
  */
 export const REFS_FILE_NAME = 'refs.json';
 
-const RootSchema = z.object({
+const RootSchema = object({
   digest: DigestSchema,
-  mediaType: z.string(),
-  size: z.number().int().nonnegative(),
+  mediaType: string(),
+  size: int({ min: 0 }),
   /**
    * ISO time the reference was seen resolving to this digest when it became the newest: a pull that
    * finds the tag unchanged leaves it, so a warm pull writes nothing
    */
-  seenAt: z.string(),
+  seenAt: string(),
 });
-export type CachedRoot = z.infer<typeof RootSchema>;
+export type CachedRoot = Infer<typeof RootSchema>;
 
-const ReferenceEntrySchema = z.object({
+const ReferenceEntrySchema = object({
   /** distinct digests, newest first */
-  history: z.array(RootSchema),
+  history: array(RootSchema),
   /** the digest of the last pull that installed successfully (what --offline uses) */
-  pulled: RootSchema.optional(),
+  pulled: optional(RootSchema),
 });
-export type CachedReference = z.infer<typeof ReferenceEntrySchema>;
+export type CachedReference = Infer<typeof ReferenceEntrySchema>;
 
-const RefsSchema = z.object({
-  version: z.literal(1),
-  references: z.record(z.string(), ReferenceEntrySchema),
+const RefsSchema = object({
+  version: literal(1),
+  references: record(ReferenceEntrySchema),
 });
-export type Refs = z.infer<typeof RefsSchema>;
+export type Refs = Infer<typeof RefsSchema>;
 
 /**
  * refs.json, or an empty one when it is missing, or damaged: a damaged file would fail every pull,

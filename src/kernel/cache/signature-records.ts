@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
 import { digestAlgorithm, digestHex } from '../../oci/digest.ts';
+import { array, object, oneOf } from '../../oci/json-shape.ts';
 import { DescriptorSchema, parseJson, plainDescriptor, type Descriptor } from '../../oci/schema.ts';
 import type { SignatureCandidate } from '../../signature/find-signatures.ts';
 
@@ -14,9 +14,9 @@ import type { SignatureCandidate } from '../../signature/find-signatures.ts';
  */
 export const SIGNATURES_DIR = 'signatures';
 
-const RecordSchema = z.object({
+const RecordSchema = object({
   subject: DescriptorSchema,
-  signatures: z.array(z.object({ source: z.enum(['referrer', 'legacy-tag']), manifest: DescriptorSchema })),
+  signatures: array(object({ source: oneOf(['referrer', 'legacy-tag']), manifest: DescriptorSchema })),
 });
 
 export interface SignatureRecord {

@@ -1,8 +1,17 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { z } from 'zod';
 import { digestHex, type Digest } from '../../oci/digest.ts';
 import { fileHolds } from '../../oci/file-digest.ts';
+import {
+  array,
+  checkShape,
+  int,
+  looseObject,
+  object,
+  oneOf,
+  string,
+  type Infer,
+} from '../../oci/json-shape.ts';
 import { DigestSchema } from '../../oci/schema.ts';
 import { trustedVersionDir, versionHolds } from '../install/install-area.ts';
 import type { InstalledFile } from '../install/install-kernel.ts';
@@ -17,19 +26,19 @@ import type { InstalledFile } from '../install/install-kernel.ts';
  * repair; the install core creates it only after verifying every byte, and renames it into place
  * whole), and every file has its recorded size. `verifyContent` re-hashes every file as well (`kart pull -k --verify-installed`).
  */
-const KartJsonSchema = z.looseObject({
+const KartJsonSchema = looseObject({
   manifestDigest: DigestSchema,
-  platform: z.object({ os: z.string(), architecture: z.string() }),
-  format: z.enum(['kernel-oci', 'linuxkit']),
-  files: z.array(
-    z.object({
-      name: z.enum(['kernel', 'config', 'addons.squashfs', 'metadata', 'kernel.tar', 'rootfs.img']),
-      size: z.number().int().nonnegative(),
+  platform: object({ os: string(), architecture: string() }),
+  format: oneOf(['kernel-oci', 'linuxkit']),
+  files: array(
+    object({
+      name: oneOf(['kernel', 'config', 'addons.squashfs', 'metadata', 'kernel.tar', 'rootfs.img']),
+      size: int({ min: 0 }),
       digest: DigestSchema,
     }),
   ),
 });
-export type InstalledState = z.infer<typeof KartJsonSchema>;
+export type InstalledState = Infer<typeof KartJsonSchema>;
 
 export interface IntactInstallOptions {
   /** re-hash every installed file against kart.json (default: sizes and the version directory only) */
@@ -45,11 +54,12 @@ export async function intactInstall(
   if (versionDir === undefined) return undefined;
   let state: InstalledState;
   try {
-    const parsed = KartJsonSchema.safeParse(
+    const parsed = checkShape(
+      KartJsonSchema,
       JSON.parse(await readFile(join(versionDir, 'kart.json'), 'utf8')),
     );
-    if (!parsed.success) return undefined;
-    state = parsed.data;
+    if (!parsed.ok) return undefined;
+    state = parsed.value;
   } catch {
     return undefined;
   }

@@ -1,15 +1,15 @@
 import type { Dispatcher } from 'undici';
 import { requestUrl } from '../undici-core.ts';
-import { z } from 'zod';
 import { KartError } from '../../errors.ts';
 import { readBounded } from '../../oci/bounded-read.ts';
+import { checkShape, looseObject, number, optional, string } from '../../oci/json-shape.ts';
 import type { Credential } from '../credentials/credential.ts';
 
 /**
  * One token request to a Bearer realm (the distribution token spec). With an identity token: POST the
  * OAuth2 form `grant_type=refresh_token`, and fall back to GET with Basic when the server 404s the POST
  * (not every token server speaks OAuth2). Otherwise GET `realm?service=&scope=…` with Basic
- * credentials, or anonymously. The answer is size-capped and zod-validated; `access_token` wins over
+ * credentials, or anonymously. The answer is size-capped and shape-checked; `access_token` wins over
  * `token`. Secrets go only into headers and bodies, never into URLs, errors or log lines.
  */
 export interface TokenRequest {
@@ -37,12 +37,12 @@ const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 const DEFAULT_TOKEN_TIMEOUT_MS = 60_000;
 const MAX_REDIRECTS = 5;
 
-const TokenResponseSchema = z.looseObject({
-  token: z.string().optional(),
-  access_token: z.string().optional(),
-  expires_in: z.number().finite().optional(),
-  issued_at: z.string().optional(),
-  refresh_token: z.string().optional(),
+const TokenResponseSchema = looseObject({
+  token: optional(string()),
+  access_token: optional(string()),
+  expires_in: optional(number()),
+  issued_at: optional(string()),
+  refresh_token: optional(string()),
 });
 
 function realmForMessages(realm: URL): string {
@@ -217,16 +217,13 @@ async function readTokenAnswer(
   } catch {
     throw tokenFailed(req, 'answered with something that is not JSON');
   }
-  const parsed = TokenResponseSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw tokenFailed(
-      req,
-      `answered with an invalid field "${issue?.path.join('.') ?? ''}": ${issue?.message ?? ''}`,
-    );
+  const parsed = checkShape(TokenResponseSchema, json);
+  if (!parsed.ok) {
+    const { path, reason } = parsed.mismatch;
+    throw tokenFailed(req, `answered with an invalid field "${path.join('.')}": ${reason}`);
   }
-  const token = parsed.data.access_token || parsed.data.token;
+  const token = parsed.value.access_token || parsed.value.token;
   if (!token) throw tokenFailed(req, 'answered without a token or access_token');
   if (/[\r\n]/.test(token)) throw tokenFailed(req, 'answered with a token that cannot be sent in a header');
-  return { token, expiresInSeconds: parsed.data.expires_in, refreshToken: parsed.data.refresh_token };
+  return { token, expiresInSeconds: parsed.value.expires_in, refreshToken: parsed.value.refresh_token };
 }

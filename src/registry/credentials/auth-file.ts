@@ -1,8 +1,8 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import { isKartError, KartError } from '../../errors.ts';
 import { writeFileAtomic } from '../../oci/atomic-file.ts';
+import { checkShape, looseObject, optional, record, string, type Infer } from '../../oci/json-shape.ts';
 import type { Credential } from './credential.ts';
 import { normaliseRegistryHost, serverAddressFor } from './server-address.ts';
 
@@ -10,21 +10,21 @@ import { normaliseRegistryHost, serverAddressFor } from './server-address.ts';
  * docker's config.json and the containers auth.json (skopeo, podman) share one shape: `auths` keyed by
  * server address. Unknown fields are kept on rewrite (they belong to docker and others).
  */
-const AuthEntrySchema = z.looseObject({
-  auth: z.string().optional(),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  identitytoken: z.string().optional(),
-  registrytoken: z.string().optional(),
+const AuthEntrySchema = looseObject({
+  auth: optional(string()),
+  username: optional(string()),
+  password: optional(string()),
+  identitytoken: optional(string()),
+  registrytoken: optional(string()),
 });
-type AuthEntry = z.infer<typeof AuthEntrySchema>;
+type AuthEntry = Infer<typeof AuthEntrySchema>;
 
-export const AuthFileSchema = z.looseObject({
-  auths: z.record(z.string(), AuthEntrySchema).optional(),
-  credsStore: z.string().optional(),
-  credHelpers: z.record(z.string(), z.string()).optional(),
+export const AuthFileSchema = looseObject({
+  auths: optional(record(AuthEntrySchema)),
+  credsStore: optional(string()),
+  credHelpers: optional(record(string())),
 });
-export type AuthFile = z.infer<typeof AuthFileSchema>;
+export type AuthFile = Infer<typeof AuthFileSchema>;
 
 /** Auth files are small; anything bigger is not one (and is not read into memory whole). */
 const MAX_AUTH_FILE_BYTES = 4 * 1024 * 1024;
@@ -41,12 +41,11 @@ function invalidFile(path: string, what: string): KartError {
 export async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   const raw = await readRawAuthFile(path);
   if (raw === undefined) return undefined;
-  const parsed = AuthFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalidFile(path, `field "${issue?.path.join('.') ?? ''}" ${issue?.message ?? 'is invalid'}`);
+  const parsed = checkShape(AuthFileSchema, raw);
+  if (!parsed.ok) {
+    throw invalidFile(path, `field "${parsed.mismatch.path.join('.')}" ${parsed.mismatch.reason}`);
   }
-  return parsed.data;
+  return parsed.value;
 }
 
 async function readRawAuthFile(path: string): Promise<Record<string, unknown> | undefined> {
@@ -131,8 +130,7 @@ export async function updateAuthFile(
   change: (file: Record<string, unknown> & { auths: Record<string, Record<string, unknown>> }) => void,
 ): Promise<void> {
   const raw = (await readRawAuthFile(path)) ?? {};
-  const parsed = AuthFileSchema.safeParse(raw);
-  if (!parsed.success) throw invalidFile(path, 'does not have the shape of an auth file');
+  if (!checkShape(AuthFileSchema, raw).ok) throw invalidFile(path, 'does not have the shape of an auth file');
   const auths =
     typeof raw.auths === 'object' && raw.auths !== null
       ? (raw.auths as Record<string, Record<string, unknown>>)

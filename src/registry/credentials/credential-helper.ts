@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { z } from 'zod';
 import { KartError } from '../../errors.ts';
+import { checkShape, looseObject, optional, string } from '../../oci/json-shape.ts';
 import type { Credential } from './credential.ts';
 
 /**
@@ -9,10 +9,10 @@ import type { Credential } from './credential.ts';
  * {ServerURL, Username, Secret}. Answers and errors arrive on stdout. A Username of `<token>` means
  * Secret is an identity (refresh) token. "credentials not found" means anonymous, not a failure.
  */
-const HelperAnswerSchema = z.looseObject({
-  ServerURL: z.string().optional(),
-  Username: z.string(),
-  Secret: z.string(),
+const HelperAnswerSchema = looseObject({
+  ServerURL: optional(string()),
+  Username: string(),
+  Secret: string(),
 });
 
 const MAX_HELPER_OUTPUT = 64 * 1024;
@@ -96,15 +96,15 @@ export async function helperGet(suffix: string, serverAddress: string): Promise<
       { exitCode: 2, hint: 'the helper must print {"ServerURL","Username","Secret"}' },
     );
   }
-  const answer = HelperAnswerSchema.safeParse(json);
-  if (!answer.success) {
+  const answer = checkShape(HelperAnswerSchema, json);
+  if (!answer.ok) {
     throw new KartError(
       'CREDENTIAL_HELPER_FAILED',
-      `credential helper docker-credential-${suffix} get answered without ${answer.error.issues[0]?.path.join('.') ?? 'the expected fields'}`,
+      `credential helper docker-credential-${suffix} get answered without ${answer.mismatch.path.join('.') || 'the expected fields'}`,
       { exitCode: 2, hint: 'the helper must print {"ServerURL","Username","Secret"}' },
     );
   }
-  const { Username, Secret } = answer.data;
+  const { Username, Secret } = answer.value;
   if (Secret === '') return undefined;
   return Username === IDENTITY_TOKEN_USER
     ? { identityToken: Secret }

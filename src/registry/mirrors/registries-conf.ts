@@ -1,6 +1,6 @@
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
 import { KartError } from '../../errors.ts';
+import { array, boolean, checkShape, object, optional, string, type Infer } from '../../oci/json-shape.ts';
 
 /**
  * containers' registries.conf, the part kart acts on: `[[registry]]` tables with their prefix,
@@ -44,30 +44,30 @@ export interface RegistriesConf {
 }
 
 const EndpointFields = {
-  location: z.string().optional(),
-  insecure: z.boolean().optional(),
+  location: optional(string()),
+  insecure: optional(boolean()),
 };
 
-const MirrorSchema = z.object({
+const MirrorSchema = object({
   ...EndpointFields,
-  'pull-from-mirror': z.string().optional(),
+  'pull-from-mirror': optional(string()),
 });
 
-const RegistrySchema = z.object({
+const RegistrySchema = object({
   ...EndpointFields,
-  prefix: z.string().optional(),
-  blocked: z.boolean().optional(),
-  'mirror-by-digest-only': z.boolean().optional(),
-  'pull-from-mirror': z.string().optional(),
-  mirror: z.array(MirrorSchema).optional(),
+  prefix: optional(string()),
+  blocked: optional(boolean()),
+  'mirror-by-digest-only': optional(boolean()),
+  'pull-from-mirror': optional(string()),
+  mirror: optional(array(MirrorSchema)),
 });
 
-const V1ListSchema = z.object({ registries: z.array(z.string()).optional() }).optional();
+const V1ListSchema = optional(object({ registries: optional(array(string())) }));
 
-const FileSchema = z.object({
-  registry: z.array(RegistrySchema).optional(),
+const FileSchema = object({
+  registry: optional(array(RegistrySchema)),
   // The version 1 format's tables.
-  registries: z.object({ search: V1ListSchema, insecure: V1ListSchema, block: V1ListSchema }).optional(),
+  registries: optional(object({ search: V1ListSchema, insecure: V1ListSchema, block: V1ListSchema })),
 });
 
 /** Top-level keys of the version 2 format: any of them beside version 1 tables is a mixed file. */
@@ -97,15 +97,15 @@ export function parseRegistriesConf(text: string, path: string, options: ParseOp
     }
     throw error;
   }
-  const checked = FileSchema.safeParse(document);
+  const checked = checkShape(FileSchema, document);
   const headers = registryHeaderLines(text);
-  if (!checked.success) {
-    const issue = checked.error.issues[0]!;
-    const index = typeof issue.path[1] === 'number' ? issue.path[1] : undefined;
+  if (!checked.ok) {
+    const { path: fieldPath, reason } = checked.mismatch;
+    const index = typeof fieldPath[1] === 'number' ? fieldPath[1] : undefined;
     const where = index === undefined ? path : `${path}:${headers[index]?.line ?? 1}`;
-    throw invalid(where, `${issue.path.join('.')}: ${issue.message}`);
+    throw invalid(where, `${fieldPath.join('.')}: ${reason}`);
   }
-  const v1 = checked.data.registries;
+  const v1 = checked.value.registries;
   // Set means a `registries` list is written (even an empty one), as containers decides it.
   if (v1 !== undefined && [v1.search, v1.insecure, v1.block].some((list) => list?.registries)) {
     const where = `${path}:${lineOf(text, /^\s*\[\s*registries[\].]/)}`;
@@ -134,7 +134,7 @@ export function parseRegistriesConf(text: string, path: string, options: ParseOp
     }
     return fromVersion1(v1, text, path);
   }
-  const entries = (checked.data.registry ?? []).map((table, index) =>
+  const entries = (checked.value.registry ?? []).map((table, index) =>
     registryEntry(table, path, headers[index] ?? { line: 1, mirrors: [] }),
   );
   return firstOfEachPrefix(refuseConflicts(entries));
@@ -146,7 +146,7 @@ export function parseRegistriesConf(text: string, path: string, options: ParseOp
  * order first named. `[registries.search]` lists where short names are looked for: nothing for kart.
  */
 function fromVersion1(
-  v1: NonNullable<z.infer<typeof FileSchema>['registries']>,
+  v1: NonNullable<Infer<typeof FileSchema>['registries']>,
   text: string,
   path: string,
 ): RegistryEntry[] {
@@ -214,11 +214,7 @@ function firstOfEachPrefix(entries: RegistryEntry[]): RegistryEntry[] {
   return [...byPrefix.values()];
 }
 
-function registryEntry(
-  table: z.infer<typeof RegistrySchema>,
-  path: string,
-  lines: TableLines,
-): RegistryEntry {
+function registryEntry(table: Infer<typeof RegistrySchema>, path: string, lines: TableLines): RegistryEntry {
   const origin = `${path}:${lines.line}`;
   const location = endpointLocation(table.location ?? '', origin, 'location');
   let prefix = table.prefix === undefined || table.prefix === '' ? location : table.prefix.trim();
