@@ -199,6 +199,29 @@ describe('kart pull -k (processes)', () => {
     // and hashed before what is installed is made from it.
     expect(hashed.content).toBeGreaterThanOrEqual(installed);
     expect(hashed.content).toBeLessThanOrEqual(installed + small);
+
+    // Into a new DEST from the warm cache: each cached layer is read once, verified as it goes by.
+    const warmCount = join(work, 'hashed-bytes-warm');
+    const warm = await start(
+      [
+        'pull',
+        '-k',
+        ref,
+        '--dest',
+        join(work, 'counted-dest-2'),
+        '--arch',
+        'amd64',
+        '--cache',
+        cacheDir,
+        '--json',
+      ],
+      { KART_COUNT_HASHED_BYTES: warmCount },
+    ).done;
+    expect({ code: warm.code, stderr: warm.stderr }).toEqual({ code: 0, stderr: '' });
+    expect((JSON.parse(warm.stdout) as typeof result).blobs.every((b) => b.fromCache)).toBe(true);
+    const warmHashed = JSON.parse(readFileSync(warmCount, 'utf8')) as typeof hashed;
+    expect(warmHashed.verified).toBeGreaterThanOrEqual(layers + documents);
+    expect(warmHashed.verified).toBeLessThanOrEqual(layers + 6 * documents);
     expectCacheVerified(cacheDir);
   });
 

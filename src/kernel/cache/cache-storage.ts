@@ -175,8 +175,17 @@ export class CacheStorage implements Storage {
 
   /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
   async #intact(desc: Descriptor): Promise<boolean> {
+    if (await fileHolds(this.layout.blobPath(desc.digest), desc)) return true;
+    await this.removeDamaged(desc);
+    return false;
+  }
+
+  /**
+   * A stored blob found not to hash to its digest (here, or by a reader as it went by) is removed,
+   * with a notice, to be fetched again; in a read-only cache that is CACHE_CORRUPT.
+   */
+  async removeDamaged(desc: Descriptor): Promise<void> {
     const path = this.layout.blobPath(desc.digest);
-    if (await fileHolds(path, desc)) return true;
     if (this.readOnly) {
       throw new KartError(
         'CACHE_CORRUPT',
@@ -186,6 +195,5 @@ export class CacheStorage implements Storage {
     }
     await unlink(path).catch(() => undefined);
     this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
-    return false;
   }
 }

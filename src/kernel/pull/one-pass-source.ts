@@ -43,10 +43,11 @@ export function onePassSource(
       await storing;
       return cache.storage.fetch(desc);
     }
-    if (await into.exists(desc)) {
+    // A stored layer is read once, verified as it goes by (not hashed first to be trusted, then again).
+    if ((await cache.storage.present(desc)) || (await into.exists(desc))) {
       options.note(desc, true);
       options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
-      return cache.storage.fetch(desc);
+      return healing(cache, desc, await cache.storage.fetch(desc));
     }
     const content = observeTransfer(pauseWhileDownloading(await remote.fetch(desc)), desc, options);
     flowing.add(content);
@@ -76,6 +77,41 @@ export function onePassSource(
       await into.releaseAll();
     },
   };
+}
+
+/**
+ * A cached blob that turns out damaged as it is read is removed (with the cache's notice) and the read
+ * fails CACHE_CORRUPT, transient: the pull then copies what is missing into the cache again and
+ * installs from there. The stream keeps the cache read's verified mark (it ends only when that ends).
+ */
+function healing(cache: KernelCache, desc: Descriptor, content: Readable): Readable {
+  const pass = new PassThrough();
+  content.once('error', (error) => {
+    const damaged =
+      error instanceof KartError && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH');
+    if (!damaged) {
+      pass.destroy(error);
+      return;
+    }
+    cache.storage.removeDamaged(desc).then(
+      () =>
+        pass.destroy(
+          new KartError('CACHE_CORRUPT', `cache ${cache.root}: blob ${desc.digest} is damaged`, {
+            exitCode: 1,
+            transient: true,
+            hint: 'it was removed; the pull fetches it again',
+            cause: error,
+          }),
+        ),
+      (refused: unknown) => pass.destroy(refused as Error),
+    );
+  });
+  pass.once('close', () => {
+    if (!content.destroyed) content.destroy();
+  });
+  content.pipe(pass);
+  const verified = verifiedDigestOf(content);
+  return verified === undefined ? pass : markVerified(pass, verified);
 }
 
 /**
