@@ -65,9 +65,10 @@ function start(
 
 const kart = (...args: string[]) => start(args).done;
 
-/** `kart pull -k REF --dest DEST --arch amd64 --cache CACHE [more]`, as a process. */
-const pullK = (ref: string, dest: string, cacheDir: string, ...more: string[]) =>
-  kart('pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir, ...more);
+/** `kart pull -k REF --dest DEST --arch amd64 --cache CACHE --json`, as a process with `env` added. */
+const pullKWith = (env: Record<string, string>, ref: string, dest: string, cacheDir: string) =>
+  start(['pull', '-k', ref, '--dest', dest, '--arch', 'amd64', '--cache', cacheDir, '--json'], env).done;
+const pullK = (ref: string, dest: string, cacheDir: string) => pullKWith({}, ref, dest, cacheDir);
 
 async function waitFor(path: string, deadlineMs = 30_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
@@ -128,7 +129,7 @@ describe('kart pull -k (processes)', () => {
     const ref = `${registry.host}/debian/kernel:cloud`;
     await copyReference(`oci:${layout.root}:debian`, ref, { plainHttp: true });
     const dest = join(work, 'debian-dest');
-    const run = await pullK(ref, dest, join(work, 'debian-cache'), '--json');
+    const run = await pullK(ref, dest, join(work, 'debian-cache'));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     // The inputs pack was given, and the metadata exactly as pack wrote it into its layer.
@@ -160,22 +161,12 @@ describe('kart pull -k (processes)', () => {
     const ref = `${registry.host}/debian/kernel:cloud`;
     const cacheDir = join(work, 'counted-cache');
     const counted = join(work, 'hashed-bytes');
-    const { done } = start(
-      [
-        'pull',
-        '-k',
-        ref,
-        '--dest',
-        join(work, 'counted-dest'),
-        '--arch',
-        'amd64',
-        '--cache',
-        cacheDir,
-        '--json',
-      ],
+    const run = await pullKWith(
       { KART_COUNT_HASHED_BYTES: counted },
+      ref,
+      join(work, 'counted-dest'),
+      cacheDir,
     );
-    const run = await done;
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     const result = JSON.parse(run.stdout) as {
       blobs: { mediaType: string; size: number; fromCache: boolean }[];
@@ -202,21 +193,12 @@ describe('kart pull -k (processes)', () => {
 
     // Into a new DEST from the warm cache: each cached layer is read once, verified as it goes by.
     const warmCount = join(work, 'hashed-bytes-warm');
-    const warm = await start(
-      [
-        'pull',
-        '-k',
-        ref,
-        '--dest',
-        join(work, 'counted-dest-2'),
-        '--arch',
-        'amd64',
-        '--cache',
-        cacheDir,
-        '--json',
-      ],
+    const warm = await pullKWith(
       { KART_COUNT_HASHED_BYTES: warmCount },
-    ).done;
+      ref,
+      join(work, 'counted-dest-2'),
+      cacheDir,
+    );
     expect({ code: warm.code, stderr: warm.stderr }).toEqual({ code: 0, stderr: '' });
     expect((JSON.parse(warm.stdout) as typeof result).blobs.every((b) => b.fromCache)).toBe(true);
     const warmHashed = JSON.parse(readFileSync(warmCount, 'utf8')) as typeof hashed;
@@ -246,7 +228,7 @@ describe('kart pull -k (processes)', () => {
     try {
       const cacheDir = join(work, 'corrupt-cache');
       const dest = join(work, 'corrupt-dest');
-      const run = await pullK(ref, dest, cacheDir, '--json');
+      const run = await pullK(ref, dest, cacheDir);
       // A verification failure (exit 1), not a transfer one: nothing is fetched again.
       expect(run.code).toBe(1);
       expect(JSON.parse(run.stdout).error).toMatchObject({
