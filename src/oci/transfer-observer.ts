@@ -1,5 +1,6 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
+import { markVerified, verifiedDigestOf } from './digest.ts';
 import type { Descriptor } from './schema.ts';
 import type { Ingester, Pusher } from './store.ts';
 
@@ -73,7 +74,10 @@ export function observeTransfer(content: Readable, desc: Descriptor, options: Tr
   };
   signal?.addEventListener('abort', abort, { once: true });
   pipeline(content, meter, () => signal?.removeEventListener('abort', abort));
-  return meter;
+  // The meter passes the source's errors on (pipeline destroys it with them), so a source that
+  // verifies its bytes still does through it: the mark keeps the store from hashing them again.
+  const verified = verifiedDigestOf(content);
+  return verified === undefined ? meter : markVerified(meter, verified);
 }
 
 /** `store`, pushing through observeTransfer (for producers that push streams themselves). */
