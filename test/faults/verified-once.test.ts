@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markVerified, verifiedDigestOf } from '../../src/oci/digest.ts';
+import { markVerified, verifiedDigestOf, type Digest } from '../../src/oci/digest.ts';
 import { openLayout } from '../../src/oci/layout.ts';
 import { MediaType } from '../../src/oci/media-types.ts';
 import { descriptorOf, pushBytes } from '../../src/oci/manifest-io.ts';
@@ -23,7 +23,7 @@ import { kartErrorOf } from '../support/kart-error.ts';
 let registry: TestRegistry;
 let work: string;
 const blob = Buffer.alloc(200_000, 7);
-const blobDigest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+const blobDigest: Digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
 
 beforeAll(async () => {
   registry = await startRegistry();
