@@ -34,6 +34,13 @@ import { ingestBlob, storeVerifiedBlob } from './layout-ingest.ts';
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
 
 /**
+ * Blob reads in 128 KiB chunks, not the default 64 KiB: half the reads (each a thread-pool round trip)
+ * and half the chunks through every stream after it. Larger fresh buffers page-fault more than they
+ * save (256 KiB-1 MiB measured slower on a push).
+ */
+const READ_CHUNK = 128 * 1024;
+
+/**
  * An OCI image layout directory (image-spec image-layout.md) as a store: `oci-layout`, `index.json`
  * whose entries carry their tag in `org.opencontainers.image.ref.name`, and `blobs/<alg>/<hex>`.
  * Every write lands atomically: blobs are verified into a temp file on the same filesystem and renamed
@@ -169,7 +176,7 @@ export class OciLayout implements Target, TagLister, Deleter {
     const verified = Readable.from(
       (async function* () {
         started = true;
-        const source = file.createReadStream();
+        const source = file.createReadStream({ highWaterMark: READ_CHUNK });
         const verify = new VerifyingStream(desc, what);
         source.on('error', (error) => verify.destroy(error));
         try {
