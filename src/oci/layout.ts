@@ -1,18 +1,11 @@
 import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { KartError } from '../errors.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import {
-  VerifyingStream,
-  digestAlgorithm,
-  digestHex,
-  isDigest,
-  markVerified,
-  type Digest,
-} from './digest.ts';
+import { digestAlgorithm, digestHex, isDigest, markVerified, type Digest } from './digest.ts';
 import { LOCK_FILE_NAME, withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
 import { MAX_MANIFEST_BYTES, isManifestMediaType } from './media-types.ts';
 import { parseJson, type Descriptor, type ImageIndex } from './schema.ts';
@@ -30,6 +23,7 @@ import {
   withoutRefName,
 } from './layout-index.ts';
 import { ingestBlob, storeVerifiedBlob } from './layout-ingest.ts';
+import { verifiedFileStream } from './verified-file-stream.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
 
@@ -168,27 +162,10 @@ export class OciLayout implements Target, TagLister, Deleter {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw this.#blobNotFound(desc);
       throw unwritableOrInvalid(path, error as NodeJS.ErrnoException, 'cannot read the blob');
     }
-    // Lazy: bytes start flowing (and so verification errors can only be raised) once someone reads;
-    // a small blob verified eagerly would fail with no listener attached yet.
-    const file = handle;
-    let started = false;
-    const what = `${this.name} blob ${desc.digest}` as const;
-    const verified = Readable.from(
-      (async function* () {
-        started = true;
-        const source = file.createReadStream({ highWaterMark: READ_CHUNK });
-        const verify = new VerifyingStream(desc, what);
-        source.on('error', (error) => verify.destroy(error));
-        try {
-          yield* source.pipe(verify);
-        } finally {
-          source.destroy();
-        }
-      })(),
-    );
-    verified.on('close', () => {
-      if (!started) void file.close().catch(() => undefined);
-    });
+    // Lazy: bytes are read (and so verification errors can only be raised) once someone reads; a
+    // small blob verified eagerly would fail with no listener attached yet.
+    const what = `${this.name} blob ${desc.digest}`;
+    const verified = verifiedFileStream(handle, desc, what, READ_CHUNK);
     return markVerified(verified, desc.digest);
   }
 
