@@ -147,6 +147,9 @@ class ResumingBlobStream extends Readable {
     this.#start = opened.start;
     this.#received = opened.start - opened.skip;
     this.#url = opened.response.url;
+    // Whoever reads gets the error through their own listener (pipeline, for await); a reader that
+    // already stopped listening (it failed first) must not turn a late one into an uncaught exception.
+    this.on('error', () => {});
     this.#attach(opened.response.body);
   }
 
