@@ -1,7 +1,7 @@
 /**
  * Running one timed command: wall time around the process (spawn included, the same for kart and its
  * peers), its CPU time (user + system of the command and its children, GNU time's %U + %S) and its peak
- * RSS from GNU time's %M (the kernel's ru_maxrss of the child).
+ * RSS from GNU time's %M (the kernel's ru_maxrss of the child) and its minor page faults (%R).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +14,8 @@ export interface Timed {
   cpuSeconds: number;
   /** peak resident set size of the command (KiB) */
   rssKb: number;
+  /** minor page faults of the command (GNU time's %R): fresh memory touched, a per-byte cost */
+  minorFaults: number;
 }
 
 const GNU_TIME = '/usr/bin/time';
@@ -31,7 +33,7 @@ export function runTimed(command: string, args: string[], options: RunOptions = 
   const rssFile = join(scratch, 'rss');
   try {
     const started = performance.now();
-    const result = spawnSync(GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, command, ...args], {
+    const result = spawnSync(GNU_TIME, ['-f', '%M %U %S %R', '-o', rssFile, command, ...args], {
       env: options.env ?? process.env,
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
@@ -47,13 +49,13 @@ export function runTimed(command: string, args: string[], options: RunOptions = 
       );
     }
     // GNU time appends its line after anything else it wrote there (a "Command exited" note).
-    const [rss, user, system] = readFileSync(rssFile, 'utf8')
+    const [rss, user, system, faults] = readFileSync(rssFile, 'utf8')
       .trim()
       .split('\n')
       .pop()!
       .split(' ')
       .map(Number);
-    return { seconds, cpuSeconds: user! + system!, rssKb: rss! };
+    return { seconds, cpuSeconds: user! + system!, rssKb: rss!, minorFaults: faults! };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

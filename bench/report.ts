@@ -18,6 +18,8 @@ export interface Figure {
   unit: 's';
   /** for throughput figures: bytes processed per run */
   bytes?: number;
+  /** for transfer figures: the bytes each run moves, for CPU seconds per GiB */
+  movedBytes?: number;
   samples: Record<string, Timed[]>;
   targets: Target[];
   /** from one extra, untimed run: bytes kart verified against their digests per byte moved */
@@ -27,7 +29,7 @@ export interface Figure {
 }
 
 export interface Result extends Figure {
-  medians: Record<string, { seconds: number; cpuSeconds: number; rssMb: number }>;
+  medians: Record<string, { seconds: number; cpuSeconds: number; rssMb: number; minorFaults: number }>;
   /** kart's median time over each peer's (below 1: kart is faster), for every peer, target or not */
   ratios?: Record<string, number>;
   /**
@@ -45,6 +47,7 @@ export function summarize(figure: Figure): Result {
         seconds: median(timed.map((t) => t.seconds)),
         cpuSeconds: median(timed.map((t) => t.cpuSeconds)),
         rssMb: median(timed.map((t) => t.rssKb)) / 1024,
+        minorFaults: median(timed.map((t) => t.minorFaults)),
       },
     ]),
   );
@@ -84,7 +87,18 @@ export interface Verdict {
 
 export function renderTable(results: Result[]): { text: string; verdicts: Verdict[] } {
   const rows: string[][] = [
-    ['figure', 'tool', 'median s', 'CPU s', 'peak RSS MB', 'kart/tool', 'paired', 'MB/s'],
+    [
+      'figure',
+      'tool',
+      'median s',
+      'CPU s',
+      'CPU s/GiB',
+      'minor faults',
+      'peak RSS MB',
+      'kart/tool',
+      'paired',
+      'MB/s',
+    ],
   ];
   const verdicts: Verdict[] = [];
   for (const result of results) {
@@ -96,6 +110,8 @@ export function renderTable(results: Result[]): { text: string; verdicts: Verdic
         name,
         median.seconds.toFixed(3),
         median.cpuSeconds.toFixed(2),
+        result.movedBytes ? (median.cpuSeconds / (result.movedBytes / 1024 ** 3)).toFixed(2) : '',
+        String(median.minorFaults),
         median.rssMb.toFixed(0),
         name === 'kart' ? '' : (kart.seconds / median.seconds).toFixed(2),
         name === 'kart' ? '' : (result.pairedRatios?.[name]?.toFixed(2) ?? ''),

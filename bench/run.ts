@@ -93,6 +93,10 @@ async function measure(
   return samples;
 }
 
+/** The bytes of an artifact's index, manifests and blobs: what a push or pull of it moves. */
+const graphBytes = (graph: ReturnType<typeof layoutGraph>): number =>
+  [graph.index, ...graph.manifests, ...graph.blobs].reduce((n, b) => n + b.size, 0);
+
 /** A new repository name part for every run (and every retry), so each push starts empty. */
 let repositories = 0;
 const fresh = () => ++repositories;
@@ -142,6 +146,7 @@ async function pushFigure(artifact: {
     id: artifact.id,
     title: artifact.title,
     unit: 's',
+    movedBytes: graphBytes(artifact.graph),
     samples: await measure(
       artifact.title,
       [
@@ -203,6 +208,7 @@ async function pullKernelFigure(artifact: {
     id: artifact.id,
     title: artifact.title,
     unit: 's',
+    movedBytes: graphBytes(artifact.graph),
     hashedPerByte: hashed.verified,
     contentHashedPerByte: hashed.content,
     samples: await measure(
@@ -265,7 +271,7 @@ try {
   const kernelLayout = scratch('kernel-layout');
   await packDebianKernel(kernelLayout);
   const graph = layoutGraph(kernelLayout, KERNEL_TAG);
-  const kernelBytes = [graph.index, ...graph.manifests, ...graph.blobs].reduce((n, b) => n + b.size, 0);
+  const kernelBytes = graphBytes(graph);
   log(`kernel artifact: ${(kernelBytes / 1e6).toFixed(1)} MB in ${graph.blobs.length} blobs`);
   const source = `${registry.host}/bench/source`;
   kart('push', `oci:${kernelLayout}:${KERNEL_TAG}`, `${source}:${KERNEL_TAG}`);
@@ -301,6 +307,7 @@ try {
   // pull registry → layout
   figures.push({
     id: 'pull',
+    movedBytes: kernelBytes,
     title: 'pull kernel → OCI layout',
     unit: 's',
     samples: await measure(

@@ -118,52 +118,82 @@ export interface Expected {
 }
 
 /**
- * A pass-through stream that fails unless exactly `expected.size` bytes with `expected.digest` flow through.
- * It errors as soon as the size is exceeded (so a lying server cannot make us read forever) and at the end
- * when the size is short or the digest differs. Content is passed on as it arrives; whoever persists it
- * must only commit after this stream ended without error.
+ * Checks content against its descriptor chunk by chunk, for a consumer that holds the chunks itself
+ * (a file writer, a stream): `update` throws SIZE_MISMATCH as soon as more than `expected.size` bytes
+ * came (so a lying server cannot make us read forever), `end` throws SIZE_MISMATCH or DIGEST_MISMATCH
+ * when the whole is short or differs.
  */
-export class VerifyingStream extends Transform {
+export class ContentVerifier {
   readonly #hash: Hash;
   readonly #expected: Expected;
   readonly #what: string;
   bytes = 0;
 
   constructor(expected: Expected, what: string = expected.digest) {
-    super();
     this.#expected = expected;
     this.#what = what;
     this.#hash = createDigester(digestAlgorithm(expected.digest));
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.bytes > this.#expected.size) {
-      done(sizeMismatch(this.#what, this.#expected.size, `more than ${this.#expected.size}`));
-      return;
+      throw sizeMismatch(this.#what, this.#expected.size, `more than ${this.#expected.size}`);
     }
     this.#hash.update(chunk);
+  }
+
+  end(): void {
+    if (this.bytes !== this.#expected.size) {
+      throw sizeMismatch(this.#what, this.#expected.size, String(this.bytes));
+    }
+    const actual = `${digestAlgorithm(this.#expected.digest)}:${this.#hash.digest('hex')}`;
+    if (actual !== this.#expected.digest) {
+      throw new KartError(
+        'DIGEST_MISMATCH',
+        `${this.#what}: content digest is ${actual}, expected ${this.#expected.digest}`,
+        {
+          exitCode: 1,
+          hint: 'the content was corrupted or tampered with in transit or at rest; nothing was kept',
+          details: { expected: this.#expected.digest, actual },
+        },
+      );
+    }
+  }
+}
+
+/**
+ * A pass-through stream that fails unless exactly `expected.size` bytes with `expected.digest` flow
+ * through (a ContentVerifier as a stream). Content is passed on as it arrives; whoever persists it
+ * must only commit after this stream ended without error.
+ */
+export class VerifyingStream extends Transform {
+  readonly #verifier: ContentVerifier;
+
+  constructor(expected: Expected, what: string = expected.digest) {
+    super();
+    this.#verifier = new ContentVerifier(expected, what);
+  }
+
+  get bytes(): number {
+    return this.#verifier.bytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.#verifier.update(chunk);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
     done(null, chunk);
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.bytes !== this.#expected.size) {
-      done(sizeMismatch(this.#what, this.#expected.size, String(this.bytes)));
-      return;
-    }
-    const actual = `${digestAlgorithm(this.#expected.digest)}:${this.#hash.digest('hex')}`;
-    if (actual !== this.#expected.digest) {
-      done(
-        new KartError(
-          'DIGEST_MISMATCH',
-          `${this.#what}: content digest is ${actual}, expected ${this.#expected.digest}`,
-          {
-            exitCode: 1,
-            hint: 'the content was corrupted or tampered with in transit or at rest; nothing was kept',
-            details: { expected: this.#expected.digest, actual },
-          },
-        ),
-      );
+    try {
+      this.#verifier.end();
+    } catch (error) {
+      done(error as Error);
       return;
     }
     done();

@@ -1,5 +1,11 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createDigester, digestAlgorithm, type Digest } from './digest.ts';
+
+/**
+ * Reads go into one reused 1 MiB buffer: the bytes only feed the hash, so nothing keeps a chunk, and
+ * a fresh buffer per read (a read stream's way) costs page faults and 16× the read round trips.
+ */
+const READ_BYTES = 1024 * 1024;
 
 /** Streams a file through the hasher for `algorithm`: its digest and size (read errors are thrown). */
 export async function digestFile(
@@ -7,12 +13,20 @@ export async function digestFile(
   algorithm = 'sha256',
 ): Promise<{ digest: Digest; size: number }> {
   const hash = createDigester(algorithm);
-  let size = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    hash.update(chunk);
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { digest: `${algorithm}:${hash.digest('hex')}`, size };
+  } finally {
+    await handle.close();
   }
-  return { digest: `${algorithm}:${hash.digest('hex')}`, size };
 }
 
 /**

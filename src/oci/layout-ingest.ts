@@ -1,19 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
 import { syncDirectory } from './atomic-file.ts';
 import {
-  DigestingStream,
-  VerifyingStream,
+  ContentVerifier,
+  createDigester,
   digestAlgorithm,
   digestHex,
   verifiedDigestOf,
   type Digest,
 } from './digest.ts';
+import { writeNewFile } from './file-sink.ts';
 import { unwritableOrInvalid } from './layout-errors.ts';
 import type { Descriptor } from './schema.ts';
 
@@ -53,17 +52,15 @@ export async function storeVerifiedBlob(
     throw unwritableOrInvalid(layout.root, error as NodeJS.ErrnoException, 'cannot write blobs');
   }
   try {
-    // flush: fsync before close, so the renamed blob is durable before index.json can name it.
-    const file = createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true });
     // Content its producer already verifies (a registry blob read) errors instead of ending when
-    // wrong, which fails this pipeline just the same: it is not hashed a second time.
-    if (verifiedDigestOf(content) === desc.digest) await pipeline(content, file);
-    else
-      await pipeline(
-        content,
-        new VerifyingStream(desc, `blob ${desc.digest} pushed to ${layout.name}`),
-        file,
-      );
+    // wrong, which fails this write just the same: it is not hashed a second time.
+    const verifier =
+      verifiedDigestOf(content) === desc.digest
+        ? undefined
+        : new ContentVerifier(desc, `blob ${desc.digest} pushed to ${layout.name}`);
+    // writeNewFile fsyncs, so the renamed blob is durable before index.json can name it.
+    await writeNewFile(content, temp, verifier && ((chunk) => verifier.update(chunk)));
+    verifier?.end();
     await rename(temp, final);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
@@ -81,7 +78,8 @@ export async function ingestBlob(
 ): Promise<Descriptor> {
   const ingest = join(layout.root, INGEST_DIR);
   const temp = join(ingest, `ingest.${process.pid}.${randomBytes(6).toString('hex')}`);
-  const hasher = new DigestingStream();
+  const hash = createDigester();
+  let size = 0;
   try {
     await mkdir(ingest, { recursive: true });
     await mkdir(join(layout.root, 'blobs', 'sha256'), { recursive: true });
@@ -91,8 +89,11 @@ export async function ingestBlob(
   }
   let desc: Descriptor;
   try {
-    await pipeline(content, hasher, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
-    desc = { mediaType, digest: hasher.digest(), size: hasher.bytes };
+    await writeNewFile(content, temp, (chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
+    });
+    desc = { mediaType, digest: `sha256:${hash.digest('hex')}`, size };
     // Same digest already stored: same bytes; the rename would replace it with an identical file.
     await rename(temp, layout.blobPath(desc.digest));
   } catch (error) {

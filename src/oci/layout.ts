@@ -1,17 +1,10 @@
 import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import {
-  VerifyingStream,
-  digestAlgorithm,
-  digestHex,
-  isDigest,
-  markVerified,
-  type Digest,
-} from './digest.ts';
+import { digestAlgorithm, digestHex, isDigest, markVerified, type Digest } from './digest.ts';
 import { LOCK_FILE_NAME, withLayoutLock, type LayoutLockOptions } from './layout-lock.ts';
 import { MAX_MANIFEST_BYTES, isManifestMediaType } from './media-types.ts';
 import { checkShape, looseObject, optional, string } from './json-shape.ts';
@@ -30,8 +23,16 @@ import {
   withoutRefName,
 } from './layout-index.ts';
 import { ingestBlob, storeVerifiedBlob } from './layout-ingest.ts';
+import { verifiedFileStream } from './verified-file-stream.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
+
+/**
+ * Blob reads in 128 KiB chunks, not the default 64 KiB: half the reads (each a thread-pool round trip)
+ * and half the chunks through every stream after it. Larger fresh buffers page-fault more than they
+ * save (256 KiB-1 MiB measured slower on a push).
+ */
+const READ_CHUNK = 128 * 1024;
 
 /**
  * An OCI image layout directory (image-spec image-layout.md) as a store: `oci-layout`, `index.json`
@@ -162,27 +163,10 @@ export class OciLayout implements Target, TagLister, Deleter {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw this.#blobNotFound(desc);
       throw unwritableOrInvalid(path, error as NodeJS.ErrnoException, 'cannot read the blob');
     }
-    // Lazy: bytes start flowing (and so verification errors can only be raised) once someone reads;
-    // a small blob verified eagerly would fail with no listener attached yet.
-    const file = handle;
-    let started = false;
-    const what = `${this.name} blob ${desc.digest}` as const;
-    const verified = Readable.from(
-      (async function* () {
-        started = true;
-        const source = file.createReadStream();
-        const verify = new VerifyingStream(desc, what);
-        source.on('error', (error) => verify.destroy(error));
-        try {
-          yield* source.pipe(verify);
-        } finally {
-          source.destroy();
-        }
-      })(),
-    );
-    verified.on('close', () => {
-      if (!started) void file.close().catch(() => undefined);
-    });
+    // Lazy: bytes are read (and so verification errors can only be raised) once someone reads; a
+    // small blob verified eagerly would fail with no listener attached yet.
+    const what = `${this.name} blob ${desc.digest}`;
+    const verified = verifiedFileStream(handle, desc, what, READ_CHUNK);
     return markVerified(verified, desc.digest);
   }
 

@@ -74,8 +74,8 @@ export function observeTransfer(content: Readable, desc: Descriptor, options: Tr
   };
   signal?.addEventListener('abort', abort, { once: true });
   pipeline(content, meter, () => signal?.removeEventListener('abort', abort));
-  // The meter ends only when content ends: content its producer verifies (it errors instead of
-  // ending when wrong) stays verified through it, so a store downstream does not hash it again.
+  // The meter passes the source's errors on (pipeline destroys it with them), so a source that
+  // verifies its bytes still does through it: the mark keeps the store from hashing them again.
   const verified = verifiedDigestOf(content);
   return verified === undefined ? meter : markVerified(meter, verified);
 }

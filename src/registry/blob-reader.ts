@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KartError } from '../errors.ts';
 import { errorFromNetwork } from './registry-errors.ts';
-import { VerifyingStream, markVerified } from '../oci/digest.ts';
+import { ContentVerifier, markVerified } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/schema.ts';
 import {
   failure,
@@ -29,11 +28,10 @@ export async function readBlob(
   desc: Descriptor,
   options: BlobReadOptions = {},
 ): Promise<Readable> {
-  const bytes = await openBlobBytes(client, request, desc, options);
-  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size }, request.what);
-  // pipeline destroys both ends on failure, so the caller sees the error on `verifier`.
-  pipeline(Readable.from(bytes, { objectMode: false }), verifier).catch(() => {});
-  return markVerified(verifier, desc.digest);
+  const opened = await openFirst(client, request, desc, 0);
+  const verifier = new ContentVerifier({ digest: desc.digest, size: desc.size }, request.what);
+  const stream = new ResumingBlobStream(client, request, desc, opened, options, verifier);
+  return markVerified(stream, desc.digest);
 }
 
 export interface BlobBytesOptions extends BlobReadOptions {
@@ -55,12 +53,32 @@ export async function openBlobBytes(
   desc: Descriptor,
   options: BlobBytesOptions = {},
 ): Promise<AsyncGenerator<Buffer>> {
-  const start = options.start ?? 0;
+  const opened = await openFirst(client, request, desc, options.start ?? 0);
+  const stream = new ResumingBlobStream(client, request, desc, opened, options);
+  return (async function* () {
+    yield* stream as AsyncIterable<Buffer>;
+  })();
+}
+
+interface Opened {
+  response: RegistryResponse;
+  /** bytes the response sends before the first one wanted (a 200 to a ranged request) */
+  skip: number;
+  /** the first byte wanted */
+  start: number;
+}
+
+/** The first request for a blob's bytes from `start`: refusals and a wrong length reject here. */
+async function openFirst(
+  client: RegistryHttpClient,
+  request: RegistryRequest,
+  desc: Descriptor,
+  start: number,
+): Promise<Opened> {
   const first = await client.request({
     ...(start > 0 ? ranged(request, start, desc.size) : request),
     expectedBytes: desc.size - start,
   });
-  let skip = 0;
   if (start > 0 && first.status === 206) {
     const range = header(first.headers, 'content-range');
     if (!range?.startsWith(`bytes ${start}-`)) {
@@ -71,60 +89,166 @@ export async function openBlobBytes(
         { exitCode: 3, hint: 'the registry answers Range requests wrongly' },
       );
     }
-  } else {
-    if (first.status !== 200) throw await failure(first, request.what);
-    const length = header(first.headers, 'content-length');
-    if (length !== undefined && Number(length) !== desc.size) {
-      first.body.destroy();
-      throw new KartError(
-        'SIZE_MISMATCH',
-        `${request.what}: the registry announces ${length} bytes, the descriptor says ${desc.size}`,
-        {
-          exitCode: 1,
-          hint: 'the registry holds different content under this digest; nothing was kept',
-        },
-      );
-    }
-    skip = start;
+    return { response: first, skip: 0, start };
   }
-  const maxResumes = options.maxResumes ?? 5;
+  if (first.status !== 200) throw await failure(first, request.what);
+  const length = header(first.headers, 'content-length');
+  if (length !== undefined && Number(length) !== desc.size) {
+    first.body.destroy();
+    throw new KartError(
+      'SIZE_MISMATCH',
+      `${request.what}: the registry announces ${length} bytes, the descriptor says ${desc.size}`,
+      {
+        exitCode: 1,
+        hint: 'the registry holds different content under this digest; nothing was kept',
+      },
+    );
+  }
+  return { response: first, skip: start, start };
+}
 
-  async function* bytes(): AsyncGenerator<Buffer> {
-    let response: RegistryResponse = first;
-    let received = start - skip;
-    let resumes = 0;
-    let stalls = 0;
-    for (;;) {
-      let cut: unknown;
+/**
+ * A blob's bytes as one stream across resumed requests. The response bodies' chunks are passed on as
+ * they come ('data' events, paused while this stream is full): no async iterator (which concatenates
+ * whatever waits into a new buffer) and no stream in between. With a verifier every chunk is checked
+ * on its way, and the stream errors instead of ending when the whole is wrong.
+ */
+class ResumingBlobStream extends Readable {
+  readonly #client: RegistryHttpClient;
+  readonly #request: RegistryRequest;
+  readonly #desc: Descriptor;
+  readonly #maxResumes: number;
+  readonly #verifier: ContentVerifier | undefined;
+  readonly #start: number;
+  #body: Readable | undefined;
+  #url: URL;
+  /** bytes of the blob seen so far, counting from byte 0 (skipped ones included) */
+  #received: number;
+  /** bytes the current body sends that were passed on already: skipped */
+  #skip = 0;
+  #resumes = 0;
+  #stalls = 0;
+
+  constructor(
+    client: RegistryHttpClient,
+    request: RegistryRequest,
+    desc: Descriptor,
+    opened: Opened,
+    options: BlobReadOptions,
+    verifier?: ContentVerifier,
+  ) {
+    // Up to 1 MiB waits here before the body is paused: fewer pause/resume turns than one per chunk.
+    super();
+    this.#client = client;
+    this.#request = request;
+    this.#desc = desc;
+    this.#maxResumes = options.maxResumes ?? 5;
+    this.#verifier = verifier;
+    this.#start = opened.start;
+    this.#received = opened.start - opened.skip;
+    this.#url = opened.response.url;
+    // Whoever reads gets the error through their own listener (pipeline, for await); a reader that
+    // already stopped listening (it failed first) must not turn a late one into an uncaught exception.
+    this.on('error', () => {});
+    this.#attach(opened.response.body);
+  }
+
+  override _read(): void {
+    if (this.#body?.isPaused()) this.#body.resume();
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.#detach();
+    done(error);
+  }
+
+  #attach(body: Readable): void {
+    this.#body = body;
+    body.on('data', this.#onData);
+    body.once('error', this.#onError);
+    body.once('end', this.#onEnd);
+  }
+
+  #detach(): void {
+    const body = this.#body;
+    if (body === undefined) return;
+    this.#body = undefined;
+    body.off('data', this.#onData);
+    body.off('error', this.#onError);
+    body.off('end', this.#onEnd);
+    // an error a destroyed body still emits has nobody left to tell
+    body.on('error', () => {});
+    body.destroy();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    let buffer = chunk;
+    if (this.#skip > 0) {
+      const unwanted = Math.min(this.#skip, buffer.length);
+      this.#skip -= unwanted;
+      buffer = buffer.subarray(unwanted);
+      if (buffer.length === 0) return;
+    }
+    if (this.#received < this.#start) {
+      const unwanted = Math.min(this.#start - this.#received, buffer.length);
+      this.#received += unwanted;
+      buffer = buffer.subarray(unwanted);
+      if (buffer.length === 0) return;
+    }
+    this.#received += buffer.length;
+    try {
+      this.#verifier?.update(buffer);
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    if (!this.push(buffer)) this.#body?.pause();
+  };
+
+  readonly #onEnd = (): void => {
+    this.#detach();
+    // Done, or more than promised (the verifier reports that): nothing to resume.
+    if (this.#received >= this.#desc.size) {
       try {
-        for await (const chunk of response.body) {
-          let buffer = chunk as Buffer;
-          if (received < start) {
-            const unwanted = Math.min(start - received, buffer.length);
-            received += unwanted;
-            buffer = buffer.subarray(unwanted);
-            if (buffer.length === 0) continue;
-          }
-          received += buffer.length;
-          yield buffer;
-        }
+        this.#verifier?.end();
       } catch (error) {
-        // Past the operation's deadline there is nothing to resume.
-        if (error instanceof KartError && error.code === 'OPERATION_TIMEOUT') throw error;
-        // A registry that went silent mid-blob gets one resume, not one per retry: each costs the idle limit.
-        if ((error as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT' && stalls++ >= 1) {
-          throw errorFromNetwork(error, response.url, request.what);
-        }
-        cut = error;
-      } finally {
-        response.body.destroy();
+        this.destroy(error as Error);
+        return;
       }
-      // Done, or more than promised (the verifier reports that): nothing to resume.
-      if (received >= desc.size) return;
-      if (resumes++ >= maxResumes) {
+      this.push(null);
+      return;
+    }
+    void this.#resume(undefined);
+  };
+
+  readonly #onError = (error: unknown): void => {
+    this.#detach();
+    // Past the operation's deadline there is nothing to resume.
+    if (error instanceof KartError && error.code === 'OPERATION_TIMEOUT') {
+      this.destroy(error);
+      return;
+    }
+    // A registry that went silent mid-blob gets one resume, not one per retry: each costs the idle limit.
+    if ((error as { code?: unknown } | null)?.code === 'UND_ERR_BODY_TIMEOUT' && this.#stalls++ >= 1) {
+      this.destroy(errorFromNetwork(error, this.#url, this.#request.what));
+      return;
+    }
+    if (this.#received >= this.#desc.size) {
+      this.#onEnd();
+      return;
+    }
+    void this.#resume(error);
+  };
+
+  /** Asks for the rest of the blob from the byte it broke off at, or fails the stream. */
+  async #resume(cut: unknown): Promise<void> {
+    const received = this.#received;
+    const { what } = this.#request;
+    try {
+      if (this.#resumes++ >= this.#maxResumes) {
         throw new KartError(
           'TRANSFER_INTERRUPTED',
-          `${request.what}: the transfer broke off at byte ${received} of ${desc.size}`,
+          `${what}: the transfer broke off at byte ${received} of ${this.#desc.size}`,
           {
             exitCode: 3,
             transient: true,
@@ -133,18 +257,24 @@ export async function openBlobBytes(
           },
         );
       }
-      response = await client.request(ranged(request, received, desc.size));
-      const range = header(response.headers, 'content-range');
+      const response = await this.#client.request(ranged(this.#request, received, this.#desc.size));
+      if (this.destroyed) {
+        response.body.destroy();
+        return;
+      }
+      this.#url = response.url;
       if (response.status === 200) {
         // No Range support: the blob starts again from byte 0; what was passed on already is skipped.
-        response = { ...response, body: skipBytes(response.body, received) };
-        continue;
+        this.#skip = received;
+        this.#attach(response.body);
+        return;
       }
+      const range = header(response.headers, 'content-range');
       if (response.status !== 206 || !range?.startsWith(`bytes ${received}-`)) {
         response.body.destroy();
         throw new KartError(
           'TRANSFER_INTERRUPTED',
-          `${request.what}: the transfer broke off at byte ${received} and the registry cannot resume it (HTTP ${response.status})`,
+          `${what}: the transfer broke off at byte ${received} and the registry cannot resume it (HTTP ${response.status})`,
           {
             exitCode: 3,
             hint: 'retry; the registry does not support Range requests',
@@ -152,32 +282,13 @@ export async function openBlobBytes(
           },
         );
       }
+      this.#attach(response.body);
+    } catch (error) {
+      this.destroy(error as Error);
     }
   }
-  return bytes();
 }
 
 function ranged(request: RegistryRequest, start: number, size: number): RegistryRequest {
   return { ...request, headers: { ...request.headers, range: `bytes=${start}-${size - 1}` } };
-}
-
-/** `body` without its first `count` bytes (the part of a restarted blob already passed on). */
-function skipBytes(body: Readable, count: number): Readable {
-  let left = count;
-  const rest = Readable.from(
-    (async function* () {
-      for await (const chunk of body) {
-        const buffer = chunk as Buffer;
-        if (left >= buffer.length) {
-          left -= buffer.length;
-          continue;
-        }
-        yield left > 0 ? buffer.subarray(left) : buffer;
-        left = 0;
-      }
-    })(),
-    { objectMode: false },
-  );
-  rest.once('close', () => body.destroy());
-  return rest;
 }

@@ -1,4 +1,5 @@
 /** The small primitives every room shares: bounded read, file digest, backoff. */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backoffDelay } from '../../src/oci/backoff.ts';
 import { readBounded } from '../../src/oci/bounded-read.ts';
-import { sha256Digest } from '../../src/oci/digest.ts';
+import { digestBytes, sha256Digest } from '../../src/oci/digest.ts';
 import { digestFile, fileHolds } from '../../src/oci/file-digest.ts';
 
 const dirs: string[] = [];
@@ -49,6 +50,19 @@ describe('digestFile / fileHolds', () => {
     expect(await fileHolds(path, { digest: sha256Digest('kernel'), size: 7 })).toBe(false);
     expect(await fileHolds(path, { digest: sha256Digest('other'), size: 6 })).toBe(false);
     expect(await fileHolds(join(dir, 'missing'), { digest: sha256Digest('kernel'), size: 6 })).toBe(false);
+  });
+
+  it('hashes a file of several read buffers, the last one partly filled, the same as in memory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kart-primitives-'));
+    dirs.push(dir);
+    const path = join(dir, 'large');
+    const bytes = randomBytes(2 * 1024 * 1024 + 12_345);
+    await writeFile(path, bytes);
+    expect(await digestFile(path)).toEqual({ digest: sha256Digest(bytes), size: bytes.length });
+    expect(await digestFile(path, 'sha512')).toEqual({
+      digest: digestBytes(bytes, 'sha512'),
+      size: bytes.length,
+    });
   });
 });
 
