@@ -15,6 +15,8 @@ export async function writeNewFile(
   content: Readable,
   path: string,
   inspect?: (chunk: Buffer) => void,
+  /** sync false: the caller fsyncs it later, with others (the install core, before its swap) */
+  { sync = true }: { sync?: boolean } = {},
 ): Promise<void> {
   let handle: FileHandle;
   try {
@@ -26,7 +28,7 @@ export async function writeNewFile(
   try {
     await drainInto(content, handle, inspect);
     // Durable before the caller renames it into place.
-    await handle.sync();
+    if (sync) await handle.sync();
   } catch (error) {
     await handle.close().catch(() => undefined);
     throw error;

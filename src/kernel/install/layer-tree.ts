@@ -1,9 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { link as linkFile, unlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestingStream, type Digest } from '../../oci/index.ts';
+import { createDigester, type Digest } from '../../oci/digest.ts';
+import { writeNewFile } from '../../oci/file-sink.ts';
 import { entryRefused } from './install-errors.ts';
 
 /**
@@ -415,12 +414,14 @@ function join2(parent: string, name: string): string {
 }
 
 /**
- * Writes a kept file's bytes and returns their digest. Not fsynced here: the install core syncs every
- * file it keeps at once before the swap (one wait for all, not one per layer between downloads).
+ * Writes a kept file's bytes (in large batched writes) and returns their digest. Not fsynced here: the
+ * install core syncs every file it keeps at once before the swap (one wait for all, not one per layer
+ * between downloads).
  */
 async function writeBody(entry: LayerEntry, staged: string): Promise<Digest> {
-  const digesting = new DigestingStream();
-  const out = createWriteStream(staged, { flags: 'wx', mode: 0o644 });
-  await pipeline(entry.body ?? Readable.from([]), digesting, out);
-  return digesting.digest();
+  const hash = createDigester('sha256', 'content');
+  await writeNewFile(entry.body ?? Readable.from([]), staged, (chunk) => hash.update(chunk), {
+    sync: false,
+  });
+  return `sha256:${hash.digest('hex')}`;
 }
