@@ -1,6 +1,6 @@
 # Source this file. Installs the Debian packages kart's tests and demo use, when any is missing.
 # One list, used by .ci/run, scripts/test.sh and scripts/demo.sh.
-KART_DEBIAN_PACKAGES="docker-registry skopeo squashfs-tools apache2-utils cryptsetup-bin curl ca-certificates openssl xz-utils lz4 zstd e2fsprogs fdisk erofs-utils xfsprogs oci-image-tool"
+KART_DEBIAN_PACKAGES="docker-registry skopeo squashfs-tools apache2-utils cryptsetup-bin curl ca-certificates openssl xz-utils lz4 zstd e2fsprogs fdisk erofs-utils xfsprogs oci-image-tool git"
 # apt waits up to this many seconds for another apt/dpkg (unattended-upgrades, a second shell) to
 # release the dpkg lock, instead of failing at once.
 KART_APT_LOCK_TIMEOUT="${KART_APT_LOCK_TIMEOUT:-600}"
