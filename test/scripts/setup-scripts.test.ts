@@ -101,3 +101,41 @@ describe('scripts/toolchain.sh', () => {
     });
   }
 });
+
+describe('scripts/test.sh', () => {
+  it('runs the tests from a hard-linked copy under /var/tmp when nobody cannot read the checkout (as root)', () => {
+    // A checkout inside a 0700 directory, as one cloned under /root; the parts are stubs.
+    const checkout = join(work, 'private', 'kart');
+    mkdirSync(join(checkout, 'scripts'), { recursive: true });
+    mkdirSync(join(checkout, 'bin'), { recursive: true });
+    mkdirSync(join(checkout, 'node_modules'), { recursive: true });
+    chmodSync(join(work, 'private'), 0o700);
+    copyFileSync(join(ROOT, 'scripts/test.sh'), join(checkout, 'scripts/test.sh'));
+    writeFileSync(join(checkout, 'scripts/debian-deps.sh'), ': # stub\n');
+    writeFileSync(join(checkout, 'scripts/toolchain.sh'), ': # stub\n');
+    writeFileSync(join(checkout, 'bin/kart.js'), '// stub\n');
+    writeFileSync(join(checkout, 'package-lock.json'), '{}\n');
+    writeFileSync(join(checkout, 'node_modules/.package-lock.json'), '{}\n');
+    const log = join(work, 'npm-test.log');
+    const bin = binDir('test-sh', { npm: `echo "$* in $PWD; "$(ls) >> ${log}`, node: 'exit 0' }, []);
+    chmodSync(join(work, 'test-sh'), 0o755);
+    const run = spawnSync('/bin/bash', [join(checkout, 'scripts/test.sh')], {
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const line = readFileSync(log, 'utf8').trim().split('\n').at(-1);
+    if (process.getuid?.() === 0) {
+      expect(line).toMatch(
+        /^test in \/var\/tmp\/kart-tests\.[A-Za-z0-9]{6}\/kart; bin node_modules package-lock.json scripts$/,
+      );
+      expect(run.stderr).toContain(
+        `kart: nobody cannot read ${checkout}; running the tests in /var/tmp/kart-tests.`,
+      );
+      // The copy is gone afterwards.
+      expect(existsSync(line!.slice('test in '.length, line!.indexOf(';')))).toBe(false);
+    } else {
+      expect(line).toBe(`test in ${checkout}; bin node_modules package-lock.json scripts`);
+    }
+  });
+});
