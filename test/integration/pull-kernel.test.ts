@@ -176,16 +176,17 @@ describe('kart pull -k (processes)', () => {
     const documents = sum(result.blobs.filter((b) => b.mediaType.endsWith('json')).map((b) => b.size));
     const layerSizes = result.blobs.filter((b) => !b.mediaType.endsWith('json')).map((b) => b.size);
     const layers = sum(layerSizes);
-    // A small layer's file may be staged (and hashed) before what is installed is made from it (config.gz).
-    const small = sum(layerSizes.filter((size) => size < 1024 ** 2));
+    // Layers up to 1 MiB are fetched ahead and read back; a small layer's file may be staged (and
+    // hashed) before what is installed is made from it (config.gz).
+    const small = sum(layerSizes.filter((size) => size <= 1024 ** 2));
     expect(layers).toBeGreaterThan(20_000_000);
     expect(result.blobs.every((b) => !b.fromCache)).toBe(true);
     const installed = sum(result.files.map((file) => file.size));
     const hashed = JSON.parse(readFileSync(counted, 'utf8')) as { verified: number; content: number };
-    // Every layer byte is verified once (the registry read); the JSON documents (a few KB) again each
-    // time they are read back (stored, the platform chosen, the manifest and config parsed).
+    // Every layer byte is verified once (the registry read); the small layers fetched ahead and the
+    // JSON documents (a few KB) again as they are read back from the cache.
     expect(hashed.verified).toBeGreaterThanOrEqual(layers + documents);
-    expect(hashed.verified).toBeLessThanOrEqual(layers + 6 * documents);
+    expect(hashed.verified).toBeLessThanOrEqual(layers + small + 6 * documents);
     // Each installed byte is hashed once for kart.json; a small layer's file (config.gz) may be staged
     // and hashed before what is installed is made from it.
     expect(hashed.content).toBeGreaterThanOrEqual(installed);
@@ -205,6 +206,30 @@ describe('kart pull -k (processes)', () => {
     expect(warmHashed.verified).toBeGreaterThanOrEqual(layers + documents);
     expect(warmHashed.verified).toBeLessThanOrEqual(layers + 6 * documents);
     expectCacheVerified(cacheDir);
+  });
+
+  it('fetches the small layers side by side with the first large one, not in their turn after it', async () => {
+    const ref = `${registry.host}/debian/kernel:cloud`;
+    const log = registry.requestLog ?? [];
+    const before = log.length;
+    const run = await pullK(ref, join(work, 'ahead-dest'), join(work, 'ahead-cache'));
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    const layers = (JSON.parse(run.stdout) as { blobs: Descriptor[] }).blobs.filter(
+      (b) => !b.mediaType.endsWith('json'),
+    );
+    const small = layers.filter((b) => b.size <= 1024 ** 2).map((b) => b.digest);
+    const large = layers.filter((b) => b.size > 1024 ** 2).map((b) => b.digest);
+    expect({ small: small.length, large: large.length }).toEqual({ small: 2, large: 2 });
+    // Requested in this order: layers come in manifest order (kernel/image, config.gz, addons,
+    // metadata), so one by one the last small layer would be asked for after the second large one.
+    const gets = log
+      .slice(before)
+      .filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))
+      .map((r) => r.path.slice(r.path.lastIndexOf('/') + 1));
+    const secondLarge = gets.indexOf(large[1]!);
+    expect(secondLarge).toBeGreaterThan(0);
+    for (const digest of small) expect(gets.indexOf(digest)).toBeLessThan(secondLarge);
+    expect(gets.indexOf(large[0]!)).toBeLessThan(secondLarge);
   });
 
   it('a layer corrupted at the registry fails the one-pass pull -k: no DEST, no cached blob, no temp file', async () => {

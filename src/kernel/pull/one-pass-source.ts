@@ -15,11 +15,15 @@ import { pauseWhileDownloading } from './test-pause.ts';
  * the other to the install. Neither hashes it again. (oras-go's caching `cas.Proxy` tees a fetch into
  * its cache the same way; here the cache write also takes the digest's cross-process lock.)
  *
- * `settled()` waits until every blob this source downloaded is stored in the cache (the pull calls it
- * before its swap, so a kernel is never installed that `--offline` could not install again);
- * `abandon()` stops what still flows after a failure and releases the digests' locks.
+ * `prefetch()` fetches small layers into the cache side by side, ahead of the install (which applies
+ * layers in order, so only a layer it is not reading yet can come early; a large one would wait in
+ * memory or be read back). `settled()` waits until every blob this source downloaded is stored in
+ * the cache (the pull calls it before its swap, so a kernel is never installed that `--offline` could
+ * not install again); `abandon()` stops what still flows after a failure and releases the digests'
+ * locks.
  */
 export interface OnePassSource extends Fetcher {
+  prefetch(layers: Descriptor[]): void;
   settled(): Promise<void>;
   abandon(error: Error): Promise<void>;
 }
@@ -37,11 +41,12 @@ export function onePassSource(
   const flowing = new Set<Readable>();
 
   const fetch = async (desc: Descriptor): Promise<Readable> => {
-    // A layer read twice (a hardlink's second pass) is read from the cache once it is stored there.
+    // A layer fetched ahead, or read twice (a hardlink's second pass), is read from the cache once it
+    // is stored there.
     const storing = stores.get(desc.digest);
     if (storing !== undefined) {
       await storing;
-      return cache.storage.fetch(desc);
+      return healing(cache, desc, await cache.storage.fetch(desc));
     }
     // A stored layer is read once, verified as it goes by (not hashed first to be trusted, then again).
     if ((await cache.storage.present(desc)) || (await into.exists(desc))) {
@@ -66,8 +71,26 @@ export function onePassSource(
     return toInstall;
   };
 
+  const fetchAhead = async (desc: Descriptor): Promise<void> => {
+    if ((await cache.storage.present(desc)) || (await into.exists(desc))) {
+      options.note(desc, true);
+      options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
+      return;
+    }
+    await into.push(desc, observeTransfer(await remote.fetch(desc), desc, options));
+    options.note(desc, false);
+  };
+
   return {
     fetch,
+    prefetch: (layers) => {
+      for (const desc of layers) {
+        if (stores.has(desc.digest)) continue;
+        const fetched = fetchAhead(desc);
+        fetched.catch(() => undefined);
+        stores.set(desc.digest, fetched);
+      }
+    },
     settled: async () => {
       await Promise.all(stores.values());
     },

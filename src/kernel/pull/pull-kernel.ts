@@ -337,6 +337,9 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
   };
 }
 
+/** Layers up to this size are fetched ahead into the cache and read back (a second hash of little). */
+const PREFETCH_MAX_BYTES = 1024 * 1024;
+
 /**
  * A cold install in one pass: the config is copied into the cache by the one graph copy, then the
  * install reads each layer as it downloads (onePassSource: split between the cache and the install,
@@ -359,6 +362,8 @@ async function installInOnePass<R>(
       if (!fetched.has(desc.digest)) fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
     },
   });
+  // The small layers (config.gz, metadata: a round trip each) come side by side with the first one.
+  source.prefetch(manifest.layers.filter((layer) => layer.size <= PREFETCH_MAX_BYTES));
   let attempt: R;
   try {
     // Before the swap, every downloaded layer is stored in the cache (so --offline can install it again).
