@@ -137,7 +137,7 @@ class ResumingBlobStream extends Readable {
     options: BlobReadOptions,
     verifier?: ContentVerifier,
   ) {
-    // Up to 1 MiB waits here before the body is paused: fewer pause/resume turns than one per chunk.
+    // The default high-water mark waits here before the body is paused.
     super();
     this.#client = client;
     this.#request = request;
@@ -277,6 +277,8 @@ class ResumingBlobStream extends Readable {
           `${what}: the transfer broke off at byte ${received} and the registry cannot resume it (HTTP ${response.status})`,
           {
             exitCode: 3,
+            // Starting the whole transfer over (what a caller does with a transient failure) works.
+            transient: true,
             hint: 'retry; the registry does not support Range requests',
             cause: cut,
           },

@@ -316,6 +316,8 @@ describe('a cut the registry client cannot resume', () => {
         .update(readFileSync(join(dest, 'kernel')))
         .digest('hex'),
     ).toBe(vmlinuzSha256);
+    // A fresh cache: every blob came from the registry through this pull, whichever way it went.
+    expect(result.blobs.filter((blob) => blob.fromCache)).toEqual([]);
     expect(result.blobs.find((blob) => blob.digest === kernelDigest.a)).toMatchObject({ fromCache: false });
     expect((await checkLayoutBlobs(cacheDir)).corrupt).toEqual([]);
     expect(readdirSync(join(cacheDir, '.kart-ingest'))).toEqual([]);

@@ -256,6 +256,10 @@ describe('kart pull -k (processes)', () => {
       const run = await pullK(ref, dest, cacheDir);
       // A verification failure (exit 1), not a transfer one: nothing is fetched again.
       expect(run.code).toBe(1);
+      const gets = (registry.requestLog ?? []).filter(
+        (r) => r.method === 'GET' && r.path === `/v2/corrupt/kernel/blobs/${largest.digest}`,
+      );
+      expect(gets.length).toBe(1);
       expect(JSON.parse(run.stdout).error).toMatchObject({
         code: 'DIGEST_MISMATCH',
         details: { expected: largest.digest },

@@ -193,7 +193,16 @@ export class CacheStorage implements Storage {
         { exitCode: 1, hint: `remove ${path} from a writable mount, or pass another --cache` },
       );
     }
-    await unlink(path).catch(() => undefined);
-    this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
+    // Under the digest's lock, and only if still damaged: another process may have just stored a good
+    // copy under the same name (after its own pull counted on it).
+    await withLayoutLock(
+      await this.#lockDir(desc),
+      async () => {
+        if (await fileHolds(path, desc)) return;
+        await unlink(path).catch(() => undefined);
+        this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
+      },
+      BLOB_LOCK,
+    );
   }
 }

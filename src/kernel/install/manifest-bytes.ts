@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Fetcher } from '../../oci/store.ts';
 import { KartError } from '../../errors.ts';
@@ -10,11 +11,13 @@ import { MAX_MANIFEST_BYTES } from '../../oci/media-types.ts';
  */
 export async function readVerifiedDocument(source: Fetcher, desc: Descriptor, what: string): Promise<Buffer> {
   refuseOversizedDocument(desc, what);
-  const stream = (await source.fetch(desc)).pipe(
-    new VerifyingStream({ digest: desc.digest, size: desc.size }, `${what} ${desc.digest}`),
-  );
+  const fetched = await source.fetch(desc);
+  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size }, `${what} ${desc.digest}`);
+  // pipeline, not pipe: the source's own failure (a cut, a damaged cache file) must reach the reader
+  // below, or it would be an uncaught error or a read that never ends.
+  pipeline(fetched, verifier, () => undefined);
   const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  for await (const chunk of verifier as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
 

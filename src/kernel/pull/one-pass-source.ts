@@ -77,7 +77,10 @@ export function onePassSource(
       options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
       return;
     }
-    await into.push(desc, observeTransfer(await remote.fetch(desc), desc, options));
+    const content = observeTransfer(await remote.fetch(desc), desc, options);
+    flowing.add(content);
+    content.once('close', () => flowing.delete(content));
+    await into.push(desc, content);
     options.note(desc, false);
   };
 
@@ -97,7 +100,8 @@ export function onePassSource(
     abandon: async (error) => {
       for (const content of flowing) content.destroy(error);
       await Promise.allSettled(stores.values());
-      await into.releaseAll();
+      // Never the pull's failure: a lock that cannot be released is reclaimed as stale.
+      await into.releaseAll().catch(() => undefined);
     },
   };
 }
@@ -154,10 +158,15 @@ function split(source: Readable, digest: Digest): [Readable, Readable] {
   source.once('close', () => {
     if (!ended) fail(prematureClose(digest));
   });
-  // A branch that fails (the install refused the layer, the cache's disk is full) stops the download.
+  // A branch that fails (the install refused the layer, the cache's disk is full) stops the download;
+  // so does one closed before its end without an error (pipe would keep waiting for it to drain, and
+  // the other branch would wait for ever).
   for (const branch of branches) {
     branch.once('error', (error) => {
       if (!source.destroyed) source.destroy(error);
+    });
+    branch.once('close', () => {
+      if (!branch.readableEnded && !source.destroyed) source.destroy(prematureClose(digest));
     });
     source.pipe(branch);
   }

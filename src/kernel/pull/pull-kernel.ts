@@ -397,6 +397,8 @@ async function copyIntoCache(
     fetch: async (desc: Descriptor) => pauseWhileDownloading(await remote.fetch(desc)),
   };
   const note = (desc: Descriptor, fromCache: boolean): void => {
+    // A blob this pull downloaded stays reported so when a later copy (the fallback) finds it stored.
+    if (fromCache && fetched.get(desc.digest)?.fromCache === false) return;
     fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
   };
   const into = cache.storage.claiming({ verifyStored });

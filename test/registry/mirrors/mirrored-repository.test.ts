@@ -57,7 +57,7 @@ async function readAll(opened: OpenedTarget, desc: Descriptor): Promise<Buffer> 
 
 it('a stalled mirror is left after its stall limit; the upstream carries the blob on from byte 100 000', async () => {
   const opened = await openReference(`${upstream.host}/stall/kernel:1`, {
-    sources: { registriesConf: false, mirrors: [mirror.host], mirrorStallTimeoutMs: 300 },
+    sources: { registriesConf: false, mirrors: [mirror.host], mirrorStallTimeoutMs: 1_000 },
   });
   try {
     const target = opened.target as MirroredRepository;
