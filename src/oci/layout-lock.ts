@@ -8,6 +8,7 @@ import { currentOwner, ownerRunning, type ProcessOwner } from './process-owner.t
 
 export { processAlive, processStartTime } from './process-owner.ts';
 import { backoffDelay } from './backoff.ts';
+import { throwIfAborted } from './transfer-observer.ts';
 
 /**
  * Serialises read-modify-write of a layout's index.json (and an install area, a download): in one
@@ -41,6 +42,8 @@ export interface LayoutLockOptions {
   staleMs?: number;
   /** How often the holder refreshes its lock's mtime. Default a sixth of `staleMs`. */
   refreshMs?: number;
+  /** Stop waiting for another process's lock (ABORTED): a wait can last as long as its download. */
+  signal?: AbortSignal;
 }
 
 const chains = new Map<string, Promise<unknown>>();
@@ -89,6 +92,7 @@ async function withLockFile<T>(dir: string, work: () => Promise<T>, options: Lay
         hint: `another kart is updating this layout; if none is running, delete ${lockPath}`,
       });
     }
+    throwIfAborted(options.signal);
     await delay(backoffDelay({ firstMs: 5, maxMs: 100 }, attempt));
   }
   const heartbeat = new Heartbeat(handle, refreshMs);

@@ -3,6 +3,7 @@
  * blob (from its own onTransfer callback, so the point is exact), each operation rejects with ABORTED
  * and leaves what was there before: no tag moved, no blob committed, no temp file, no install.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,8 @@ import { packKernel } from '../../src/kernel/artifact/index.ts';
 import { pullKernel } from '../../src/kernel/pull/index.ts';
 import { publishKernel } from '../../src/kernel/publish/index.ts';
 import { openLayout } from '../../src/oci/layout.ts';
+import { LOCK_FILE_NAME } from '../../src/oci/layout-lock.ts';
+import { LOCKS_DIR, openKernelCache } from '../../src/kernel/cache/index.ts';
 import type { Descriptor } from '../../src/oci/schema.ts';
 import { debianKernelPaths } from '../support/debian-kernels.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -23,6 +26,7 @@ let registry: TestRegistry;
 let work: string;
 let layout: string;
 let kernelLayer: Descriptor;
+const LAYOUT_LOCK = resolve(import.meta.dirname, '../../src/oci/layout-lock.ts');
 const debian = debianKernelPaths('amd64');
 
 beforeAll(async () => {
@@ -130,6 +134,48 @@ describe('abort mid-blob', () => {
     const hex = kernelLayer.digest.slice('sha256:'.length);
     expect(blobFiles(cache).filter((name) => name.includes(hex))).toEqual([]);
     expect(leftoverTempFiles(cache)).toEqual([]);
+  });
+
+  it("pull -k waiting for another process's download of a blob stops when aborted", async () => {
+    // Another process holds the kernel blob's lock in this cache (as a pull downloading it would).
+    const cache = join(work, 'cache-held');
+    await openKernelCache(cache);
+    const lockDir = join(cache, LOCKS_DIR, kernelLayer.digest.slice('sha256:'.length));
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { withLayoutLock } from ${JSON.stringify(LAYOUT_LOCK)};
+         import { mkdirSync } from 'node:fs';
+         mkdirSync(${JSON.stringify(lockDir)}, { recursive: true });
+         await withLayoutLock(${JSON.stringify(lockDir)}, () => {
+           console.log('held');
+           return new Promise((done) => process.stdin.on('end', done).resume());
+         });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((held) => holder.stdout.once('data', () => held()));
+      const controller = new AbortController();
+      const pull = pullKernel({
+        reference: `${registry.host}/abort/source:a`,
+        dest: join(work, 'kernel-held'),
+        cacheDir: cache,
+        arch: 'amd64',
+        target: { plainHttp: true },
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(), 500);
+      // Without the signal the wait would last the lock's 15 minutes.
+      await expectAborted(pull);
+      expect(existsSync(join(work, 'kernel-held'))).toBe(false);
+      expect(existsSync(join(lockDir, LOCK_FILE_NAME))).toBe(true);
+    } finally {
+      holder.stdin.end();
+      await new Promise((done) => holder.once('close', done));
+    }
   });
 
   it('publish: no tag in the repository', async () => {

@@ -100,9 +100,12 @@ export class CacheStorage implements Storage {
    * a blob still missing, takes its lock and holds it until `push` has stored it (or `releaseAll`),
    * so the copy fetches it only while no other process can; a blob another process stored meanwhile
    * exists (and is in `storedMeanwhile`). `verifyStored: false` trusts a stored blob by its presence
-   * (for blobs the caller does not read).
+   * (for blobs the caller does not read); `signal` stops a wait for another process's download.
    */
-  claiming({ verifyStored = true }: { verifyStored?: boolean } = {}): Storage & {
+  claiming({
+    verifyStored = true,
+    signal,
+  }: { verifyStored?: boolean; signal?: AbortSignal } = {}): Storage & {
     releaseAll(): Promise<void>;
   } {
     const held = new Map<Digest, () => Promise<void>>();
@@ -110,7 +113,7 @@ export class CacheStorage implements Storage {
       exists: async (desc) => {
         if (await (verifyStored ? this.exists(desc) : this.present(desc))) return true;
         if (this.readOnly) throw this.#readOnly(desc);
-        const release = await this.#hold(desc);
+        const release = await this.#hold(desc, signal);
         if (await this.layout.exists(desc)) {
           this.storedMeanwhile.add(desc.digest);
           await release();
@@ -135,7 +138,7 @@ export class CacheStorage implements Storage {
   }
 
   /** Takes the digest's lock and keeps it until the returned function is called. */
-  async #hold(desc: Descriptor): Promise<() => Promise<void>> {
+  async #hold(desc: Descriptor, signal?: AbortSignal): Promise<() => Promise<void>> {
     let release!: () => void;
     let acquired!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -146,7 +149,7 @@ export class CacheStorage implements Storage {
         acquired();
         await released;
       },
-      BLOB_LOCK,
+      signal === undefined ? BLOB_LOCK : { ...BLOB_LOCK, signal },
     );
     await Promise.race([got, holding]);
     return async () => {

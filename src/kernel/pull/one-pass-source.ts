@@ -36,7 +36,7 @@ export function onePassSource(
     note: (desc: Descriptor, fromCache: boolean) => void;
   },
 ): OnePassSource {
-  const into = cache.storage.claiming();
+  const into = cache.storage.claiming(options.signal === undefined ? {} : { signal: options.signal });
   const stores = new Map<Digest, Promise<void>>();
   const flowing = new Set<Readable>();
 

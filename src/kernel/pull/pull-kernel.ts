@@ -401,7 +401,10 @@ async function copyIntoCache(
     if (fromCache && fetched.get(desc.digest)?.fromCache === false) return;
     fetched.set(desc.digest, pulledBlob(desc, fromCache, remote));
   };
-  const into = cache.storage.claiming({ verifyStored });
+  const into = cache.storage.claiming({
+    verifyStored,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
   try {
     // The blobs side by side (each under its own digest's lock); every copy ends before the locks
     // are released, and the first failure is the pull's.
