@@ -68,10 +68,14 @@ export async function openPullSource(
       dispatcher,
       ...(insecure ? { insecure: true } : {}),
       ...(scheme === 'http' ? { plainHttp: true } : {}),
-      // A mirror is one of several: no waiting on it, the next source carries on.
+      // A mirror is one of several: no waiting on it, the next source carries on. One quick retry of
+      // a 5xx/429 or a dropped connection first: a site cache under a fleet's cold start answers one
+      // request in many with a passing 500, and leaving it for the rest of the pull would send that
+      // host's bytes to the upstream the cache is there to spare. Refused connections and stalls
+      // are not retried.
       ...(role === 'mirror'
         ? {
-            retry: { ...options.retry, maxRetries: 0 },
+            retry: { maxRetries: 1, baseDelayMs: 100, maxDelayMs: 200, maxRetryAfterMs: 1_000 },
             stallTimeoutMs: settings.mirrorStallTimeoutMs ?? DEFAULT_MIRROR_STALL_TIMEOUT_MS,
           }
         : {}),

@@ -145,3 +145,55 @@ it('a mirror that stalls on the tag: once the upstream has said what the tag nam
     await slow.stop();
   }
 });
+
+it('a mirror answering one passing 500 is asked once more and serves the blob; one that keeps failing is left', async () => {
+  // A site cache under a fleet's cold start: a passing 500 must not send this host to the upstream.
+  let failures = 0;
+  const flaky = await startScriptedServer((req, res) => {
+    if (!req.path.includes('/blobs/')) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    if (failures++ < 1) {
+      res.statusCode = 500;
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-length': String(content.length) });
+    res.end(content);
+  });
+  const broken = await startScriptedServer((_req, res) => {
+    res.statusCode = 500;
+    res.end();
+  });
+  try {
+    const once = await openReference(`${upstream.host}/stall/kernel:1`, {
+      sources: { registriesConf: false, mirrors: [flaky.host] },
+    });
+    try {
+      expect((await readAll(once, blob)).equals(content)).toBe(true);
+      const target = once.target as MirroredRepository;
+      expect(target.servedBy(blob.digest)).toBe(`${flaky.host}/stall/kernel`);
+      expect(target.skipped()).toEqual([]);
+      expect(flaky.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(2);
+    } finally {
+      await once.close();
+    }
+    const always = await openReference(`${upstream.host}/stall/kernel:1`, {
+      sources: { registriesConf: false, mirrors: [broken.host] },
+    });
+    try {
+      expect((await readAll(always, blob)).equals(content)).toBe(true);
+      const target = always.target as MirroredRepository;
+      expect(target.servedBy(blob.digest)).toBe(`${upstream.host}/stall/kernel`);
+      expect(target.skipped()).toEqual([expect.objectContaining({ source: `${broken.host}/stall/kernel` })]);
+      expect(broken.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(2);
+    } finally {
+      await always.close();
+    }
+  } finally {
+    await flaky.stop();
+    await broken.stop();
+  }
+});
