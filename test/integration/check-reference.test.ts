@@ -201,7 +201,7 @@ describe('kart check REF --mirror', () => {
       // Debian's cloud config does not meet zone (exit 1), as without the mirror.
       expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: '' });
       expect(JSON.parse(run.stdout).platforms[0].configDigest).toBe(debian.metadata.configDigest);
-      const byKart = site.accessLog().filter((entry) => entry.userAgent.startsWith('kart/'));
+      const byKart = (await site.settledAccessLog()).filter((entry) => entry.userAgent.startsWith('kart/'));
       expect(byKart.filter((entry) => entry.method === 'GET' && entry.path.includes('/blobs/'))).toEqual([
         expect.objectContaining({
           path: `/v2/zone-kernel/blobs/${layerOf(debian, 'kernel/config.gz').digest}`,

@@ -128,7 +128,10 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
   it('20 cold hosts at once: the same bytes, all from the site cache, kart asking the upstream for the tag only; 20 more on the warm cache cost the upstream no content at all', async () => {
     const conf = registriesConf('fleet', [[`location = "${site.host}"`]]);
     const cacheRepo = `${site.host}/fleet/kernel`;
-    const before = { upstream: upstream.accessLog().length, site: site.accessLog().length };
+    const before = {
+      upstream: (await upstream.settledAccessLog()).length,
+      site: (await site.settledAccessLog()).length,
+    };
     const cold = await Promise.all(Array.from({ length: 20 }, () => pullK(conf)));
     for (const run of cold) expectInstalled(run);
     for (const run of cold) {
@@ -142,13 +145,13 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
       );
     }
     const pieces = JSON.parse(cold[0]!.stdout).blobs.length as number;
-    const coldLog = upstream.accessLog().slice(before.upstream);
+    const coldLog = (await upstream.settledAccessLog()).slice(before.upstream);
     // What kart's 20 hosts asked of the upstream: the tag (digest pinning), once each, nothing else.
     expect(
       coldLog.filter((e) => e.userAgent.startsWith('kart/')).map((e) => `${e.method} ${e.path}`),
     ).toEqual(Array(20).fill('HEAD /v2/fleet/kernel/manifests/6.1'));
     // What they asked of the site cache: each piece of content once per host.
-    const siteGets = contentGets(site.accessLog().slice(before.site), ['GET', 'HEAD']);
+    const siteGets = contentGets((await site.settledAccessLog()).slice(before.site), ['GET', 'HEAD']);
     expect([...siteGets.values()]).toEqual(Array(pieces).fill(20));
     // Everything else at the upstream is the cache fetching, by distribution 2.8's rules: a blob it
     // lacks is fetched twice for the request that finds it missing (once to store, once to stream)
@@ -169,10 +172,10 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
     // cache goes on storing in the background after it has answered, so the warm hosts start once
     // every piece is in its storage and the upstream's log has gone quiet.
     await cacheHolds([...coldGets.keys()]);
-    const warmBefore = upstream.accessLog().length;
+    const warmBefore = (await upstream.settledAccessLog()).length;
     const warm = await Promise.all(Array.from({ length: 20 }, () => pullK(conf)));
     for (const run of warm) expectInstalled(run);
-    const warmLog = upstream.accessLog().slice(warmBefore);
+    const warmLog = (await upstream.settledAccessLog()).slice(warmBefore);
     expect(contentGets(warmLog).size).toBe(0);
     expect(warmLog.filter((e) => e.method === 'GET')).toEqual([]);
     expect(warmLog.map((e) => `${e.method} ${e.path}`)).toEqual(
@@ -233,8 +236,8 @@ describe('a fleet pulling through a site cache (distribution proxy mode)', () =>
 
 describe('--mirror on the other pulling commands; pushes go to the upstream only', () => {
   it('kart pull REF oci:DIR and kart inspect read through --mirror; kart copy to the upstream never touches the mirror', async () => {
-    const siteBefore = site.accessLog().length;
-    const upstreamBefore = upstream.accessLog().length;
+    const siteBefore = (await site.settledAccessLog()).length;
+    const upstreamBefore = (await upstream.settledAccessLog()).length;
     const out = join(work, 'copied');
     const pulled = await runKart(['pull', ref, `oci:${out}:6.1`, '--mirror', site.host, '--json']);
     expect({ code: pulled.code, stderr: pulled.stderr }).toEqual({ code: 0, stderr: '' });
@@ -244,16 +247,15 @@ describe('--mirror on the other pulling commands; pushes go to the upstream only
     expect(JSON.parse(inspected.stdout).root.digest).toBe(root.digest);
     // The site cache served the content (fetching what it lacked, the arm64 image, itself); kart
     // asked the upstream for nothing but the tag, once per command.
-    expect(contentGets(site.accessLog().slice(siteBefore)).size).toBeGreaterThan(0);
-    const byKart = upstream
-      .accessLog()
+    expect(contentGets((await site.settledAccessLog()).slice(siteBefore)).size).toBeGreaterThan(0);
+    const byKart = (await upstream.settledAccessLog())
       .slice(upstreamBefore)
       .filter((e) => e.userAgent.startsWith('kart/'));
     expect(byKart.map((e) => `${e.method} ${e.path}`)).toEqual(
       Array(2).fill('HEAD /v2/fleet/kernel/manifests/6.1'),
     );
 
-    const siteBeforePush = site.accessLog().length;
+    const siteBeforePush = (await site.settledAccessLog()).length;
     const pushed = await runKart([
       'copy',
       `oci:${out}:6.1`,
@@ -262,9 +264,11 @@ describe('--mirror on the other pulling commands; pushes go to the upstream only
       site.host,
     ]);
     expect({ code: pushed.code, stderr: pushed.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(site.accessLog().slice(siteBeforePush)).toEqual([]);
+    expect((await site.settledAccessLog()).slice(siteBeforePush)).toEqual([]);
     expect(
-      upstream.accessLog().some((e) => e.method === 'PUT' && e.path === '/v2/fleet/pushed/manifests/1'),
+      (await upstream.settledAccessLog()).some(
+        (e) => e.method === 'PUT' && e.path === '/v2/fleet/pushed/manifests/1',
+      ),
     ).toBe(true);
   });
 });
@@ -327,7 +331,7 @@ describe('a mirror that misbehaves is left for the next source, and the install 
     const mirror = await misbehavingMirror(misbehaviour);
     try {
       const conf = registriesConf(misbehaviour, [[`location = "${mirror.host}"`]]);
-      const before = upstream.accessLog().length;
+      const before = (await upstream.settledAccessLog()).length;
       const run = await pullK(conf);
       expect(run.code).toBe(0);
       expectInstalled({ ...run, stderr: '' });
@@ -335,7 +339,7 @@ describe('a mirror that misbehaves is left for the next source, and the install 
       const sources = Object.fromEntries(
         result.blobs.map((blob: { mediaType: string; source: string }) => [blob.mediaType, blob.source]),
       );
-      return { run, result, sources, mirror, upstreamLog: upstream.accessLog().slice(before) };
+      return { run, result, sources, mirror, upstreamLog: (await upstream.settledAccessLog()).slice(before) };
     } finally {
       await mirror.stop();
     }

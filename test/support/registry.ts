@@ -71,6 +71,11 @@ export interface TestRegistry {
   requestLog?: LoggedRequest[];
   /** The requests the registry has logged so far (started with accessLog; else empty). */
   accessLog(): AccessLogEntry[];
+  /**
+   * The same once the log has been quiet for a moment: the registry writes a request's line after its
+   * answer, so a client that has just read a body may be ahead of the log on a busy machine.
+   */
+  settledAccessLog(): Promise<AccessLogEntry[]>;
   /** Stops the registry process, keeping its storage (a later `start()` serves it again on the same port). */
   pause(): Promise<void>;
   /** Starts it again after pause(). */
@@ -197,6 +202,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     storageDir,
     ...(proxy ? { requestLog: proxy.requestLog } : {}),
     accessLog: () => readAccessLog(accessLogPath),
+    settledAccessLog: () => settledAccessLog(accessLogPath),
     pause: halt,
     resume: launch,
     async stop() {
@@ -205,6 +211,18 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The access log once it has not grown for 200 ms (at most 5 s of waiting). */
+async function settledAccessLog(path: string): Promise<AccessLogEntry[]> {
+  let entries = readAccessLog(path);
+  for (let quiet = 0, waited = 0; quiet < 200 && waited < 5_000; waited += 50) {
+    await new Promise((done) => setTimeout(done, 50));
+    const now = readAccessLog(path);
+    quiet = now.length === entries.length ? quiet + 50 : 0;
+    entries = now;
+  }
+  return entries;
 }
 
 /** Parses distribution's combined-format access log: `... "GET /v2/... HTTP/1.1" 200 1234 ...`. */

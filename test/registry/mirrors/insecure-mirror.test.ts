@@ -118,7 +118,10 @@ describe('an insecure mirror that is a real HTTP-only registry', () => {
       file,
       `[[registry]]\nlocation = "${upstream.host}"\n\n[[registry.mirror]]\nlocation = "${mirrorHost}"\ninsecure = true\n`,
     );
-    const before = { mirror: mirror.accessLog().length, upstream: upstream.accessLog().length };
+    const before = {
+      mirror: (await mirror.settledAccessLog()).length,
+      upstream: (await upstream.settledAccessLog()).length,
+    };
     const opened = await openReference(`${upstream.host}/plain/kernel:1`, {
       sources: { registriesConf: { file } },
       dispatcher,
@@ -133,17 +136,13 @@ describe('an insecure mirror that is a real HTTP-only registry', () => {
         skipped: [],
       });
       expect(
-        mirror
-          .accessLog()
+        (await mirror.settledAccessLog())
           .slice(before.mirror)
           .filter((e) => e.method === 'GET')
           .map((e) => `${e.status} ${e.path}`),
       ).toEqual(['200 /v2/', `200 /v2/plain/kernel/blobs/${blob.digest}`]);
       expect(
-        upstream
-          .accessLog()
-          .slice(before.upstream)
-          .filter((e) => e.path.includes('/blobs/')),
+        (await upstream.settledAccessLog()).slice(before.upstream).filter((e) => e.path.includes('/blobs/')),
       ).toEqual([]);
     } finally {
       await opened.close();

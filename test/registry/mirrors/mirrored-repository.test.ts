@@ -62,16 +62,13 @@ it('a stalled mirror is left after its stall limit; the upstream carries the blo
   try {
     const target = opened.target as MirroredRepository;
     expect(target).toBeInstanceOf(MirroredRepository);
-    const before = upstream.accessLog().length;
+    const before = (await upstream.settledAccessLog()).length;
     expect((await readAll(opened, blob)).equals(content)).toBe(true);
     expect(target.servedBy(blob.digest)).toBe(`${mirror.host}/stall/kernel + ${upstream.host}/stall/kernel`);
     expect(target.skipped()).toEqual([
       expect.objectContaining({ source: `${mirror.host}/stall/kernel`, code: 'TRANSFER_STALLED' }),
     ]);
-    const gets = upstream
-      .accessLog()
-      .slice(before)
-      .filter((e) => e.method === 'GET');
+    const gets = (await upstream.settledAccessLog()).slice(before).filter((e) => e.method === 'GET');
     expect(gets.map((e) => ({ status: e.status, bytes: e.bytes }))).toEqual([
       { status: 206, bytes: content.length - 100_000 },
     ]);
