@@ -90,6 +90,10 @@ export function errorFromResponse(failure: ResponseFailure): KartError {
       `${what}: the registry computed a different digest or size${said}`,
       {
         exitCode: 1,
+        // kart checks what it sends against the digest; the registry disagreeing is a passing fault
+        // (distribution 2.8 said so about 1 time in 100 to two processes publishing into one index),
+        // so the transfer may start over.
+        transient: true,
         hint: 'the content changed while it was being sent; nothing was stored',
         details,
       },

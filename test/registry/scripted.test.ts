@@ -227,6 +227,14 @@ describe('uploads', () => {
     expect(server.requests[3]!.body).toEqual(blob.subarray(1000));
   });
 
+  it("a manifest PUT the registry answers 400 DIGEST_INVALID is DIGEST_MISMATCH, transient (kart's bytes were checked)", async () => {
+    const server = await serve((_req, res) => sendError(res, 400, 'DIGEST_INVALID', 'digest invalid'));
+    const bytes = Buffer.from('{"schemaVersion":2,"manifests":[]}');
+    expect(
+      await kartErrorOf(store(server).pushManifest(bytes, 'application/vnd.oci.image.index.v1+json')),
+    ).toMatchObject({ code: 'DIGEST_MISMATCH', transient: true, exitCode: 1 });
+  });
+
   it('deletes the upload session when the push fails', async () => {
     const server = await serve((req, res) => {
       if (req.method === 'POST') {
