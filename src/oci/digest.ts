@@ -223,3 +223,13 @@ export function markVerified<S extends object>(stream: S, digest: string): S {
 export function verifiedDigestOf(stream: object): string | undefined {
   return (stream as { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST];
 }
+
+/**
+ * `next`, carrying `source`'s verified mark when it has one. Only for a stream that ends when, and
+ * only when, `source` ends (a pass-through, a meter, a branch of a split): `source`'s error instead
+ * of an end reaches it too.
+ */
+export function carryVerifiedMark<S extends object>(source: object, next: S): S {
+  const verified = verifiedDigestOf(source);
+  return verified === undefined ? next : markVerified(next, verified);
+}

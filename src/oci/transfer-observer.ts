@@ -1,6 +1,6 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { KartError } from '../errors.ts';
-import { markVerified, verifiedDigestOf } from './digest.ts';
+import { carryVerifiedMark } from './digest.ts';
 import type { Descriptor } from './schema.ts';
 import type { Ingester, Pusher } from './store.ts';
 
@@ -76,8 +76,7 @@ export function observeTransfer(content: Readable, desc: Descriptor, options: Tr
   pipeline(content, meter, () => signal?.removeEventListener('abort', abort));
   // The meter passes the source's errors on (pipeline destroys it with them), so a source that
   // verifies its bytes still does through it: the mark keeps the store from hashing them again.
-  const verified = verifiedDigestOf(content);
-  return verified === undefined ? meter : markVerified(meter, verified);
+  return carryVerifiedMark(content, meter);
 }
 
 /** `store`, pushing through observeTransfer (for producers that push streams themselves). */

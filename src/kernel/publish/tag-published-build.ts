@@ -2,6 +2,7 @@ import type { Descriptor } from '../../oci/schema.ts';
 import type { Target } from '../../oci/store.ts';
 import { mergePlatformEntry, readTagIndex } from '../artifact/tag-index.ts';
 import type { PlannedTag } from '../tags/policy.ts';
+import type { PublishTag } from './publish-kernel.ts';
 import { updateTagIndex, type UpdateTagIndexOptions } from './update-tag-index.ts';
 
 /**
@@ -11,15 +12,8 @@ import { updateTagIndex, type UpdateTagIndexOptions } from './update-tag-index.t
  * pointing at the published manifest, and nothing else changes (as `kart tag` would, per platform).
  * Returns each tag's change (planned only, for a dry run).
  */
-export interface PublishedTagChange {
-  tag: string;
-  reason: PlannedTag['reason'];
-  immutable: boolean;
-  previous: string | undefined;
-  next: string;
-  action: 'create' | 'move' | 'unchanged';
-  platforms: string[];
-}
+/** The same record publish returns for each tag. */
+export type PublishedTagChange = PublishTag;
 
 export async function tagPublishedBuild(
   target: Target,

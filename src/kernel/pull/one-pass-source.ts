@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
-import { markVerified, verifiedDigestOf, type Digest } from '../../oci/digest.ts';
+import { carryVerifiedMark, type Digest } from '../../oci/digest.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
 import { observeTransfer, type TransferOptions } from '../../oci/transfer-observer.ts';
@@ -40,6 +40,17 @@ export function onePassSource(
   const stores = new Map<Digest, Promise<void>>();
   const flowing = new Set<Readable>();
 
+  /**
+   * Whether the cache holds `desc` (noted as from the cache); when it does not, this process now
+   * holds its lock and is the one to download it.
+   */
+  const cached = async (desc: Descriptor): Promise<boolean> => {
+    if (!(await cache.storage.present(desc)) && !(await into.exists(desc))) return false;
+    options.note(desc, true);
+    options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
+    return true;
+  };
+
   const fetch = async (desc: Descriptor): Promise<Readable> => {
     // A layer fetched ahead, or read twice (a hardlink's second pass), is read from the cache once it
     // is stored there.
@@ -49,11 +60,7 @@ export function onePassSource(
       return healing(cache, desc, await cache.storage.fetch(desc));
     }
     // A stored layer is read once, verified as it goes by (not hashed first to be trusted, then again).
-    if ((await cache.storage.present(desc)) || (await into.exists(desc))) {
-      options.note(desc, true);
-      options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
-      return healing(cache, desc, await cache.storage.fetch(desc));
-    }
+    if (await cached(desc)) return healing(cache, desc, await cache.storage.fetch(desc));
     const content = observeTransfer(pauseWhileDownloading(await remote.fetch(desc)), desc, options);
     flowing.add(content);
     content.once('close', () => flowing.delete(content));
@@ -72,11 +79,7 @@ export function onePassSource(
   };
 
   const fetchAhead = async (desc: Descriptor): Promise<void> => {
-    if ((await cache.storage.present(desc)) || (await into.exists(desc))) {
-      options.note(desc, true);
-      options.onTransfer?.({ phase: 'skipped', desc, transferred: 0 });
-      return;
-    }
+    if (await cached(desc)) return;
     const content = observeTransfer(await remote.fetch(desc), desc, options);
     flowing.add(content);
     content.once('close', () => flowing.delete(content));
@@ -137,8 +140,7 @@ function healing(cache: KernelCache, desc: Descriptor, content: Readable): Reada
     if (!content.destroyed) content.destroy();
   });
   content.pipe(pass);
-  const verified = verifiedDigestOf(content);
-  return verified === undefined ? pass : markVerified(pass, verified);
+  return carryVerifiedMark(content, pass);
 }
 
 /**
@@ -147,7 +149,6 @@ function healing(cache: KernelCache, desc: Descriptor, content: Readable): Reada
  * source's verified mark, since it ends only when the source ends (a verified source errors instead).
  */
 function split(source: Readable, digest: Digest): [Readable, Readable] {
-  const verified = verifiedDigestOf(source) === digest;
   const branches = [new PassThrough(), new PassThrough()] as const;
   let ended = false;
   source.once('end', () => (ended = true));
@@ -170,7 +171,7 @@ function split(source: Readable, digest: Digest): [Readable, Readable] {
     });
     source.pipe(branch);
   }
-  return verified ? [markVerified(branches[0], digest), markVerified(branches[1], digest)] : [...branches];
+  return [carryVerifiedMark(source, branches[0]), carryVerifiedMark(source, branches[1])];
 }
 
 function prematureClose(digest: Digest): KartError {

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { markVerified, verifiedDigestOf } from '../../oci/digest.ts';
+import { carryVerifiedMark } from '../../oci/digest.ts';
 
 /**
  * Crash-test pause points. Only when KART_TEST_PAUSE_AT names a phase (and KART_TEST_PAUSE_DIR a
@@ -44,7 +44,5 @@ export function pauseWhileDownloading(content: Readable): Readable {
   });
   content.on('error', (error) => gate.destroy(error));
   // The gate ends only when content ends, so content verified by its producer stays verified.
-  const verified = verifiedDigestOf(content);
-  const gated = content.pipe(gate);
-  return verified === undefined ? gated : markVerified(gated, verified);
+  return carryVerifiedMark(content, content.pipe(gate));
 }
