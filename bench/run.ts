@@ -5,7 +5,7 @@
  * and writes bench/results.json. Not part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
@@ -249,12 +249,14 @@ async function pullKernelFigure(artifact: {
  */
 function countHashedBytes(ref: string): { verified: number; content: number } {
   const countFile = scratch('hashed-bytes');
-  execFileSync(KART, ['pull', '-k', ref, '--dest', dest, '--cache', cache], {
+  const result = execFileSync(KART, ['pull', '-k', ref, '--dest', dest, '--cache', cache, '--json'], {
     env: { ...KART_ENV, KART_COUNT_HASHED_BYTES: countFile },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
   });
-  const blobs = join(cache, 'blobs', 'sha256');
-  const moved = readdirSync(blobs).reduce((n, name) => n + statSync(join(blobs, name)).size, 0);
+  // Every blob the pull stored (whole or framed around an installed file), each once.
+  const blobs = (JSON.parse(result) as { blobs: { size: number }[] }).blobs;
+  const moved = blobs.reduce((n, blob) => n + blob.size, 0);
   const counted = JSON.parse(readFileSync(countFile, 'utf8')) as { verified: number; content: number };
   clean(dest, cache, countFile);
   const ratio = { verified: counted.verified / moved, content: counted.content / moved };

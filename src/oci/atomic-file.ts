@@ -81,6 +81,16 @@ export function tempSiblingPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Makes a file written without fsync (a batch of them, synced together) durable. */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** fsync on a directory makes renames and creations inside it durable; not every platform allows it. */
 export async function syncDirectory(dir: string): Promise<void> {
   let handle;

@@ -7,22 +7,29 @@ import { createDigester, digestAlgorithm, type Digest } from './digest.ts';
  */
 const READ_BYTES = 1024 * 1024;
 
-/** Streams a file through the hasher for `algorithm`: its digest and size (read errors are thrown). */
+/**
+ * Streams a file through the hasher for `algorithm`: its digest and size (read errors are thrown).
+ * With `frame`, of `head`, the file, then `tail` (a blob kept framed around a file).
+ */
 export async function digestFile(
   path: string,
   algorithm = 'sha256',
+  frame?: { head: Buffer; tail: Buffer },
 ): Promise<{ digest: Digest; size: number }> {
   const hash = createDigester(algorithm);
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(READ_BYTES);
-    let size = 0;
+    let position = 0;
+    if (frame !== undefined) hash.update(frame.head);
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
+      position += bytesRead;
     }
+    if (frame !== undefined) hash.update(frame.tail);
+    const size = position + (frame === undefined ? 0 : frame.head.length + frame.tail.length);
     return { digest: `${algorithm}:${hash.digest('hex')}`, size };
   } finally {
     await handle.close();

@@ -1,12 +1,13 @@
-import { createReadStream } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KartError } from '../../errors.ts';
-import { createDigester, digestAlgorithm, isDigest, type Digest } from '../../oci/digest.ts';
+import { isDigest, type Digest } from '../../oci/digest.ts';
+import { digestFile } from '../../oci/file-digest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { OciLayout } from '../../oci/layout.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import { reachableBlobs } from './cache-graph.ts';
+import { FramedBlobs } from './framed-blobs.ts';
 import { openExistingCache, removeDeadTempFiles } from './kernel-cache.ts';
 import { runningPullRoots } from './pull-records.ts';
 import { readRefs, REFS_FILE_NAME, type CachedRoot } from './refs-file.ts';
@@ -45,7 +46,7 @@ export async function listCache(dir: string): Promise<CacheListing> {
       size: [...reached.values()].reduce((sum: number, size: number) => sum + size, 0),
     });
   }
-  const blobs = await storedBlobs(cache.layout.root);
+  const blobs = await storedBlobs(cache.root);
   return {
     cache: cache.root,
     references,
@@ -58,7 +59,7 @@ export interface CacheVerifyReport {
   cache: string;
   checked: number;
   /** blobs whose content did not hash to their name; each was deleted (the next pull fetches it again) */
-  corrupt: { digest: Digest; actual: Digest; size: number }[];
+  corrupt: { digest: Digest; actual: Digest | 'unreadable'; size: number }[];
   ok: boolean;
 }
 
@@ -72,12 +73,10 @@ export async function verifyCache(dir: string): Promise<CacheVerifyReport> {
   const corrupt: CacheVerifyReport['corrupt'] = [];
   const blobs = await storedBlobs(cache.root);
   for (const blob of blobs) {
-    const hash = createDigester(digestAlgorithm(blob.digest));
-    for await (const chunk of createReadStream(blob.path)) hash.update(chunk as Buffer);
-    const actual = `${digestAlgorithm(blob.digest)}:${hash.digest('hex')}` as Digest;
+    const actual = await blob.hash();
     if (actual !== blob.digest) {
-      corrupt.push({ digest: blob.digest, actual, size: blob.size });
-      await unlink(blob.path).catch(() => undefined);
+      corrupt.push({ digest: blob.digest, actual: actual ?? 'unreadable', size: blob.size });
+      await blob.remove();
     }
   }
   return { cache: cache.root, checked: blobs.length, corrupt, ok: corrupt.length === 0 };
@@ -124,7 +123,7 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
     const removed: CachePruneReport['removed'] = [];
     for (const blob of await storedBlobs(cache.root)) {
       if (reached.has(blob.digest)) continue;
-      await unlink(blob.path).catch(() => undefined);
+      await blob.remove();
       removed.push({ digest: blob.digest, size: blob.size });
     }
     await writeFileAtomic(join(cache.root, REFS_FILE_NAME), `${JSON.stringify(refs, null, 2)}\n`);
@@ -161,10 +160,13 @@ async function keptWithSignatures(
   return reached;
 }
 
+/** A blob the cache holds: whole under blobs/, or framed around an installed file (framed-blobs.ts). */
 interface StoredBlob {
   digest: Digest;
-  path: string;
   size: number;
+  /** what its bytes hash to now (undefined when they cannot be read) */
+  hash(): Promise<Digest | undefined>;
+  remove(): Promise<void>;
 }
 
 async function storedBlobs(root: string): Promise<StoredBlob[]> {
@@ -176,8 +178,23 @@ async function storedBlobs(root: string): Promise<StoredBlob[]> {
       if (!isDigest(digest)) continue;
       const path = join(blobsDir, algorithm, hex);
       const info = await stat(path);
-      if (info.isFile()) blobs.push({ digest, path, size: info.size });
+      if (!info.isFile()) continue;
+      blobs.push({
+        digest,
+        size: info.size,
+        hash: async () => (await digestFile(path, algorithm).catch(() => undefined))?.digest,
+        remove: () => unlink(path).catch(() => undefined),
+      });
     }
+  }
+  const framed = new FramedBlobs(root);
+  for (const blob of await framed.list()) {
+    blobs.push({
+      digest: blob.digest,
+      size: blob.size,
+      hash: async () => (await framed.digestOf(blob.digest))?.digest,
+      remove: () => framed.remove(blob.digest),
+    });
   }
   return blobs.sort((a, b) => a.digest.localeCompare(b.digest));
 }

@@ -1,8 +1,9 @@
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { KartError } from '../../errors.ts';
-import { digestHex, type Digest } from '../../oci/digest.ts';
+import { digestHex, markVerified, type Digest } from '../../oci/digest.ts';
 import { withDiskErrors } from '../../oci/disk-errors.ts';
 import { fileHolds } from '../../oci/file-digest.ts';
 import type { OciLayout } from '../../oci/layout.ts';
@@ -10,6 +11,8 @@ import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Storage } from '../../oci/store.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
+import { verifiedFileStream } from '../../oci/verified-file-stream.ts';
+import { FramedBlobs, isUnlinkable, type Frame } from './framed-blobs.ts';
 
 /** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
 export const LOCKS_DIR = '.kart-locks';
@@ -24,13 +27,15 @@ const BLOB_LOCK = { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 };
  * - `push` refuses in a read-only cache and stores under a lock per digest, so of several processes
  *   wanting the same blob one writes it; one that finds it stored meanwhile records that in
  *   `storedMeanwhile` (its caller reports the blob as coming from the cache);
- * - `fetch` reads from the cache's layout.
+ * - `fetch` reads from the cache's layout, or a layer kept framed around an installed file
+ *   (framed-blobs.ts), verified as it is read either way.
  */
 export class CacheStorage implements Storage {
   readonly root: string;
   readonly layout: OciLayout;
   readonly readOnly: boolean;
   readonly notices: string[];
+  readonly framed: FramedBlobs;
   /** blobs another process stored while this one waited for their lock */
   readonly storedMeanwhile = new Set<Digest>();
 
@@ -39,18 +44,23 @@ export class CacheStorage implements Storage {
     this.layout = layout;
     this.readOnly = readOnly;
     this.notices = notices;
+    this.framed = new FramedBlobs(root);
   }
 
   /** Stored, whatever its bytes (for a blob this pull does not read). */
-  present(desc: Descriptor): Promise<boolean> {
-    return this.layout.exists(desc);
+  async present(desc: Descriptor): Promise<boolean> {
+    return (await this.layout.exists(desc)) || (await this.framed.has(desc));
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
-    return (await this.layout.exists(desc)) && (await this.#intact(desc));
+    return (await this.present(desc)) && (await this.#intact(desc));
   }
 
-  fetch(desc: Descriptor): Promise<Readable> {
+  async fetch(desc: Descriptor): Promise<Readable> {
+    if (!(await this.layout.exists(desc))) {
+      const framed = await this.framed.fetch(desc, `cache ${this.root} blob ${desc.digest}`);
+      if (framed !== undefined) return framed;
+    }
     return this.layout.fetch(desc);
   }
 
@@ -78,7 +88,7 @@ export class CacheStorage implements Storage {
       await this.#lockDir(desc),
       async () => {
         // Another process may have stored it while we waited for the lock.
-        if (await this.layout.exists(desc)) {
+        if (await this.present(desc)) {
           this.storedMeanwhile.add(desc.digest);
           return;
         }
@@ -106,6 +116,8 @@ export class CacheStorage implements Storage {
     verifyStored = true,
     signal,
   }: { verifyStored?: boolean; signal?: AbortSignal } = {}): Storage & {
+    /** stores `desc` framed around the file at `dataPath`, under the lock `exists` took (#keepFramed) */
+    pushFramed(desc: Descriptor, dataPath: string, frame: Frame): Promise<void>;
     releaseAll(): Promise<void>;
   } {
     const held = new Map<Digest, () => Promise<void>>();
@@ -114,7 +126,7 @@ export class CacheStorage implements Storage {
         if (await (verifyStored ? this.exists(desc) : this.present(desc))) return true;
         if (this.readOnly) throw this.#readOnly(desc);
         const release = await this.#hold(desc, signal);
-        if (await this.layout.exists(desc)) {
+        if (await this.present(desc)) {
           this.storedMeanwhile.add(desc.digest);
           await release();
           return true;
@@ -130,11 +142,35 @@ export class CacheStorage implements Storage {
         held.delete(desc.digest);
         await release();
       },
+      pushFramed: async (desc, dataPath, frame) => {
+        const release = held.get(desc.digest);
+        if (release === undefined) throw new Error(`pushFramed(${desc.digest}) without its lock held`);
+        await withDiskErrors(this.root, () => this.#keepFramed(desc, dataPath, frame));
+        held.delete(desc.digest);
+        await release();
+      },
       releaseAll: async () => {
         for (const release of held.values()) await release();
         held.clear();
       },
     };
+  }
+
+  /**
+   * Keeps a layer whose bytes are the file at `dataPath` between `frame.head` and `frame.tail` (an
+   * installed file: the cache then shares its blocks). Where the filesystem cannot link it to the
+   * cache (another filesystem, no hard links), the blob is stored whole from the same bytes instead.
+   */
+  async #keepFramed(desc: Descriptor, dataPath: string, frame: Frame): Promise<void> {
+    try {
+      await this.framed.store(desc, dataPath, frame);
+      return;
+    } catch (error) {
+      if (!isUnlinkable(error)) throw error;
+    }
+    const handle = await open(dataPath, 'r');
+    const content = verifiedFileStream(handle, desc, `${dataPath} (layer ${desc.digest})`, 128 * 1024, frame);
+    await this.layout.push(desc, markVerified(content, desc.digest));
   }
 
   /** Takes the digest's lock and keeps it until the returned function is called. */
@@ -178,9 +214,21 @@ export class CacheStorage implements Storage {
 
   /** Whether the stored blob still hashes to its digest; a damaged one is removed (when it can be). */
   async #intact(desc: Descriptor): Promise<boolean> {
-    if (await fileHolds(this.layout.blobPath(desc.digest), desc)) return true;
+    if (await this.#holds(desc)) return true;
     await this.removeDamaged(desc);
     return false;
+  }
+
+  /** The blob as stored (whole, else framed) reads back as `desc`'s bytes. */
+  async #holds(desc: Descriptor): Promise<boolean> {
+    if (await this.layout.exists(desc)) return fileHolds(this.layout.blobPath(desc.digest), desc);
+    const framed = await this.framed.fetch(desc, desc.digest).catch(() => undefined);
+    if (framed === undefined) return false;
+    framed.resume();
+    return finished(framed).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -201,8 +249,9 @@ export class CacheStorage implements Storage {
     await withLayoutLock(
       await this.#lockDir(desc),
       async () => {
-        if (await fileHolds(path, desc)) return;
+        if (await this.#holds(desc)) return;
         await unlink(path).catch(() => undefined);
+        await this.framed.remove(desc.digest);
         this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
       },
       BLOB_LOCK,

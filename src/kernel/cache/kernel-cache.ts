@@ -201,7 +201,8 @@ export async function removeDeadTempFiles(root: string, notices?: string[]): Pro
     const pid = Number(name.split('.')[1]);
     if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
     const size = (await stat(join(dir, name)).catch(() => undefined))?.size ?? 0;
-    await rm(join(dir, name), { force: true });
+    // A framed blob being built is a directory (framed-blobs.ts).
+    await rm(join(dir, name), { recursive: true, force: true });
     files += 1;
     bytes += size;
   }
@@ -228,7 +229,7 @@ class LayoutCache implements KernelCache {
   }
 
   has(desc: Descriptor): Promise<boolean> {
-    return this.layout.exists(desc);
+    return this.storage.present(desc);
   }
 
   async ensure(

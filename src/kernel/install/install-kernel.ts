@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,7 +17,9 @@ import {
   type Fetcher,
 } from '../../oci/index.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
+import { syncFile } from '../../oci/atomic-file.ts';
 import { readTar } from '../../oci/tar-reader.ts';
+import { BLOCK_SIZE } from '../../oci/tar-format.ts';
 import { parseKernelMetadata, type ParsedKernelMetadata } from '../artifact/metadata.ts';
 import { kernelArchOf, parseArchOption, type OciKernelArch } from '../artifact/kernel-platform.ts';
 import type { CheckReport } from '../flavor/index.ts';
@@ -41,7 +43,7 @@ import { ANNOTATIONS, ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.t
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { consumeLayer } from './layer-stream.ts';
-import { LayerTree, type LayerEntry, type StagedFile } from './layer-tree.ts';
+import { LayerTree, type LayerEntry, type StagedFile, type WrittenFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
 
 /**
@@ -74,6 +76,12 @@ export interface InstallKernelOptions {
   afterSwap?: () => Promise<void>;
   /** how far the image may expand (install-limits.ts); tests shrink them */
   limits?: Partial<InstallLimits>;
+  /**
+   * Called after each uncompressed layer's pass (verified, read to its end) with the files written
+   * from it byte for byte, before anything moves them (pull -k's cache keeps such a layer by hard
+   * link to its file). The files stay where they are until this resolves.
+   */
+  onLayerFiles?: (layer: Descriptor, files: WrittenFile[]) => Promise<void>;
 }
 
 export type InstalledFileName =
@@ -186,10 +194,19 @@ async function installLocked(
         (path) => WANTED.has(path),
         (path) => fileLimit(limits, path),
       );
-      for (const layer of manifest.layers) await applyLayer(source, layer, tree, limits);
+      for (const layer of manifest.layers) {
+        await applyLayer(source, layer, tree, limits, options.onLayerFiles);
+      }
       const staged = await assemble(tree, staging, where, limits);
       // Every kept file durable before anything trusts it; the syncs overlap (swapIn syncs the directory).
-      await Promise.all(staged.files.map((file) => syncFile(join(staging, file.name))));
+      // Read-only: pull -k's cache may share a file's blocks (a hard link), and kart.json records its
+      // digest; a change is a mistake that `--verify-installed` and `cache verify` report.
+      await Promise.all(
+        staged.files.map(async (file) => {
+          await chmod(join(staging, file.name), 0o444);
+          await syncFile(join(staging, file.name));
+        }),
+      );
       const metadata = await verifyStaged(staging, staged, arch, where);
       // A guest bundle's image must hash to the root published with it, or nothing is installed.
       const guest = staged.files.some((file) => file.name === 'rootfs.img')
@@ -256,14 +273,19 @@ async function applyLayer(
   layer: Descriptor,
   tree: LayerTree,
   limits: ManifestLimits,
+  onLayerFiles: InstallKernelOptions['onLayerFiles'],
 ): Promise<void> {
-  await passOverLayer(source, layer, limits, (entries, name, compression) =>
-    tree.applyLayer(entries, {
+  let uncompressed = false;
+  await passOverLayer(source, layer, limits, (entries, name, compression) => {
+    uncompressed = compression === 'none';
+    return tree.applyLayer(entries, {
       layerName: name,
       maxEntries: limits.layerEntries,
-      ...(compression === 'none' ? { maxEntrySize: layer.size } : {}),
-    }),
-  );
+      ...(uncompressed ? { maxEntrySize: layer.size } : {}),
+    });
+  });
+  // Before a second pass: that reads the layer back from where this one was kept.
+  if (uncompressed) await onLayerFiles?.(layer, tree.writtenByLastLayer());
   if (tree.unresolvedLinkTargets().size > 0) {
     await passOverLayer(source, layer, limits, (entries, name) => tree.resolveLinks(entries, name));
   }
@@ -297,6 +319,7 @@ async function* entriesOf(stream: Readable): AsyncGenerator<LayerEntry> {
       size: entry.size,
       linkname: entry.linkname,
       body: entry.body,
+      dataOffset: entry.offset + BLOCK_SIZE,
     };
   }
 }
@@ -455,15 +478,6 @@ async function verifyStaged(
     );
   }
   return metadata;
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function writeDurable(path: string, text: string): Promise<void> {

@@ -23,6 +23,16 @@ export interface LayerEntry {
   size: number;
   linkname: string;
   body?: Readable;
+  /** where the body starts in the layer's (uncompressed) bytes */
+  dataOffset?: number;
+}
+
+/** A file the last layer's pass wrote from one entry's body, byte for byte. */
+export interface WrittenFile {
+  path: string;
+  /** where its bytes start in the layer's (uncompressed) bytes */
+  dataOffset: number;
+  size: number;
 }
 
 export interface StagedFile {
@@ -114,6 +124,7 @@ export class LayerTree {
   readonly #limits: FileLimits;
   /** wanted hardlinks whose target this layer did not keep: resolved by reading the layer again */
   #pendingLinks: { path: string; target: string; node: Node & { kind: 'file' }; layer: string }[] = [];
+  #written: WrittenFile[] = [];
   #layer = -1;
   #counter = 0;
 
@@ -164,6 +175,14 @@ export class LayerTree {
     this.#pendingLinks = [];
   }
 
+  /**
+   * The files the last layer's pass wrote, each from one entry's body as it was (the pull's cache can
+   * then keep the layer as that file plus the bytes around it; see the cache's framed blobs).
+   */
+  writtenByLastLayer(): WrittenFile[] {
+    return this.#written;
+  }
+
   /** The file at `path` after every layer so far, when it is a kept regular file. */
   file(path: string): StagedFile | undefined {
     const node = this.#nodes.get(path);
@@ -173,6 +192,7 @@ export class LayerTree {
   async applyLayer(entries: AsyncIterable<LayerEntry>, options: ApplyLayerOptions): Promise<void> {
     this.#layer += 1;
     this.#pendingLinks = [];
+    this.#written = [];
     const seen = new Set<string>();
     const maxEntries = options.maxEntries ?? DEFAULT_MAX_LAYER_ENTRIES;
     let count = 0;
@@ -298,6 +318,9 @@ export class LayerTree {
           this.#refuseOverLimit(path, entry.path, entry.size, layer);
           const staged = this.#nextStagedPath();
           file = { staged, size: entry.size, digest: await writeBody(entry, staged), layers: [layer] };
+          if (entry.dataOffset !== undefined) {
+            this.#written.push({ path: staged, dataOffset: entry.dataOffset, size: entry.size });
+          }
         }
         await this.#replace(path, {
           kind: 'file',

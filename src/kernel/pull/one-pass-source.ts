@@ -1,10 +1,13 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { carryVerifiedMark, type Digest } from '../../oci/digest.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
 import { observeTransfer, type TransferOptions } from '../../oci/transfer-observer.ts';
 import type { KernelCache } from '../cache/kernel-cache.ts';
+import { MAX_FRAME_BYTES, type Frame } from '../cache/framed-blobs.ts';
+import type { WrittenFile } from '../install/layer-tree.ts';
 import { pauseWhileDownloading } from './test-pause.ts';
 
 /**
@@ -15,6 +18,11 @@ import { pauseWhileDownloading } from './test-pause.ts';
  * the other to the install. Neither hashes it again. (oras-go's caching `cas.Proxy` tees a fetch into
  * its cache the same way; here the cache write also takes the digest's cross-process lock.)
  *
+ * A layer `frames` picks (a kart layer: one file in an uncompressed tar, on the filesystem of DEST) is
+ * not written to the cache at all as it arrives: only its first and last bytes are kept, and once the
+ * install has written its file, `keepFiles()` has the cache keep the layer as a hard link to that file
+ * between those bytes (framed-blobs.ts). The file's bytes then reach the disk once, not twice.
+ *
  * `prefetch()` fetches small layers into the cache side by side, ahead of the install (which applies
  * layers in order, so only a layer it is not reading yet can come early; a large one would wait in
  * memory or be read back). `settled()` waits until every blob this source downloaded is stored in
@@ -24,6 +32,8 @@ import { pauseWhileDownloading } from './test-pause.ts';
  */
 export interface OnePassSource extends Fetcher {
   prefetch(layers: Descriptor[]): void;
+  /** the install wrote `layer`'s files (installKernel's onLayerFiles) */
+  keepFiles(layer: Descriptor, files: WrittenFile[]): Promise<void>;
   settled(): Promise<void>;
   abandon(error: Error): Promise<void>;
 }
@@ -34,11 +44,15 @@ export function onePassSource(
   options: TransferOptions & {
     /** a blob was read from the cache (true) or downloaded by this pull (false) */
     note: (desc: Descriptor, fromCache: boolean) => void;
+    /** layers the cache keeps by hard link to the installed file (see above); default none */
+    frames?: (layer: Descriptor) => boolean;
   },
 ): OnePassSource {
   const into = cache.storage.claiming(options.signal === undefined ? {} : { signal: options.signal });
   const stores = new Map<Digest, Promise<void>>();
   const flowing = new Set<Readable>();
+  /** framed layers downloading or downloaded, whose files the install has not reported yet */
+  const unframed = new Map<Digest, { edges: EdgeRecorder; kept: (stored: Promise<void>) => void }>();
 
   /**
    * Whether the cache holds `desc` (noted as from the cache); when it does not, this process now
@@ -64,6 +78,7 @@ export function onePassSource(
     const content = observeTransfer(pauseWhileDownloading(await remote.fetch(desc)), desc, options);
     flowing.add(content);
     content.once('close', () => flowing.delete(content));
+    if (options.frames?.(desc) === true) return framedDownload(desc, content);
     const [toCache, toInstall] = split(content, desc.digest);
     const stored = into.push(desc, toCache).then(
       () => options.note(desc, false),
@@ -78,6 +93,42 @@ export function onePassSource(
     return toInstall;
   };
 
+  /** The install reads the download itself; the cache keeps it once `keepFiles` names its file. */
+  const framedDownload = (desc: Descriptor, content: Readable): Readable => {
+    const edges = new EdgeRecorder();
+    const stored = new Promise<void>((resolve, reject) => {
+      unframed.set(desc.digest, { edges, kept: (keeping) => keeping.then(resolve, reject) });
+      // The install sees a failed download through `edges`; this keeps the pull from waiting on it.
+      pipeline(content, edges, (error) => {
+        if (error && unframed.delete(desc.digest)) reject(error);
+      });
+    });
+    stored.catch(() => undefined);
+    stores.set(desc.digest, stored);
+    return carryVerifiedMark(content, edges);
+  };
+
+  const keepFiles = async (layer: Descriptor, files: WrittenFile[]): Promise<void> => {
+    const waiting = unframed.get(layer.digest);
+    if (waiting === undefined) return;
+    unframed.delete(layer.digest);
+    const [file] = files;
+    const frame = files.length === 1 ? waiting.edges.frame(file!.dataOffset, file!.size) : undefined;
+    if (frame === undefined) {
+      waiting.kept(Promise.reject(notFramable(layer, `it holds ${files.length} files the install kept`)));
+      return;
+    }
+    // The install moves its file once this returns: the cache holds it by a link of its own first
+    // (undefined: another filesystem after all, so it stores the blob whole from the file, now).
+    const held = await cache.storage.framed.holdFile(file!.path);
+    const keeping = into
+      .pushFramed(layer, held ?? file!.path, frame)
+      .then(() => options.note(layer, false))
+      .finally(() => (held === undefined ? undefined : rm(held, { force: true })));
+    waiting.kept(keeping);
+    if (held === undefined) await keeping;
+  };
+
   const fetchAhead = async (desc: Descriptor): Promise<void> => {
     if (await cached(desc)) return;
     const content = observeTransfer(await remote.fetch(desc), desc, options);
@@ -89,6 +140,7 @@ export function onePassSource(
 
   return {
     fetch,
+    keepFiles,
     prefetch: (layers) => {
       for (const desc of layers) {
         if (stores.has(desc.digest)) continue;
@@ -98,10 +150,17 @@ export function onePassSource(
       }
     },
     settled: async () => {
+      // A framed layer whose files the install never reported cannot be kept that way.
+      for (const [digest, waiting] of unframed) {
+        waiting.kept(Promise.reject(notFramable({ digest }, 'the install kept none of its files')));
+      }
+      unframed.clear();
       await Promise.all(stores.values());
     },
     abandon: async (error) => {
       for (const content of flowing) content.destroy(error);
+      for (const waiting of unframed.values()) waiting.kept(Promise.reject(error));
+      unframed.clear();
       await Promise.allSettled(stores.values());
       // Never the pull's failure: a lock that cannot be released is reclaimed as stale.
       await into.releaseAll().catch(() => undefined);
@@ -180,4 +239,60 @@ function prematureClose(digest: Digest): KartError {
     transient: true,
     hint: 'try again',
   });
+}
+
+/**
+ * Keeps the first and the last MAX_FRAME_BYTES of what passes (a one-file tar layer's framing: the
+ * headers before its file, the padding and end-of-archive blocks after), copying only the head; the
+ * tail is the few most recent chunks, held by reference.
+ */
+class EdgeRecorder extends Transform {
+  readonly #head = Buffer.alloc(MAX_FRAME_BYTES);
+  #headBytes = 0;
+  readonly #tail: Buffer[] = [];
+  #tailBytes = 0;
+  #total = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.#headBytes < MAX_FRAME_BYTES) {
+      this.#headBytes += chunk.copy(this.#head, this.#headBytes, 0);
+    }
+    this.#tail.push(chunk);
+    this.#tailBytes += chunk.length;
+    while (this.#tail.length > 1 && this.#tailBytes - this.#tail[0]!.length >= MAX_FRAME_BYTES) {
+      this.#tailBytes -= this.#tail.shift()!.length;
+    }
+    this.#total += chunk.length;
+    done(null, chunk);
+  }
+
+  /** The bytes around a file at `dataOffset` of `dataSize` bytes, when both are within what was kept. */
+  frame(dataOffset: number, dataSize: number): Frame | undefined {
+    const tailSize = this.#total - dataOffset - dataSize;
+    if (
+      dataOffset > this.#headBytes ||
+      tailSize < 0 ||
+      tailSize > Math.min(this.#tailBytes, MAX_FRAME_BYTES)
+    ) {
+      return undefined;
+    }
+    const recent = Buffer.concat(this.#tail, this.#tailBytes);
+    return {
+      head: Buffer.from(this.#head.subarray(0, dataOffset)),
+      tail: Buffer.from(recent.subarray(recent.length - tailSize)),
+    };
+  }
+}
+
+/** Transient: the pull then copies the layer into the cache whole and installs from there. */
+function notFramable(layer: { digest: Digest }, why: string): KartError {
+  return new KartError(
+    'CACHE_MISS',
+    `layer ${layer.digest} cannot be kept in the cache by its installed file: ${why}`,
+    {
+      exitCode: 1,
+      transient: true,
+      hint: 'the pull fetches it into the cache whole and installs from there',
+    },
+  );
 }

@@ -1,5 +1,6 @@
 import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
-import { join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { copyGraph } from '../../oci/copy.ts';
@@ -21,9 +22,11 @@ import {
 // Only what every pull needs is imported up front. The install core (tar reading, image sniffing,
 // the config model) and the flavor check load when a pull installs or asks for --flavor: an unchanged
 // kernel, what a zone launcher sees before almost every boot, never loads them.
-import type { InstalledFile } from '../install/install-kernel.ts';
+import type { InstalledFile, InstallKernelOptions } from '../install/install-kernel.ts';
 import { tidyInstallArea } from '../install/install-area.ts';
 import { requireImageConfig } from '../install/install-errors.ts';
+import { layerCompression } from '../install/layer-decompression.ts';
+import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import { selectKernelManifest } from '../install/select-platform.ts';
 import { throwIfAborted, type TransferOptions } from '../../oci/transfer-observer.ts';
 import { refuseOversizedDocument } from '../install/manifest-bytes.ts';
@@ -233,8 +236,13 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     }
 
     const { installKernel } = await import('../install/install-kernel.ts');
-    const install = (source: Fetcher, beforeSwap?: () => Promise<void>) =>
+    const install = (
+      source: Fetcher,
+      beforeSwap?: () => Promise<void>,
+      onLayerFiles?: InstallKernelOptions['onLayerFiles'],
+    ) =>
       installKernel({
+        ...(onLayerFiles === undefined ? {} : { onLayerFiles }),
         source: pausingAtStaging(source, new Set(manifest.layers.map((layer) => layer.digest))),
         manifest: choice.manifest,
         dest: options.dest,
@@ -255,9 +263,10 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
     let result: Awaited<ReturnType<typeof installKernel>>;
     if (remote === undefined) {
       for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob);
-      result = await install(cache.layout);
+      result = await install(cache.storage);
     } else {
-      result = await installInOnePass(remote, cache, manifest, fetched, options, install);
+      const frames = await framedLayers(cache, options.dest);
+      result = await installInOnePass(remote, cache, manifest, fetched, { ...options, frames }, install);
     }
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
     // A file came from the cache when every layer it was made from was there before this pull.
@@ -337,6 +346,32 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
   };
 }
 
+/**
+ * Which layers the cache keeps by hard link to the installed file instead of a copy (one-pass-source,
+ * framed-blobs.ts): kart's one-file layers, uncompressed, too large to fetch ahead, when the cache can
+ * be written and lies on DEST's filesystem (a link cannot cross filesystems).
+ */
+async function framedLayers(cache: KernelCache, dest: string): Promise<(layer: Descriptor) => boolean> {
+  if (cache.readOnly || !(await sameFilesystem(cache.root, dirname(resolve(dest))))) return () => false;
+  return (layer) =>
+    layer.size > PREFETCH_MAX_BYTES &&
+    annotatedLayerFile(layer) !== undefined &&
+    layerCompression(layer.mediaType, layer.digest) === 'none';
+}
+
+/** Whether two paths (or, for one not made yet, its nearest existing parent) share a filesystem. */
+async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  const device = async (path: string): Promise<number | undefined> => {
+    for (let at = path; ; at = dirname(at)) {
+      const info = await stat(at).catch(() => undefined);
+      if (info !== undefined) return info.dev;
+      if (dirname(at) === at) return undefined;
+    }
+  };
+  const [first, second] = await Promise.all([device(a), device(b)]);
+  return first !== undefined && first === second;
+}
+
 /** Layers up to this size are fetched ahead into the cache and read back (a second hash of little). */
 const PREFETCH_MAX_BYTES = 1024 * 1024;
 
@@ -352,8 +387,12 @@ async function installInOnePass<R>(
   cache: KernelCache,
   manifest: ImageManifest,
   fetched: Map<Digest, PulledBlob>,
-  options: TransferOptions,
-  install: (source: Fetcher, beforeSwap?: () => Promise<void>) => Promise<R>,
+  options: TransferOptions & { frames: (layer: Descriptor) => boolean },
+  install: (
+    source: Fetcher,
+    beforeSwap?: () => Promise<void>,
+    onLayerFiles?: InstallKernelOptions['onLayerFiles'],
+  ) => Promise<R>,
 ): Promise<R> {
   await copyIntoCache(remote, cache, [manifest.config], fetched, options);
   const source = onePassSource(cache, remote, {
@@ -367,12 +406,16 @@ async function installInOnePass<R>(
   let attempt: R;
   try {
     // Before the swap, every downloaded layer is stored in the cache (so --offline can install it again).
-    attempt = await install({ fetch: (desc) => source.fetch(desc) }, () => source.settled());
+    attempt = await install(
+      { fetch: (desc) => source.fetch(desc) },
+      () => source.settled(),
+      (layer, files) => source.keepFiles(layer, files),
+    );
   } catch (error) {
     await source.abandon(error as Error);
     if (!(error instanceof KartError) || !error.transient || options.signal?.aborted === true) throw error;
     await copyIntoCache(remote, cache, manifest.layers, fetched, options);
-    return install(cache.layout);
+    return install(cache.storage);
   }
   await source.abandon(new Error('the pull is over'));
   return attempt;

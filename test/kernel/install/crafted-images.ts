@@ -85,6 +85,8 @@ export interface CraftedLayer {
   lie?: Partial<Pick<Descriptor, 'digest' | 'size'>>;
   /** `bytes` are stored as they are, already (or supposedly) compressed as `compression` says */
   stored?: boolean;
+  /** the descriptor's annotations (kart's file annotation, say) */
+  annotations?: Record<string, string>;
 }
 
 /** Stores layers, a config and a manifest in the layout; returns the manifest descriptor. */
@@ -110,7 +112,11 @@ export async function storeImage(
         : compression === 'zstd'
           ? MediaType.OciLayerZstd
           : MediaType.OciLayer;
-    const desc = descriptorOf(bytes, mediaType);
+    const desc = descriptorOf(
+      bytes,
+      mediaType,
+      layer.annotations === undefined ? {} : { annotations: layer.annotations },
+    );
     await pushBytes(layout, desc, bytes);
     // A lying digest: the same bytes stored under the other name, as a blob corrupted at rest would be.
     if (layer.lie?.digest !== undefined) await writeFile(layout.blobPath(layer.lie.digest), bytes);
