@@ -2,8 +2,8 @@
  * The pull cache keeps kart's large layers by hard link to the files `pull -k` installed (framed
  * blobs: the file plus the tar bytes around it), on a real Debian kernel through the real registry:
  * the kernel and addons are on disk once, the cache still reads back and verifies every blob, a
- * changed installed file is caught by `--verify-installed` and `cache verify` and fetched again, a
- * cache on another filesystem keeps whole blobs, and a layer that is not one file falls back to a
+ * changed installed file is caught by `--verify-installed` and `cache verify` and fetched again, on
+ * XFS the cache keeps a reflinked copy instead, a cache on another filesystem keeps whole blobs, and a layer that is not one file falls back to a
  * whole copy.
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { debianKernelPaths, ensureDebianAddons } from '../support/debian-kernels
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { storeImage } from '../kernel/install/crafted-images.ts';
 import { tarBytes } from '../kernel/pull/kernel-shapes.ts';
+import { extentsShared, withXfs } from '../support/xfs-mount.ts';
 
 let registry: TestRegistry;
 let work: string;
@@ -174,6 +175,23 @@ describe('the pull cache keeps large layers by hard link to the installed files'
     } finally {
       rmSync(cacheDir, { recursive: true, force: true });
     }
+  });
+
+  it("on a filesystem with reflinks (XFS) the cache keeps a copy sharing the installed file's blocks: a change to DEST does not reach it", async () => {
+    await withXfs(async (mount) => {
+      const cacheDir = join(mount, 'cache');
+      const dest = join(mount, 'dest');
+      await pull(dest, cacheDir);
+      const layer = layerOf('kernel/image');
+      const kept = framedData(cacheDir, layer);
+      expect(statSync(kept).ino).not.toBe(statSync(join(dest, 'kernel')).ino);
+      expect(statSync(join(dest, 'kernel')).nlink).toBe(1);
+      expect(extentsShared(kept)).toBe(true);
+      expect(existsSync(wholeBlob(cacheDir, layer))).toBe(false);
+      chmodSync(join(dest, 'kernel'), 0o644);
+      writeFileSync(join(dest, 'kernel'), 'changed');
+      expect(await verifyCache(cacheDir)).toMatchObject({ ok: true, corrupt: [] });
+    });
   });
 
   it('a layer named as one file that holds two is fetched again whole, and the pull installs it', async () => {

@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import {
+  copyFile,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDirectory, syncFile } from '../../oci/atomic-file.ts';
@@ -14,7 +26,7 @@ import { verifiedFileStream } from '../../oci/verified-file-stream.ts';
  * copy of their bytes. A kart layer is a tar of one file: its blob is that file's bytes with a few
  * hundred bytes of tar headers before them and padding and the end-of-archive blocks after. So the
  * cache keeps the blob as `framed/<alg>/<hex>/`: `data`, a hard link to the installed file (the same
- * blocks on disk), and `frame.json`, the bytes before and after it (containers' tar-split keeps a
+ * blocks on disk; a reflink where the filesystem offers one, see holdFile), and `frame.json`, the bytes before and after it (containers' tar-split keeps a
  * layer the same way, as its files plus the tar framing around them). Reading the blob streams
  * head, data, tail, and checks the whole against the digest as every cached read does, so a changed
  * installed file reads as a damaged blob (removed and fetched again), and `cache verify` finds it.
@@ -75,14 +87,23 @@ export class FramedBlobs {
   }
 
   /**
-   * A hard link to `path` inside the cache (its ingest directory, where a killed pull's leftovers are
-   * removed), so the file can be kept after its owner moves or removes its own name; undefined where
-   * it cannot be linked (another filesystem, or one without hard links).
+   * The file at `path`, kept inside the cache (its ingest directory, where a killed pull's leftovers
+   * are removed) so it stays after its owner moves or removes its own name: a reflink where the
+   * filesystem offers one (XFS, btrfs: a copy sharing the same blocks, so a later change to the
+   * installed file does not reach the cache), else a hard link (the same file); undefined where
+   * neither can be made (another filesystem, or one without hard links).
    */
   async holdFile(path: string): Promise<string | undefined> {
     const ingest = join(this.#root, INGEST_DIR);
     await mkdir(ingest, { recursive: true });
     const held = join(ingest, `framed-data.${process.pid}.${randomBytes(6).toString('hex')}`);
+    try {
+      // FICLONE or nothing: a plain copy would write the bytes a second time, what this avoids.
+      await copyFile(path, held, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
+      return held;
+    } catch {
+      // No reflinks here (ext4, tmpfs: ENOTSUP); libuv leaves no file behind.
+    }
     try {
       await link(path, held);
       return held;
