@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packKernel, type PackedFile } from '../../src/kernel/artifact/index.ts';
 import { LAYER_FILE_ANNOTATION } from '../../src/kernel/artifact/layer-files.ts';
-import { pruneCache, verifyCache } from '../../src/kernel/cache/index.ts';
+import { listCache, pruneCache, verifyCache } from '../../src/kernel/cache/index.ts';
 import { pullKernel } from '../../src/kernel/pull/index.ts';
 import { MediaType, type Descriptor } from '../../src/oci/index.ts';
 import { openLayout, type OciLayout } from '../../src/oci/layout.ts';
@@ -141,6 +141,22 @@ describe('the pull cache keeps large layers by hard link to the installed files'
     expect(readFileSync(join(work, 'dest-c2', 'addons.squashfs')).equals(inputs['addons.squashfs']!)).toBe(
       true,
     );
+  });
+
+  it('prune --keep 1 keeps the framed layers of the digest it keeps, and cache ls counts them', async () => {
+    const cacheDir = join(work, 'cache-keep');
+    const result = await pull(join(work, 'dest-keep'), cacheDir);
+    const pruned = await pruneCache(cacheDir, 1);
+    expect(pruned.removed).toEqual([]);
+    for (const path of ['kernel/image', 'kernel/addons.squashfs']) {
+      expect(existsSync(framedData(cacheDir, layerOf(path)))).toBe(true);
+    }
+    const listed = await listCache(cacheDir);
+    const imageBytes = result.blobs.reduce((sum, blob) => sum + blob.size, 0);
+    expect(listed.references.map((entry) => entry.size)).toEqual([imageBytes]);
+    expect(listed).toMatchObject({ blobs: result.blobs.length, totalSize: imageBytes });
+    // And --offline still installs from it.
+    expect((await pull(join(work, 'dest-keep-2'), cacheDir, { offline: true })).installed).toBe(true);
   });
 
   it('prune removes a framed blob nothing reaches; the installed file stays', async () => {

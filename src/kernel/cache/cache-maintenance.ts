@@ -4,9 +4,9 @@ import { KartError } from '../../errors.ts';
 import { isDigest, type Digest } from '../../oci/digest.ts';
 import { digestFile } from '../../oci/file-digest.ts';
 import { withLayoutLock } from '../../oci/layout-lock.ts';
-import type { OciLayout } from '../../oci/layout.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import { reachableBlobs } from './cache-graph.ts';
+import type { CacheStorage } from './cache-storage.ts';
 import { FramedBlobs } from './framed-blobs.ts';
 import { openExistingCache, removeDeadTempFiles } from './kernel-cache.ts';
 import { runningPullRoots } from './pull-records.ts';
@@ -38,7 +38,7 @@ export async function listCache(dir: string): Promise<CacheListing> {
   const references = [];
   for (const [reference, entry] of Object.entries(refs.references).sort(([a], [b]) => a.localeCompare(b))) {
     const root = entry.pulled ?? entry.history[0];
-    const reached = root === undefined ? new Map() : await reachableBlobs(cache.layout, [root]);
+    const reached = root === undefined ? new Map() : await reachableBlobs(cache.storage, [root]);
     references.push({
       reference,
       pulled: entry.pulled ?? null,
@@ -119,7 +119,7 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
     const running = await runningPullRoots(cache.root);
     const index = await cache.layout.readIndex();
     const kept = [...roots, ...running, ...index.manifests];
-    const reached = await keptWithSignatures(cache.layout, kept, await listSignatureRecords(cache.root));
+    const reached = await keptWithSignatures(cache.storage, kept, await listSignatureRecords(cache.root));
     const removed: CachePruneReport['removed'] = [];
     for (const blob of await storedBlobs(cache.root)) {
       if (reached.has(blob.digest)) continue;
@@ -143,11 +143,11 @@ export async function pruneCache(dir: string, keep = 1): Promise<CachePruneRepor
  * checks them again from these blobs); the record of a subject no longer kept goes with it.
  */
 async function keptWithSignatures(
-  layout: OciLayout,
+  storage: CacheStorage,
   kept: readonly Descriptor[],
   records: readonly SignatureRecord[],
 ): Promise<Map<Digest, number>> {
-  const reached = await reachableBlobs(layout, kept);
+  const reached = await reachableBlobs(storage, kept);
   const signatures: Descriptor[] = [];
   for (const record of records) {
     if (record.subject !== undefined && reached.has(record.subject.digest)) {
@@ -156,7 +156,7 @@ async function keptWithSignatures(
       await removeSignatureRecord(record);
     }
   }
-  for (const [digest, size] of await reachableBlobs(layout, signatures)) reached.set(digest, size);
+  for (const [digest, size] of await reachableBlobs(storage, signatures)) reached.set(digest, size);
   return reached;
 }
 

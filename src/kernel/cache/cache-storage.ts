@@ -1,9 +1,8 @@
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { KartError } from '../../errors.ts';
-import { digestHex, markVerified, type Digest } from '../../oci/digest.ts';
+import { digestHex, type Digest } from '../../oci/digest.ts';
 import { withDiskErrors } from '../../oci/disk-errors.ts';
 import { fileHolds } from '../../oci/file-digest.ts';
 import type { OciLayout } from '../../oci/layout.ts';
@@ -11,8 +10,7 @@ import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Storage } from '../../oci/store.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
-import { verifiedFileStream } from '../../oci/verified-file-stream.ts';
-import { FramedBlobs, isUnlinkable, type Frame } from './framed-blobs.ts';
+import { FramedBlobs, framedStream, isUnlinkable, type Frame } from './framed-blobs.ts';
 
 /** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
 export const LOCKS_DIR = '.kart-locks';
@@ -168,9 +166,8 @@ export class CacheStorage implements Storage {
     } catch (error) {
       if (!isUnlinkable(error)) throw error;
     }
-    const handle = await open(dataPath, 'r');
-    const content = verifiedFileStream(handle, desc, `${dataPath} (layer ${desc.digest})`, 128 * 1024, frame);
-    await this.layout.push(desc, markVerified(content, desc.digest));
+    const content = await framedStream(dataPath, desc, frame, `${dataPath} (layer ${desc.digest})`);
+    await this.layout.push(desc, content);
   }
 
   /** Takes the digest's lock and keeps it until the returned function is called. */
@@ -221,14 +218,12 @@ export class CacheStorage implements Storage {
 
   /** The blob as stored (whole, else framed) reads back as `desc`'s bytes. */
   async #holds(desc: Descriptor): Promise<boolean> {
-    if (await this.layout.exists(desc)) return fileHolds(this.layout.blobPath(desc.digest), desc);
-    const framed = await this.framed.fetch(desc, desc.digest).catch(() => undefined);
-    if (framed === undefined) return false;
-    framed.resume();
-    return finished(framed).then(
-      () => true,
-      () => false,
-    );
+    if (await this.layout.exists(desc)) return this.#wholeHolds(desc);
+    return this.framed.holds(desc);
+  }
+
+  #wholeHolds(desc: Descriptor): Promise<boolean> {
+    return fileHolds(this.layout.blobPath(desc.digest), desc);
   }
 
   /**
@@ -249,9 +244,17 @@ export class CacheStorage implements Storage {
     await withLayoutLock(
       await this.#lockDir(desc),
       async () => {
-        if (await this.#holds(desc)) return;
-        await unlink(path).catch(() => undefined);
-        await this.framed.remove(desc.digest);
+        // Each form on its own: a damaged whole copy does not take an intact framed one with it.
+        let removed = false;
+        if ((await this.layout.exists(desc)) && !(await this.#wholeHolds(desc))) {
+          await unlink(path).catch(() => undefined);
+          removed = true;
+        }
+        if ((await this.framed.has(desc)) && !(await this.framed.holds(desc))) {
+          await this.framed.remove(desc.digest);
+          removed = true;
+        }
+        if (!removed) return;
         this.notices.push(`cache ${this.root}: blob ${desc.digest} was damaged; removed and fetched again`);
       },
       BLOB_LOCK,

@@ -80,10 +80,13 @@ export class FramedBlobs {
   async fetch(desc: Descriptor, what: string): Promise<Readable | undefined> {
     const frame = await this.#frame(desc.digest);
     if (frame === undefined || frame.size !== desc.size) return undefined;
-    const handle = await open(join(this.dirOf(desc.digest), 'data'), 'r').catch(() => undefined);
-    if (handle === undefined) return undefined;
-    const stream = verifiedFileStream(handle, desc, what, READ_CHUNK, frame);
-    return markVerified(stream, desc.digest);
+    return framedStream(join(this.dirOf(desc.digest), 'data'), desc, frame, what).catch(() => undefined);
+  }
+
+  /** Whether the stored blob reads back as `desc`'s bytes. */
+  async holds(desc: Descriptor): Promise<boolean> {
+    const actual = await this.digestOf(desc.digest);
+    return actual?.digest === desc.digest && actual.size === desc.size;
   }
 
   /**
@@ -210,4 +213,15 @@ const UNLINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']
 
 export function isUnlinkable(error: unknown): boolean {
   return UNLINKABLE.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/** The file at `dataPath` between `frame.head` and `frame.tail`, verified as `desc` as it is read. */
+export async function framedStream(
+  dataPath: string,
+  desc: Descriptor,
+  frame: Frame,
+  what: string,
+): Promise<Readable> {
+  const handle = await open(dataPath, 'r');
+  return markVerified(verifiedFileStream(handle, desc, what, READ_CHUNK, frame), desc.digest);
 }

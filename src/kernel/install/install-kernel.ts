@@ -116,6 +116,11 @@ const KERNEL_OCI_PATHS = ['kernel/image', 'kernel/config.gz', 'kernel/addons.squ
 const LINUXKIT_PATHS = ['kernel', 'kernel-dev.tar', 'kernel.tar'];
 const WANTED = new Set([...KERNEL_OCI_PATHS, ROOTFS_LAYER_PATH, ...LINUXKIT_PATHS]);
 
+/** Whether the install keeps the file at `path` of an image (the others are read past). */
+export function installsImagePath(path: string): boolean {
+  return WANTED.has(path);
+}
+
 export async function installKernel(options: InstallKernelOptions): Promise<InstallResult> {
   const { source, manifest: manifestDesc } = options;
   const where = `manifest ${manifestDesc.digest}`;

@@ -397,8 +397,11 @@ export class LayerTree {
   async #drop(key: string): Promise<void> {
     const node = this.#nodes.get(key);
     this.#nodes.delete(key);
-    if (node?.kind === 'file' && node.file !== undefined)
-      await unlink(node.file.staged).catch(() => undefined);
+    if (node?.kind === 'file' && node.file !== undefined) {
+      const staged = node.file.staged;
+      this.#written = this.#written.filter((file) => file.path !== staged);
+      await unlink(staged).catch(() => undefined);
+    }
   }
 
   #nextStagedPath(): string {

@@ -113,20 +113,26 @@ export function onePassSource(
     if (waiting === undefined) return;
     unframed.delete(layer.digest);
     const [file] = files;
-    const frame = files.length === 1 ? waiting.edges.frame(file!.dataOffset, file!.size) : undefined;
-    if (frame === undefined) {
+    const frame =
+      file !== undefined && files.length === 1 ? waiting.edges.frame(file.dataOffset, file.size) : undefined;
+    if (file === undefined || frame === undefined) {
       waiting.kept(Promise.reject(notFramable(layer, `it holds ${files.length} files the install kept`)));
       return;
     }
-    // The install moves its file once this returns: the cache holds it by a link of its own first
-    // (undefined: another filesystem after all, so it stores the blob whole from the file, now).
-    const held = await cache.storage.framed.holdFile(file!.path);
-    const keeping = into
-      .pushFramed(layer, held ?? file!.path, frame)
-      .then(() => options.note(layer, false))
-      .finally(() => (held === undefined ? undefined : rm(held, { force: true })));
+    const held = cache.storage.framed.holdFile(file.path);
+    const keeping = held.then(async (path) => {
+      try {
+        await into.pushFramed(layer, path ?? file.path, frame);
+        options.note(layer, false);
+      } finally {
+        if (path !== undefined) await rm(path, { force: true });
+      }
+    });
+    // Handed over before anything can fail here, so settled() and abandon() always see it end.
     waiting.kept(keeping);
-    if (held === undefined) await keeping;
+    // The install moves its file once this returns: the cache holds it by a link (or reflink) of its
+    // own first; undefined: another filesystem after all, so the blob is stored whole from it, now.
+    if ((await held) === undefined) await keeping;
   };
 
   const fetchAhead = async (desc: Descriptor): Promise<void> => {

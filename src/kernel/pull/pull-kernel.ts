@@ -235,7 +235,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       };
     }
 
-    const { installKernel } = await import('../install/install-kernel.ts');
+    const { installKernel, installsImagePath } = await import('../install/install-kernel.ts');
     const install = (
       source: Fetcher,
       beforeSwap?: () => Promise<void>,
@@ -265,7 +265,7 @@ export async function pullKernel(options: PullKernelOptions): Promise<PullKernel
       for (const blob of [manifest.config, ...manifest.layers]) await ensure(blob);
       result = await install(cache.storage);
     } else {
-      const frames = await framedLayers(cache, options.dest);
+      const frames = await framedLayers(cache, options.dest, installsImagePath);
       result = await installInOnePass(remote, cache, manifest, fetched, { ...options, frames }, install);
     }
     await cache.notePulled(reference, { ...root!, seenAt: now.toISOString() });
@@ -348,15 +348,25 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
 
 /**
  * Which layers the cache keeps by hard link to the installed file instead of a copy (one-pass-source,
- * framed-blobs.ts): kart's one-file layers, uncompressed, too large to fetch ahead, when the cache can
- * be written and lies on DEST's filesystem (a link cannot cross filesystems).
+ * framed-blobs.ts): kart's one-file layers naming a file the install keeps, uncompressed, too large to
+ * fetch ahead, when the cache can be written and lies on DEST's filesystem (a link cannot cross
+ * filesystems).
  */
-async function framedLayers(cache: KernelCache, dest: string): Promise<(layer: Descriptor) => boolean> {
+async function framedLayers(
+  cache: KernelCache,
+  dest: string,
+  installs: (path: string) => boolean,
+): Promise<(layer: Descriptor) => boolean> {
   if (cache.readOnly || !(await sameFilesystem(cache.root, dirname(resolve(dest))))) return () => false;
-  return (layer) =>
-    layer.size > PREFETCH_MAX_BYTES &&
-    annotatedLayerFile(layer) !== undefined &&
-    layerCompression(layer.mediaType, layer.digest) === 'none';
+  return (layer) => {
+    const file = annotatedLayerFile(layer);
+    return (
+      layer.size > PREFETCH_MAX_BYTES &&
+      file !== undefined &&
+      installs(file) &&
+      layerCompression(layer.mediaType, layer.digest) === 'none'
+    );
+  };
 }
 
 /** Whether two paths (or, for one not made yet, its nearest existing parent) share a filesystem. */

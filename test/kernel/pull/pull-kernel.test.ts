@@ -4,6 +4,7 @@
  * registry gone; refused pulls leave DEST and the cache's blobs as they were.
  */
 import {
+  chmodSync,
   lstatSync,
   mkdtempSync,
   readFileSync,
@@ -194,6 +195,8 @@ describe('pullKernel cache', () => {
     expect(readlinkSync(dest)).toBe(`.dest-size.kart/${first.manifestDigest.slice(7)}`);
     const metadata = join(dest, 'metadata');
     const original = readFileSync(metadata);
+    // Installed files are read-only; a change needs the file made writable first.
+    chmodSync(metadata, 0o644);
     writeFileSync(metadata, Buffer.concat([original, Buffer.from('X')]));
     expect((await pull()).installed).toBe(true);
     expect(readFileSync(metadata)).toEqual(original);
@@ -218,6 +221,7 @@ describe('pullKernel cache', () => {
     // Same size, other bytes: the cheap check before every boot does not read content...
     const flipped = Buffer.from(original);
     flipped[0] = flipped[0] === 0x41 ? 0x42 : 0x41;
+    chmodSync(metadata, 0o644);
     writeFileSync(metadata, flipped);
     expect((await pull(false)).installed).toBe(false);
     // ...--verify-installed does, and installs the kernel again.
