@@ -92,12 +92,26 @@ describe('the pull cache keeps large layers by hard link to the installed files'
     expect(verified).toMatchObject({ ok: true, corrupt: [] });
     expect(verified.checked).toBe(result.blobs.length);
 
-    // --offline into another DEST reads the framed blobs back (verified) and installs the same bytes.
+    // --offline into another DEST reads the framed blobs back (verified) and installs the same bytes,
+    // by a second link to the same file rather than a copy.
     const offline = await pull(join(work, 'dest-a2'), cacheDir, { offline: true });
     expect(offline.installed).toBe(true);
-    for (const name of ['kernel', 'addons.squashfs']) {
+    for (const [name, path] of [
+      ['kernel', 'kernel/image'],
+      ['addons.squashfs', 'kernel/addons.squashfs'],
+    ] as const) {
       expect(readFileSync(join(work, 'dest-a2', name)).equals(inputs[name]!)).toBe(true);
+      const shared = statSync(join(work, 'dest-a2', name));
+      expect({ name, ino: shared.ino, links: shared.nlink }).toEqual({
+        name,
+        ino: statSync(framedData(cacheDir, layerOf(path))).ino,
+        links: 3,
+      });
     }
+    // And with the network, into a third DEST: the cached layers are shared the same way.
+    const warm = await pull(join(work, 'dest-a3'), cacheDir);
+    expect(warm.files.every((file) => file.fromCache)).toBe(true);
+    expect(statSync(join(work, 'dest-a3', 'kernel')).ino).toBe(statSync(join(dest, 'kernel')).ino);
   });
 
   it('a changed installed file: --verify-installed reinstalls it, cache verify removes the shared layer, the next pull fetches it again', async () => {
@@ -204,9 +218,16 @@ describe('the pull cache keeps large layers by hard link to the installed files'
       expect(statSync(join(dest, 'kernel')).nlink).toBe(1);
       expect(extentsShared(kept)).toBe(true);
       expect(existsSync(wholeBlob(cacheDir, layer))).toBe(false);
+      // Into a second DEST from the cache: a reflink of the cache's copy, not a new one.
+      const second = join(mount, 'dest-2');
+      await pull(second, cacheDir, { offline: true });
+      expect(statSync(join(second, 'kernel')).ino).not.toBe(statSync(kept).ino);
+      expect(extentsShared(join(second, 'kernel'))).toBe(true);
+      expect(readFileSync(join(second, 'kernel')).equals(inputs.kernel!)).toBe(true);
       chmodSync(join(dest, 'kernel'), 0o644);
       writeFileSync(join(dest, 'kernel'), 'changed');
       expect(await verifyCache(cacheDir)).toMatchObject({ ok: true, corrupt: [] });
+      expect(readFileSync(join(second, 'kernel')).equals(inputs.kernel!)).toBe(true);
     });
   });
 

@@ -10,7 +10,8 @@ import { withLayoutLock } from '../../oci/layout-lock.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Storage } from '../../oci/store.ts';
 import { retryTransient } from '../../oci/transient-retry.ts';
-import { FramedBlobs, framedStream, isUnlinkable, type Frame } from './framed-blobs.ts';
+import { isUnlinkable } from '../../oci/shared-file.ts';
+import { FramedBlobs, framedStream, type Frame } from './framed-blobs.ts';
 
 /** Per-digest lock files under here: `locks/<hex>/.kart-index.lock`. */
 export const LOCKS_DIR = '.kart-locks';

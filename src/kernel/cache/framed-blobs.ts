@@ -1,35 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import {
-  copyFile,
-  link,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDirectory, syncFile } from '../../oci/atomic-file.ts';
 import { digestAlgorithm, digestHex, isDigest, markVerified, type Digest } from '../../oci/digest.ts';
+import { markBackingFile } from '../../oci/backing-file.ts';
 import { digestFile } from '../../oci/file-digest.ts';
+import { shareFile } from '../../oci/shared-file.ts';
 import { INGEST_DIR } from '../../oci/layout-ingest.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import { verifiedFileStream } from '../../oci/verified-file-stream.ts';
 
 /**
- * Layers the cache keeps by hard link to the file `pull -k` installed from them, instead of a second
- * copy of their bytes. A kart layer is a tar of one file: its blob is that file's bytes with a few
- * hundred bytes of tar headers before them and padding and the end-of-archive blocks after. So the
- * cache keeps the blob as `framed/<alg>/<hex>/`: `data`, a hard link to the installed file (the same
- * blocks on disk; a reflink where the filesystem offers one, see holdFile), and `frame.json`, the bytes before and after it (containers' tar-split keeps a
- * layer the same way, as its files plus the tar framing around them). Reading the blob streams
- * head, data, tail, and checks the whole against the digest as every cached read does, so a changed
- * installed file reads as a damaged blob (removed and fetched again), and `cache verify` finds it.
+ * Layers the cache keeps by sharing the file `pull -k` installed from them, instead of a second copy
+ * of their bytes. A kart layer is a tar of one file: its blob is that file's bytes with a few hundred
+ * bytes of tar headers before them and padding and the end-of-archive blocks after. So the cache
+ * keeps the blob as `framed/<alg>/<hex>/`: `data`, a second name for the installed file's bytes (a
+ * reflink where the filesystem offers one, else a hard link: see shareFile), and `frame.json`, the
+ * bytes before and after it (containers' tar-split keeps a layer the same way, as its files plus the
+ * tar framing around them). Reading the blob streams head, data, tail, and checks the whole against
+ * the digest as every cached read does, so a changed installed file reads as a damaged blob (removed
+ * and fetched again), and `cache verify` finds it. The read carries its backing file, so an install
+ * from the cache into another DEST shares the file in turn instead of writing it again.
  *
  * A framed blob is built in a temp directory inside the cache's ingest directory (so a killed pull's
  * leftovers are removed like its temp files) and renamed into place whole, after the data and the
@@ -100,20 +92,7 @@ export class FramedBlobs {
     const ingest = join(this.#root, INGEST_DIR);
     await mkdir(ingest, { recursive: true });
     const held = join(ingest, `framed-data.${process.pid}.${randomBytes(6).toString('hex')}`);
-    try {
-      // FICLONE or nothing: a plain copy would write the bytes a second time, what this avoids.
-      await copyFile(path, held, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
-      return held;
-    } catch {
-      // No reflinks here (ext4, tmpfs: ENOTSUP); libuv leaves no file behind.
-    }
-    try {
-      await link(path, held);
-      return held;
-    } catch (error) {
-      if (isUnlinkable(error)) return undefined;
-      throw error;
-    }
+    return (await shareFile(path, held)) === undefined ? undefined : held;
   }
 
   /**
@@ -208,13 +187,6 @@ export class FramedBlobs {
   }
 }
 
-/** link(2) failures that mean "not here": another filesystem, or one without hard links. */
-const UNLINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
-
-export function isUnlinkable(error: unknown): boolean {
-  return UNLINKABLE.has((error as NodeJS.ErrnoException).code ?? '');
-}
-
 /** The file at `dataPath` between `frame.head` and `frame.tail`, verified as `desc` as it is read. */
 export async function framedStream(
   dataPath: string,
@@ -223,5 +195,11 @@ export async function framedStream(
   what: string,
 ): Promise<Readable> {
   const handle = await open(dataPath, 'r');
-  return markVerified(verifiedFileStream(handle, desc, what, READ_CHUNK, frame), desc.digest);
+  const stream = verifiedFileStream(handle, desc, what, READ_CHUNK, frame);
+  const backing = {
+    path: dataPath,
+    offset: frame.head.length,
+    size: desc.size - frame.head.length - frame.tail.length,
+  };
+  return markBackingFile(markVerified(stream, desc.digest), backing);
 }

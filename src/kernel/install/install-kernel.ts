@@ -43,6 +43,7 @@ import { ANNOTATIONS, ROOTFS_LAYER_PATH } from '../../guest/bundle/bundle-keys.t
 import { annotatedLayerFile } from '../artifact/layer-files.ts';
 import type { InstalledGuest } from '../../guest/bundle/installed-bundle.ts';
 import { consumeLayer } from './layer-stream.ts';
+import type { BackingFile } from '../../oci/backing-file.ts';
 import { LayerTree, type LayerEntry, type StagedFile, type WrittenFile } from './layer-tree.ts';
 import { readVerifiedDocument } from './manifest-bytes.ts';
 
@@ -281,12 +282,13 @@ async function applyLayer(
   onLayerFiles: InstallKernelOptions['onLayerFiles'],
 ): Promise<void> {
   let uncompressed = false;
-  await passOverLayer(source, layer, limits, (entries, name, compression) => {
+  await passOverLayer(source, layer, limits, (entries, name, compression, backing) => {
     uncompressed = compression === 'none';
     return tree.applyLayer(entries, {
       layerName: name,
       maxEntries: limits.layerEntries,
       ...(uncompressed ? { maxEntrySize: layer.size } : {}),
+      ...(backing === undefined ? {} : { backing }),
     });
   });
   // Before a second pass: that reads the layer back from where this one was kept.
@@ -300,7 +302,12 @@ async function passOverLayer(
   source: Fetcher,
   layer: Descriptor,
   limits: ManifestLimits,
-  apply: (entries: AsyncIterable<LayerEntry>, name: string, compression: string) => Promise<void>,
+  apply: (
+    entries: AsyncIterable<LayerEntry>,
+    name: string,
+    compression: string,
+    backing?: BackingFile,
+  ) => Promise<void>,
 ): Promise<void> {
   const name = layer.digest;
   // A layer named as another file cannot hold the image; an unnamed one (after skopeo copy) may.
@@ -312,7 +319,7 @@ async function passOverLayer(
       expansion: layerExpansionLimit(limits, layer.size, named === undefined || named === ROOTFS_LAYER_PATH),
       invalid: (why, cause) => layerInvalid(name, why, cause),
     },
-    (content, compression) => apply(entriesOf(content), name, compression),
+    (content, compression, backing) => apply(entriesOf(content), name, compression, backing),
   );
 }
 

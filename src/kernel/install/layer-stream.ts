@@ -1,6 +1,7 @@
 import { PassThrough, Readable, pipeline } from 'node:stream';
 import { KartError } from '../../errors.ts';
 import { VerifyingStream, verifiedDigestOf, type Descriptor, type Fetcher } from '../../oci/index.ts';
+import { backingFileOf, type BackingFile } from '../../oci/backing-file.ts';
 import { ByteLimit, isDecompressionError } from './install-limits.ts';
 import { decompressorFor, layerCompression, type LayerCompression } from './layer-decompression.ts';
 
@@ -24,10 +25,12 @@ export async function consumeLayer(
   store: Fetcher,
   layer: Descriptor,
   options: LayerStreamOptions,
-  consume: (content: Readable, compression: LayerCompression) => Promise<void>,
+  consume: (content: Readable, compression: LayerCompression, backing?: BackingFile) => Promise<void>,
 ): Promise<void> {
   const compression = layerCompression(layer.mediaType, layer.digest);
   const fetched = await store.fetch(layer);
+  // An uncompressed layer the store keeps around a file: the consumer may share that file.
+  const backing = compression === 'none' ? backingFileOf(fetched) : undefined;
   // Every byte is verified once: by the store when it says so (a layout or registry read fails unless
   // the content matches), else here. Hashing it twice only costs time.
   const verifier =
@@ -69,7 +72,7 @@ export async function consumeLayer(
     })(),
   );
   try {
-    await consume(view, compression);
+    await consume(view, compression, backing);
     for (;;) {
       const next = await iterator.next();
       if (next.done) break;

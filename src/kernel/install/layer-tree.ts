@@ -2,7 +2,9 @@ import { link as linkFile, unlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { createDigester, type Digest } from '../../oci/digest.ts';
+import type { BackingFile } from '../../oci/backing-file.ts';
 import { writeNewFile } from '../../oci/file-sink.ts';
+import { shareFile } from '../../oci/shared-file.ts';
 import { entryRefused } from './install-errors.ts';
 
 /**
@@ -56,6 +58,8 @@ export interface ApplyLayerOptions {
   maxEntrySize?: number;
   /** a layer with more entries than this is refused (default 200,000) */
   maxEntries?: number;
+  /** the file the layer's bytes are read from, where one entry's body is all of it (see shareBody) */
+  backing?: BackingFile;
 }
 
 /** The most bytes a kept file may hold, by path; a larger claim refuses the image before a byte is written. */
@@ -317,7 +321,12 @@ export class LayerTree {
         if (this.#wanted(path)) {
           this.#refuseOverLimit(path, entry.path, entry.size, layer);
           const staged = this.#nextStagedPath();
-          file = { staged, size: entry.size, digest: await writeBody(entry, staged), layers: [layer] };
+          const backing = options.backing;
+          const digest =
+            backing !== undefined && entry.dataOffset === backing.offset && entry.size === backing.size
+              ? await shareBody(entry, backing.path, staged)
+              : await writeBody(entry, staged);
+          file = { staged, size: entry.size, digest, layers: [layer] };
           if (entry.dataOffset !== undefined) {
             this.#written.push({ path: staged, dataOffset: entry.dataOffset, size: entry.size });
           }
@@ -444,6 +453,20 @@ function join2(parent: string, name: string): string {
  * install core syncs every file it keeps at once before the swap (one wait for all, not one per layer
  * between downloads).
  */
+/**
+ * An entry whose body is the whole of the file its layer is read from (the pull cache keeps a one-file
+ * layer that way): the staged file is a second name for that file (a reflink, else a hard link), so
+ * its bytes are not written again; they are still read, hashed for the file's digest, and checked
+ * with the rest of the layer against its digest before the install trusts them. Where no second name
+ * can be made, the body is written as any other.
+ */
+async function shareBody(entry: LayerEntry, backing: string, staged: string): Promise<Digest> {
+  if ((await shareFile(backing, staged)) === undefined) return writeBody(entry, staged);
+  const hash = createDigester('sha256', 'content');
+  for await (const chunk of entry.body ?? Readable.from([])) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
 async function writeBody(entry: LayerEntry, staged: string): Promise<Digest> {
   const hash = createDigester('sha256', 'content');
   await writeNewFile(entry.body ?? Readable.from([]), staged, (chunk) => hash.update(chunk), {

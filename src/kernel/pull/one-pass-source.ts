@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { KartError } from '../../errors.ts';
+import { carryBackingFile } from '../../oci/backing-file.ts';
 import { carryVerifiedMark, type Digest } from '../../oci/digest.ts';
 import type { Descriptor } from '../../oci/schema.ts';
 import type { Fetcher, Target } from '../../oci/store.ts';
@@ -177,7 +178,8 @@ export function onePassSource(
 /**
  * A cached blob that turns out damaged as it is read is removed (with the cache's notice) and the read
  * fails CACHE_CORRUPT, transient: the pull then copies what is missing into the cache again and
- * installs from there. The stream keeps the cache read's verified mark (it ends only when that ends).
+ * installs from there. The stream keeps the cache read's verified mark (it ends only when that ends)
+ * and its backing file (a framed layer's: the install may share the file rather than copy it).
  */
 function healing(cache: KernelCache, desc: Descriptor, content: Readable): Readable {
   const pass = new PassThrough();
@@ -205,7 +207,7 @@ function healing(cache: KernelCache, desc: Descriptor, content: Readable): Reada
     if (!content.destroyed) content.destroy();
   });
   content.pipe(pass);
-  return carryVerifiedMark(content, pass);
+  return carryBackingFile(content, carryVerifiedMark(content, pass));
 }
 
 /**
