@@ -21,8 +21,8 @@ import { pauseWhileDownloading } from './test-pause.ts';
  *
  * A layer `frames` picks (a kart layer: one file in an uncompressed tar, on the filesystem of DEST) is
  * not written to the cache at all as it arrives: only its first and last bytes are kept, and once the
- * install has written its file, `keepFiles()` has the cache keep the layer as a hard link to that file
- * between those bytes (framed-blobs.ts). The file's bytes then reach the disk once, not twice.
+ * install has written its file, `keepFiles()` has the cache keep the layer as that file (a reflink or a
+ * hard link of it) between those bytes (framed-blobs.ts). The file's bytes reach the disk once.
  *
  * `prefetch()` fetches small layers into the cache side by side, ahead of the install (which applies
  * layers in order, so only a layer it is not reading yet can come early; a large one would wait in
@@ -45,7 +45,7 @@ export function onePassSource(
   options: TransferOptions & {
     /** a blob was read from the cache (true) or downloaded by this pull (false) */
     note: (desc: Descriptor, fromCache: boolean) => void;
-    /** layers the cache keeps by hard link to the installed file (see above); default none */
+    /** layers the cache keeps by sharing the installed file (see above); default none */
     frames?: (layer: Descriptor) => boolean;
   },
 ): OnePassSource {
