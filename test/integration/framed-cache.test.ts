@@ -93,7 +93,7 @@ describe('the pull cache keeps large layers by hard link to the installed files'
     expect(verified.checked).toBe(result.blobs.length);
 
     // --offline into another DEST reads the framed blobs back (verified) and installs the same bytes,
-    // by a second link to the same file rather than a copy.
+    // as a file of its own: without reflinks (ext4) two DESTs are never one file.
     const offline = await pull(join(work, 'dest-a2'), cacheDir, { offline: true });
     expect(offline.installed).toBe(true);
     for (const [name, path] of [
@@ -101,17 +101,9 @@ describe('the pull cache keeps large layers by hard link to the installed files'
       ['addons.squashfs', 'kernel/addons.squashfs'],
     ] as const) {
       expect(readFileSync(join(work, 'dest-a2', name)).equals(inputs[name]!)).toBe(true);
-      const shared = statSync(join(work, 'dest-a2', name));
-      expect({ name, ino: shared.ino, links: shared.nlink }).toEqual({
-        name,
-        ino: statSync(framedData(cacheDir, layerOf(path))).ino,
-        links: 3,
-      });
+      expect(statSync(join(work, 'dest-a2', name)).nlink).toBe(1);
+      expect(statSync(framedData(cacheDir, layerOf(path))).nlink).toBe(2);
     }
-    // And with the network, into a third DEST: the cached layers are shared the same way.
-    const warm = await pull(join(work, 'dest-a3'), cacheDir);
-    expect(warm.files.every((file) => file.fromCache)).toBe(true);
-    expect(statSync(join(work, 'dest-a3', 'kernel')).ino).toBe(statSync(join(dest, 'kernel')).ino);
   });
 
   it('a changed installed file: --verify-installed reinstalls it, cache verify removes the shared layer, the next pull fetches it again', async () => {

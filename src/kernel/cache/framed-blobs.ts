@@ -20,8 +20,9 @@ import { verifiedFileStream } from '../../oci/verified-file-stream.ts';
  * bytes before and after it (containers' tar-split keeps a layer the same way, as its files plus the
  * tar framing around them). Reading the blob streams head, data, tail, and checks the whole against
  * the digest as every cached read does, so a changed installed file reads as a damaged blob (removed
- * and fetched again), and `cache verify` finds it. The read carries its backing file, so an install
- * from the cache into another DEST shares the file in turn instead of writing it again.
+ * and fetched again), and `cache verify` finds it. The read carries its backing file (the open
+ * descriptor), so an install from the cache into another DEST can clone it where the filesystem
+ * offers reflinks instead of writing it again.
  *
  * A framed blob is built in a temp directory inside the cache's ingest directory (so a killed pull's
  * leftovers are removed like its temp files) and renamed into place whole, after the data and the
@@ -196,8 +197,10 @@ export async function framedStream(
 ): Promise<Readable> {
   const handle = await open(dataPath, 'r');
   const stream = verifiedFileStream(handle, desc, what, READ_CHUNK, frame);
+  // The backing file is named by the open descriptor, not the path: what a reader clones is the file
+  // whose bytes this stream verifies, even if someone swaps `data` meanwhile.
   const backing = {
-    path: dataPath,
+    path: `/proc/self/fd/${handle.fd}`,
     offset: frame.head.length,
     size: desc.size - frame.head.length - frame.tail.length,
   };

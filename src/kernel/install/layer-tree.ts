@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { createDigester, type Digest } from '../../oci/digest.ts';
 import type { BackingFile } from '../../oci/backing-file.ts';
 import { writeNewFile } from '../../oci/file-sink.ts';
-import { shareFile } from '../../oci/shared-file.ts';
+import { reflinkFile } from '../../oci/shared-file.ts';
 import { entryRefused } from './install-errors.ts';
 
 /**
@@ -455,13 +455,15 @@ function join2(parent: string, name: string): string {
  */
 /**
  * An entry whose body is the whole of the file its layer is read from (the pull cache keeps a one-file
- * layer that way): the staged file is a second name for that file (a reflink, else a hard link), so
+ * layer that way): where the filesystem offers reflinks, the staged file is a clone of that file, so
  * its bytes are not written again; they are still read, hashed for the file's digest, and checked
- * with the rest of the layer against its digest before the install trusts them. Where no second name
- * can be made, the body is written as any other.
+ * with the rest of the layer against its digest before the install trusts them. Never a hard link:
+ * two DESTs (or a DEST and another user's file) must not be one file, or a change to one would
+ * change a kernel already verified and installed elsewhere. Without reflinks the body is written as
+ * any other.
  */
 async function shareBody(entry: LayerEntry, backing: string, staged: string): Promise<Digest> {
-  if ((await shareFile(backing, staged)) === undefined) return writeBody(entry, staged);
+  if (!(await reflinkFile(backing, staged))) return writeBody(entry, staged);
   const hash = createDigester('sha256', 'content');
   for await (const chunk of entry.body ?? Readable.from([])) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;

@@ -4,12 +4,13 @@
  * the file never leaves the pull waiting or the digest locked, and the layer tree reports only the
  * files a layer still holds at its end.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openKernelCache } from '../../../src/kernel/cache/kernel-cache.ts';
+import { backingFileOf } from '../../../src/oci/backing-file.ts';
 import { LayerTree, type LayerEntry } from '../../../src/kernel/install/layer-tree.ts';
 import { onePassSource } from '../../../src/kernel/pull/one-pass-source.ts';
 import { MediaType, type Descriptor } from '../../../src/oci/index.ts';
@@ -68,6 +69,28 @@ describe('onePassSource with framed layers', () => {
       ).toBe(true);
     });
   }
+
+  it('a framed read names its backing file by the open descriptor: a swapped data file is not what a reader would clone', async () => {
+    const body = Buffer.alloc(100_000, 0x41);
+    const { layer, bytes } = await oneFileLayer(body);
+    const cache = await openKernelCache(join(work, 'cache-swap'));
+    const source = onePassSource(cache, remote, { note: () => undefined, frames: () => true });
+    await readAll(await source.fetch(layer));
+    const staged = join(work, 'staged-swap');
+    writeFileSync(staged, body);
+    await source.keepFiles(layer, [{ path: staged, dataOffset: DATA_OFFSET, size: body.length }]);
+    await source.settled();
+    await source.abandon(new Error('the pull is over'));
+    const read = await cache.storage.fetch(layer);
+    const backing = backingFileOf(read)!;
+    expect(backing).toMatchObject({ offset: DATA_OFFSET, size: body.length });
+    // Someone swaps the cache's data file for other bytes of the same size after the read opened it.
+    const data = join(cache.root, 'framed/sha256', layer.digest.slice(7), 'data');
+    writeFileSync(`${data}.other`, Buffer.alloc(body.length, 0x42));
+    renameSync(`${data}.other`, data);
+    expect(readFileSync(backing.path).equals(body)).toBe(true);
+    expect((await readAll(read)).equals(bytes)).toBe(true);
+  });
 
   it('a file the cache cannot take fails keepFiles, and the pull neither waits for ever nor keeps the lock', async () => {
     const { layer } = await oneFileLayer(Buffer.alloc(2 * 1024 * 1024, 7));
