@@ -79,8 +79,8 @@ export interface InstallKernelOptions {
   limits?: Partial<InstallLimits>;
   /**
    * Called after each uncompressed layer's pass (verified, read to its end) with the files written
-   * from it byte for byte, before anything moves them (pull -k's cache keeps such a layer by hard
-   * link to its file). The files stay where they are until this resolves.
+   * from it byte for byte, before anything moves them (pull -k's cache keeps such a layer by a reflink
+   * or hard link of its file). The files stay where they are until this resolves.
    */
   onLayerFiles?: (layer: Descriptor, files: WrittenFile[]) => Promise<void>;
 }
@@ -205,7 +205,7 @@ async function installLocked(
       }
       const staged = await assemble(tree, staging, where, limits);
       // Every kept file durable before anything trusts it; the syncs overlap (swapIn syncs the directory).
-      // Read-only: pull -k's cache may share a file's blocks (a hard link), and kart.json records its
+      // Read-only: pull -k's cache may share a file (a hard link to it), and kart.json records its
       // digest; a change is a mistake that `--verify-installed` and `cache verify` report.
       await Promise.all(
         staged.files.map(async (file) => {

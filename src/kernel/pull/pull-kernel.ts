@@ -347,10 +347,10 @@ function rootedView(cache: KernelCache, root: Descriptor): Target {
 }
 
 /**
- * Which layers the cache keeps by hard link to the installed file instead of a copy (one-pass-source,
+ * Which layers the cache keeps by sharing the installed file instead of a copy (one-pass-source,
  * framed-blobs.ts): kart's one-file layers naming a file the install keeps, uncompressed, too large to
- * fetch ahead, when the cache can be written and lies on DEST's filesystem (a link cannot cross
- * filesystems).
+ * fetch ahead, when the cache can be written and lies on DEST's filesystem (neither a reflink nor a
+ * link crosses filesystems).
  */
 async function framedLayers(
   cache: KernelCache,
