@@ -1,3 +1,5 @@
+import { streamMark } from './stream-mark.ts';
+
 /**
  * A stream whose bytes `[offset, offset + size)` are, byte for byte, the file at `path` (a blob kept
  * as a file plus the bytes around it, as the pull cache keeps a one-file layer) carries that under
@@ -11,18 +13,7 @@ export interface BackingFile {
   size: number;
 }
 
-const BACKING_FILE = Symbol('kart.backingFile');
-
-export function markBackingFile<S extends object>(stream: S, backing: BackingFile): S {
-  Object.defineProperty(stream, BACKING_FILE, { value: backing });
-  return stream;
-}
-
-export function backingFileOf(stream: object): BackingFile | undefined {
-  return (stream as { [BACKING_FILE]?: BackingFile })[BACKING_FILE];
-}
-
-export function carryBackingFile<S extends object>(source: object, next: S): S {
-  const backing = backingFileOf(source);
-  return backing === undefined ? next : markBackingFile(next, backing);
-}
+const BACKING = streamMark<BackingFile>('kart.backingFile');
+export const markBackingFile = BACKING.mark;
+export const backingFileOf = BACKING.of;
+export const carryBackingFile = BACKING.carry;

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { streamMark } from './stream-mark.ts';
 import { KartError } from '../errors.ts';
 import { countHashedBytes, type HashPurpose } from './hashed-bytes.ts';
 
@@ -210,26 +211,11 @@ function sizeMismatch(what: string, expected: number, actual: string): KartError
 
 /**
  * A stream whose producer verifies its bytes against a digest as they flow (and errors instead of
- * ending when they differ) carries that digest under this key, so a consumer that would verify the
- * same bytes again (an upload from a layout) can skip the second hash of every byte.
+ * ending when they differ) carries that digest, so a consumer that would verify the same bytes again
+ * (an upload from a layout) can skip the second hash of every byte. `carryVerifiedMark(source, next)`
+ * is `next` with `source`'s mark (see stream-mark.ts for which wrappers may carry it).
  */
-const VERIFIED_DIGEST = Symbol('kart.verifiedDigest');
-
-export function markVerified<S extends object>(stream: S, digest: string): S {
-  Object.defineProperty(stream, VERIFIED_DIGEST, { value: digest });
-  return stream;
-}
-
-export function verifiedDigestOf(stream: object): string | undefined {
-  return (stream as { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST];
-}
-
-/**
- * `next`, carrying `source`'s verified mark when it has one. Only for a stream that ends when, and
- * only when, `source` ends (a pass-through, a meter, a branch of a split): `source`'s error instead
- * of an end reaches it too.
- */
-export function carryVerifiedMark<S extends object>(source: object, next: S): S {
-  const verified = verifiedDigestOf(source);
-  return verified === undefined ? next : markVerified(next, verified);
-}
+const VERIFIED = streamMark<string>('kart.verifiedDigest');
+export const markVerified = VERIFIED.mark;
+export const verifiedDigestOf = VERIFIED.of;
+export const carryVerifiedMark = VERIFIED.carry;

@@ -51,7 +51,6 @@ export interface StoredFramedBlob {
   digest: Digest;
   /** the blob's size (its data's blocks are shared with an installed file) */
   size: number;
-  dir: string;
 }
 
 export class FramedBlobs {
@@ -154,7 +153,7 @@ export class FramedBlobs {
         const digest = `${algorithm}:${hex}`;
         if (!isDigest(digest)) continue;
         const frame = await this.#frame(digest);
-        blobs.push({ digest, size: frame?.size ?? 0, dir: this.dirOf(digest) });
+        blobs.push({ digest, size: frame?.size ?? 0 });
       }
     }
     return blobs;

@@ -66,6 +66,17 @@ export function onePassSource(
     return true;
   };
 
+  /** A download from the registry, observed, and stopped by `abandon()` while it flows. */
+  const download = async (
+    desc: Descriptor,
+    wrap: (content: Readable) => Readable = (content) => content,
+  ): Promise<Readable> => {
+    const content = observeTransfer(wrap(await remote.fetch(desc)), desc, options);
+    flowing.add(content);
+    content.once('close', () => flowing.delete(content));
+    return content;
+  };
+
   const fetch = async (desc: Descriptor): Promise<Readable> => {
     // A layer fetched ahead, or read twice (a hardlink's second pass), is read from the cache once it
     // is stored there.
@@ -76,9 +87,7 @@ export function onePassSource(
     }
     // A stored layer is read once, verified as it goes by (not hashed first to be trusted, then again).
     if (await cached(desc)) return healing(cache, desc, await cache.storage.fetch(desc));
-    const content = observeTransfer(pauseWhileDownloading(await remote.fetch(desc)), desc, options);
-    flowing.add(content);
-    content.once('close', () => flowing.delete(content));
+    const content = await download(desc, pauseWhileDownloading);
     if (options.frames?.(desc) === true) return framedDownload(desc, content);
     const [toCache, toInstall] = split(content, desc.digest);
     const stored = into.push(desc, toCache).then(
@@ -138,9 +147,7 @@ export function onePassSource(
 
   const fetchAhead = async (desc: Descriptor): Promise<void> => {
     if (await cached(desc)) return;
-    const content = observeTransfer(await remote.fetch(desc), desc, options);
-    flowing.add(content);
-    content.once('close', () => flowing.delete(content));
+    const content = await download(desc);
     await into.push(desc, content);
     options.note(desc, false);
   };
